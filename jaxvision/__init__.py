@@ -1,0 +1,1 @@
+"""jaxvision: pure-functional JAX/Flax vision research code."""

@@ -1,0 +1,3 @@
+def test_import():
+    import jaxvision
+    assert jaxvision.__doc__
