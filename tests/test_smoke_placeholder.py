@@ -1,3 +1,0 @@
-def test_import():
-    import jaxvision
-    assert jaxvision.__doc__
