@@ -1,0 +1,157 @@
+"""Figures and tables written next to a run: curves, reconstructions, overlays, results.md.
+
+Everything here takes plain numbers and numpy arrays, so it can redraw a finished run from its
+`metrics.jsonl` without touching a model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are files; never open a window (headless clusters)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def read_history(path: str | Path) -> list[dict]:
+    """The records of a `metrics.jsonl` file, in order (a missing file is an empty history)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def epoch_series(history: Sequence[Mapping], split: str, key: str) -> tuple[list[int], list[float]]:
+    """(epochs, values) of one metric of one split from history records.
+
+    Records carry 'epoch', 'split' and metric values; only the last record of each epoch counts.
+    """
+    by_epoch: dict[int, float] = {}
+    for record in history:
+        if record.get("split") == split and key in record:
+            by_epoch[int(record["epoch"])] = float(record[key])
+    epochs = sorted(by_epoch)
+    return epochs, [by_epoch[e] for e in epochs]
+
+
+def plot_curves(
+    history: Sequence[Mapping],
+    keys: Sequence[str],
+    path: str | Path,
+    title: str = "",
+    splits: Sequence[str] = ("train", "validation"),
+) -> Path:
+    """One panel per metric key, one line per split, against the epoch (paper B Figs. 2, 4, 6, 7)."""
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.4), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for split in splits:
+            epochs, values = epoch_series(history, split, key)
+            if epochs:
+                ax.plot(epochs, values, marker="o", markersize=3, label=split)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def _show(ax, image: np.ndarray, title: str = "") -> None:
+    image = np.clip(np.asarray(image, np.float32), 0.0, 1.0)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0.0, vmax=1.0)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=8)
+
+
+def reconstruction_grid(
+    originals: np.ndarray, reconstructions: Mapping[str, np.ndarray], path: str | Path
+) -> Path:
+    """Originals on the first row, then one row per model's reconstructions (paper B Fig. 3).
+
+    Images are `[N, H, W, C]` with values in [0, 1].
+    """
+    rows = [("original", originals), *reconstructions.items()]
+    n = len(originals)
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.6 * n, 1.7 * len(rows)), squeeze=False)
+    for r, (name, images) in enumerate(rows):
+        for c in range(n):
+            _show(axes[r, c], images[c])
+        axes[r, 0].set_ylabel(name, fontsize=8)
+    return _save(fig, path)
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, color=(1.0, 0.2, 0.2), alpha: float = 0.5) -> np.ndarray:
+    """An RGB picture of `image` with the pixels of a binary `mask` tinted in `color`."""
+    rgb = np.asarray(image, np.float32)
+    rgb = np.repeat(rgb, 3, axis=-1) if rgb.shape[-1] == 1 else rgb[..., :3]
+    m = (np.asarray(mask).reshape(rgb.shape[:2]) >= 0.5)[..., None]
+    return np.where(m, (1 - alpha) * rgb + alpha * np.asarray(color, np.float32), rgb)
+
+
+def segmentation_overlays(
+    images: np.ndarray,
+    targets: np.ndarray,
+    predictions: Mapping[str, np.ndarray],
+    path: str | Path,
+) -> Path:
+    """Per example: the image, the target overlaid, then each model's prediction (Fig. 8)."""
+    columns = ["image", "target", *predictions]
+    n = len(images)
+    fig, axes = plt.subplots(n, len(columns), figsize=(1.9 * len(columns), 1.9 * n), squeeze=False)
+    for r in range(n):
+        panels = [images[r], overlay(images[r], targets[r])]
+        panels += [overlay(images[r], pred[r], color=(0.2, 0.6, 1.0)) for pred in predictions.values()]
+        for c, panel in enumerate(panels):
+            _show(axes[r, c], panel, columns[c] if r == 0 else "")
+    return _save(fig, path)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a results table: what was run, the paper's number and ours."""
+
+    name: str
+    paper: Mapping[str, float | str | None]
+    ours: Mapping[str, float | str | None]
+
+
+def _cell(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def results_table(title: str, columns: Sequence[str], rows: Sequence[Row], note: str = "") -> str:
+    """A markdown table with, for every column, the paper's number beside ours."""
+    header = ["run"] + [f"{c} ({who})" for c in columns for who in ("paper", "ours")]
+    lines = [f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [row.name] + [_cell(side.get(c)) for c in columns for side in (row.paper, row.ours)]
+        lines.append("| " + " | ".join(cells) + " |")
+    if note:
+        lines += ["", note]
+    return "\n".join(lines) + "\n"
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,65 @@
+"""Report helpers: the numbers they pick and the pictures they draw."""
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from jaxvision import report
+
+
+def test_history_roundtrip_and_epoch_series(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    records = [
+        {"epoch": 1, "split": "train", "loss": 0.9},
+        {"epoch": 1, "split": "train", "loss": 0.8},  # the epoch's last record wins
+        {"epoch": 1, "split": "validation", "loss": 1.0, "dice": 0.3},
+        {"epoch": 2, "split": "train", "loss": 0.5},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    history = report.read_history(path)
+    assert report.epoch_series(history, "train", "loss") == ([1, 2], [0.8, 0.5])
+    assert report.epoch_series(history, "validation", "dice") == ([1], [0.3])
+    assert report.read_history(tmp_path / "missing.jsonl") == []
+
+
+def test_curves_figure_is_written(tmp_path):
+    history = [{"epoch": e, "split": s, "loss": 1 / e, "acc": e / 10} for e in (1, 2, 3) for s in ("train", "validation")]
+    path = report.plot_curves(history, ["loss", "acc"], tmp_path / "curves.png", title="t")
+    with Image.open(path) as im:
+        assert im.format == "PNG" and im.size[0] > im.size[1]  # two panels side by side
+
+
+def test_overlay_tints_only_the_mask():
+    image = np.full((4, 4, 1), 0.5, np.float32)
+    mask = np.zeros((4, 4, 1))
+    mask[1, 2] = 1
+    out = report.overlay(image, mask, color=(1.0, 0.0, 0.0), alpha=0.5)
+    assert out.shape == (4, 4, 3)
+    np.testing.assert_allclose(out[1, 2], [0.75, 0.25, 0.25])
+    np.testing.assert_allclose(np.delete(out.reshape(16, 3), 6, axis=0), 0.5)
+
+
+def test_grids_have_one_row_or_column_per_model(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.random((3, 8, 8, 3))
+    p = report.reconstruction_grid(images, {"ae": images, "pca": images * 0.5}, tmp_path / "r.png")
+    seg = report.segmentation_overlays(
+        rng.random((2, 8, 8, 1)), rng.random((2, 8, 8, 1)), {"bce": rng.random((2, 8, 8, 1))}, tmp_path / "s.png"
+    )
+    with Image.open(p) as a, Image.open(seg) as b:
+        assert a.size[1] > a.size[0] * 0.9  # 3 rows for 3 columns
+        assert b.size[0] > b.size[1]  # 3 columns for 2 rows
+
+
+def test_results_table_puts_paper_beside_ours():
+    table = report.results_table(
+        "Table 3",
+        ["dice", "iou"],
+        [report.Row("bce", {"dice": 0.55, "iou": 0.39}, {"dice": 0.61234, "iou": None})],
+        note="embedded dataset",
+    )
+    lines = table.splitlines()
+    assert lines[2] == "| run | dice (paper) | dice (ours) | iou (paper) | iou (ours) |"
+    assert lines[4] == "| bce | 0.5500 | 0.6123 | 0.3900 | — |"
+    assert table.rstrip().endswith("embedded dataset")
