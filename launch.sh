@@ -28,8 +28,10 @@ find_python() {
   return 1
 }
 
+# ensure_venv EXTRAS: (re)installs jaxvision[EXTRAS] when the venv is missing, or when
+# pyproject.toml / constraints.txt changed since those extras were last installed.
 ensure_venv() {
-  local stamp="$venv/.jaxvision-install-stamp" want
+  local extras="$1" stamp="$venv/.jaxvision-stamp-${1//,/-}" want
   want="$(cat "$root/pyproject.toml" "$root/constraints.txt" | sha256sum | cut -d' ' -f1)"
   if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     return 0
@@ -43,20 +45,20 @@ ensure_venv() {
     say "[1/3] creating $venv with $("$py" --version 2>&1) ($py)"
     "$py" -m venv "$venv"
   else
-    say "[1/3] pyproject.toml or constraints.txt changed: updating $venv"
+    say "[1/3] updating $venv for jaxvision[$extras]"
   fi
   say "[2/3] upgrading pip"
   "$venv/bin/python" -m pip install --quiet --upgrade pip
-  say "[3/3] installing jaxvision[dev] and its dependencies (first time: a few minutes)"
-  "$venv/bin/python" -m pip install -c "$root/constraints.txt" -e "$root[dev]" >&2 || {
-    say "Installing the dependencies failed: run '$venv/bin/python -m pip install -c constraints.txt -e .[dev]' to see pip's full error."
+  say "[3/3] installing jaxvision[$extras] and its dependencies (first time: a few minutes)"
+  "$venv/bin/python" -m pip install -c "$root/constraints.txt" -e "$root[$extras]" >&2 || {
+    say "Installing the dependencies failed: run '$venv/bin/python -m pip install -c constraints.txt -e .[$extras]' to see pip's full error."
     exit 1
   }
   echo "$want" >"$stamp"
   say "ready"
 }
 
-ensure_venv
+ensure_venv dev
 export PATH="$venv/bin:$PATH"
 # TensorFlow only feeds data (jaxvision.data hides the GPUs from it); keep its logs quiet.
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
@@ -72,6 +74,7 @@ case "$cmd" in
     ;;
   bench)
     shift
+    ensure_venv dev,bench
     exec python benchmarks/run.py "$@"
     ;;
   -h | --help | help)
