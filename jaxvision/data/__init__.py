@@ -1,0 +1,39 @@
+"""Datasets (tfds builders) and tf.data pipelines that end in per-device numpy batches.
+
+    pipelines = make_pipelines(config)       # prepares config.data's dataset once, then reads it
+    for batch in pipelines.train(epoch):     # 'image' [D, B, H, W, C], 'label', 'mask', 'valid'
+    for batch in pipelines.evals['test']():  # every example once; padding has valid == 0
+
+Datasets (config.data.name): 'shapes' (embedded, generated offline, see `shapes`),
+'oxford_flowers102' (tfds), 'voc_multilabel' and 'voc_segmentation' (PASCAL VOC, see `voc`)
+and 'folder' (class sub-folders, see `folder`). The fields of config.data are listed in
+`default_data_config`.
+"""
+
+import importlib.resources.abc
+import importlib.util
+import sys
+
+import tensorflow as tf
+
+# tfds 4.9.10 evaluates `importlib_resources.abc.Traversable` whenever it locates a builder's
+# code (every download_and_prepare), but installs that backport only on Python < 3.9. The
+# standard library's `importlib.resources` has the same classes: stand it in when the backport
+# is absent (the lasting fix is `importlib_resources` among the project's dependencies).
+if importlib.util.find_spec("importlib_resources") is None:
+    sys.modules["importlib_resources"] = importlib.resources
+
+# TensorFlow only feeds data: it must never take a GPU (or its memory) from JAX.
+try:
+    tf.config.set_visible_devices([], "GPU")
+except RuntimeError:  # TF was initialised before this import; then it has already chosen
+    pass
+
+from jaxvision.data.config import default_data_config, resolve_data_config  # noqa: E402
+from jaxvision.data.errors import DataError  # noqa: E402
+from jaxvision.data.pipeline import DatasetInfo, Pipelines, build_pipelines, make_pipelines  # noqa: E402
+
+__all__ = [
+    "DataError", "DatasetInfo", "Pipelines", "build_pipelines", "default_data_config", "make_pipelines",
+    "resolve_data_config",
+]

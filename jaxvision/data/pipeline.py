@@ -1,0 +1,260 @@
+"""tf.data pipelines: this process's share of each split, preprocessed, batched per device.
+
+Training order: the share is shuffled with a seed drawn from (config.seed, epoch, process), and
+each example's random crop and flip use a seed drawn from the same triple and the example's
+position in the epoch, so `train(epoch, start_step)` yields exactly the batches that
+`train(epoch)` yields from that step on. Every process runs the same number of steps: the
+remainder of the smallest share is dropped in training, and evaluation pads every share to
+the same number of batches with examples whose 'valid' is 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterator, Sequence
+
+import jax
+import ml_collections
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from flax import jax_utils
+
+from jaxvision.data.config import resolve_data_config
+from jaxvision.data.errors import DataError
+from jaxvision.data.sources import Example, Source, make_source, prepare
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What a model and a task need to know about the data."""
+
+    name: str
+    num_classes: int
+    class_names: tuple[str, ...]
+    image_shape: tuple[int, int, int]  # (H, W, C) of the batches' images
+    num_examples: dict[str, int]  # examples of each split read (all processes together)
+    multi_label: bool  # 'label' is multi-hot (else one-hot)
+    has_mask: bool  # batches carry a foreground 'mask'
+
+
+@dataclasses.dataclass(frozen=True)
+class Pipelines:
+    """train(epoch, start_step=0) -> batches of this process; evals[split]() -> padded batches."""
+
+    train: Callable[..., Iterator[dict]]
+    steps_per_epoch: int
+    evals: dict[str, Callable[[], Iterator[dict]]]
+    eval_steps: dict[str, int]
+    info: DatasetInfo
+
+
+def make_pipelines(config: ml_collections.ConfigDict, *, process_index: int | None = None,
+                   process_count: int | None = None, devices: Sequence[jax.Device] | None = None) -> Pipelines:
+    """Prepares `config.data`'s dataset (once) and returns its pipelines for this process.
+
+    Reads config.data, config.seed, config.batch_size and config.eval_batch_size (both global).
+    process_index / process_count / devices default to jax's; tests pass others to play one
+    process of a larger run.
+    """
+    data = resolve_data_config(config.get("data"))
+    source = make_source(data)
+    prepare(source)
+    return build_pipelines(
+        source, data, seed=config.seed, batch_size=config.batch_size, eval_batch_size=config.eval_batch_size,
+        process_index=jax.process_index() if process_index is None else process_index,
+        process_count=jax.process_count() if process_count is None else process_count,
+        devices=jax.local_devices() if devices is None else list(devices),
+    )
+
+
+def _local_batch(global_batch: int, process_count: int, num_devices: int, name: str) -> int:
+    if global_batch % (process_count * num_devices):
+        raise ValueError(f"{name}={global_batch} is not divisible by the {process_count} process(es) x "
+                         f"{num_devices} device(s) per process: use a multiple of {process_count * num_devices}.")
+    return global_batch // process_count
+
+
+def _split_names(split: str) -> list[str]:
+    return [part.split("[")[0].strip() for part in split.split("+")]
+
+
+def _epoch_seeds(seed: int, epoch: int, process_index: int) -> tuple[int, int]:
+    """(shuffle seed, augmentation seed) of one process in one epoch."""
+    state = np.random.SeedSequence([seed % 2**32, epoch, process_index]).generate_state(2)
+    return int(state[0]), int(state[1])
+
+
+def _decode(ex: Example, has_mask: bool) -> tuple[tf.Tensor, tf.Tensor | None]:
+    image = tf.io.decode_image(ex["image"], channels=3, expand_animations=False)
+    if not has_mask:
+        return image, None
+    mask = tf.io.decode_png(ex["mask"], channels=1)
+    same = tf.debugging.assert_equal(tf.shape(image)[:2], tf.shape(mask)[:2], message="mask and image sizes differ")
+    with tf.control_dependencies([same]):
+        return tf.identity(image), mask
+
+
+def _preprocessor(data: ml_collections.ConfigDict, source: Source, train: bool):
+    """The per-example function: decode, crop, resize, flip, grayscale, scale."""
+    size = data.image_size
+    low, high = (float(v) for v in data.value_range)
+    crop = data.train_crop if train else data.eval_crop
+
+    def run(ex: Example, seed: tf.Tensor | None = None) -> Example:
+        image, mask = _decode(ex, source.has_mask)
+        if train:
+            crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        if crop == "inception":
+            begin, extent, _ = tf.image.stateless_sample_distorted_bounding_box(
+                tf.shape(image), tf.zeros([0, 0, 4], tf.float32), seed=crop_seed, min_object_covered=0.0,
+                aspect_ratio_range=tuple(data.inception_crop_aspect), area_range=tuple(data.inception_crop_area),
+                max_attempts=10, use_image_if_no_bounding_boxes=True)
+        elif crop == "central":
+            hw = tf.shape(image)[:2]
+            side = tf.cast(tf.cast(tf.reduce_min(hw), tf.float32) * data.central_crop_fraction, tf.int32)
+            side = tf.maximum(side, 1)
+            begin, extent = tf.concat([(hw - side) // 2, [0]], 0), tf.stack([side, side, -1])
+        if crop != "none":
+            image = tf.slice(image, begin, extent)
+            mask = None if mask is None else tf.slice(mask, begin, extent)
+        image = tf.image.resize(image, (size, size), method="bilinear", antialias=True)
+        if mask is not None:
+            mask = tf.image.resize(mask, (size, size), method="nearest")
+        if train and data.random_flip:
+            flip = tf.random.stateless_uniform([], flip_seed) < 0.5
+            image = tf.cond(flip, lambda: tf.reverse(image, [1]), lambda: image)
+            if mask is not None:
+                mask = tf.cond(flip, lambda: tf.reverse(mask, [1]), lambda: mask)
+        if data.grayscale:
+            image = tf.image.rgb_to_grayscale(image)
+        image = image * ((high - low) / 255.0) + low
+        image.set_shape((size, size, 1 if data.grayscale else 3))
+        out = {"image": image, "label": ex["label"], "valid": tf.constant(1.0)}
+        out["label"].set_shape((len(source.class_names),))
+        if mask is not None:
+            out["mask"] = tf.cast(tf.reshape(mask, (size, size, 1)), tf.float32)
+        return out
+
+    return run
+
+
+def _to_devices(ds: tf.data.Dataset, local_batch: int, num_devices: int) -> tf.data.Dataset:
+    per_device = local_batch // num_devices
+
+    def split(batch):
+        return {k: tf.reshape(v, (num_devices, per_device, *v.shape[1:])) for k, v in batch.items()}
+
+    return ds.batch(local_batch, drop_remainder=True).map(split).prefetch(AUTOTUNE)
+
+
+def build_pipelines(source: Source, data: ml_collections.ConfigDict, *, seed: int, batch_size: int,
+                    eval_batch_size: int, process_index: int, process_count: int,
+                    devices: Sequence[jax.Device]) -> Pipelines:
+    """The pipelines of a prepared source (see make_pipelines)."""
+    if not 0 <= process_index < process_count:
+        raise ValueError(f"process_index {process_index} is not in [0, {process_count}).")
+    data = resolve_data_config(data)
+    num_devices = len(devices)
+    train_batch = _local_batch(batch_size, process_count, num_devices, "config.batch_size")
+    eval_batch = _local_batch(eval_batch_size, process_count, num_devices, "config.eval_batch_size")
+    eval_splits = tuple(data.eval_splits) or tuple(s for s in source.splits if s != data.train_split)
+    for split in (data.train_split, *eval_splits):
+        unknown = [s for s in _split_names(split) if s not in source.splits]
+        if unknown:
+            raise ValueError(f"Split {split!r} of config.data names {unknown[0]!r}, which {source.name} does not "
+                             f"have: its splits are {', '.join(source.splits)}.")
+    decoders = {k: tfds.decode.SkipDecoding() for k, f in source.builder.info.features.items()
+                if isinstance(f, tfds.features.Image)}
+    options = tf.data.Options()
+    options.deterministic = True
+
+    def share(split: str, index: int = process_index) -> tf.data.Dataset:
+        part = tfds.split_for_jax_process(split, process_index=index, process_count=process_count)
+        ds = source.builder.as_dataset(split=part, shuffle_files=False, decoders=decoders,
+                                       read_config=tfds.ReadConfig(try_autocache=False))
+        ds = ds.with_options(options).map(source.parse, num_parallel_calls=AUTOTUNE)
+        return ds if source.keep is None else ds.filter(source.keep)
+
+    def share_sizes(split: str) -> list[int]:
+        if source.keep is None and len(source.builder.info.splits):
+            return [source.builder.info.splits[tfds.split_for_jax_process(split, process_index=p, process_count=process_count)]
+                    .num_examples for p in range(process_count)]
+        # Filtered (or mocked) data: count by reading the labels; the images stay encoded.
+        return [int(share(split, p).reduce(np.int64(0), lambda n, _: n + 1)) for p in range(process_count)]
+
+    sizes = {split: share_sizes(split) for split in dict.fromkeys((data.train_split, *eval_splits))}
+    steps_per_epoch = min(sizes[data.train_split]) // train_batch
+    if steps_per_epoch == 0:
+        raise DataError(f"{source.name} {data.train_split!r} gives {min(sizes[data.train_split])} examples to a "
+                        f"process, fewer than one batch of {train_batch}: lower config.batch_size.")
+    eval_steps = {split: math.ceil(max(sizes[split]) / eval_batch) for split in eval_splits}
+    train_preprocess = _preprocessor(data, source, train=True)
+    eval_preprocess = _preprocessor(data, source, train=False)
+
+    def batches(ds: tf.data.Dataset, split: str) -> Iterator[dict]:
+        iterator = ds.as_numpy_iterator()
+        while True:
+            try:
+                batch = next(iterator)
+            except StopIteration:
+                return
+            except tf.errors.InvalidArgumentError as e:
+                raise DataError(_find_bad_example(source, share(split), split, e)) from None
+            yield batch
+
+    def on_devices(batches: Iterator[dict]) -> Iterator[dict]:
+        if data.prefetch_to_device == 0:
+            return batches
+        return jax_utils.prefetch_to_device(batches, data.prefetch_to_device, devices=list(devices))
+
+    def train(epoch: int, start_step: int = 0) -> Iterator[dict]:
+        if not 0 <= start_step <= steps_per_epoch:
+            raise ValueError(f"start_step {start_step} is outside the epoch's {steps_per_epoch} steps.")
+        shuffle_seed, augment_seed = _epoch_seeds(seed, epoch, process_index)
+        ds = share(data.train_split)
+        ds = ds.shuffle(min(data.shuffle_buffer, sizes[data.train_split][process_index]), seed=shuffle_seed,
+                        reshuffle_each_iteration=False)
+        # Positions are numbered before skipping, so an example's augmentation seed is the same
+        # whether the epoch starts at step 0 or resumes at start_step.
+        ds = ds.take(steps_per_epoch * train_batch).enumerate().skip(start_step * train_batch)
+        ds = ds.map(lambda i, ex: train_preprocess(ex, tf.stack([tf.constant(augment_seed, tf.int64), i])),
+                    num_parallel_calls=AUTOTUNE)
+        return on_devices(batches(_to_devices(ds, train_batch, num_devices), data.train_split))
+
+    def evaluator(split: str) -> Callable[[], Iterator[dict]]:
+        padding = eval_steps[split] * eval_batch - sizes[split][process_index]
+
+        def evaluate() -> Iterator[dict]:
+            ds = share(split).map(eval_preprocess, num_parallel_calls=AUTOTUNE)
+            blank = tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype), ds.element_spec)
+            ds = ds.concatenate(tf.data.Dataset.from_tensors(blank).repeat(padding))
+            return on_devices(batches(_to_devices(ds, eval_batch, num_devices), split))
+
+        return evaluate
+
+    channels = 1 if data.grayscale else 3
+    info = DatasetInfo(
+        name=source.name, num_classes=len(source.class_names), class_names=source.class_names,
+        image_shape=(data.image_size, data.image_size, channels),
+        num_examples={split: sum(n) for split, n in sizes.items()},
+        multi_label=source.multi_label, has_mask=source.has_mask,
+    )
+    return Pipelines(train=train, steps_per_epoch=steps_per_epoch,
+                     evals={split: evaluator(split) for split in eval_splits}, eval_steps=eval_steps, info=info)
+
+
+def _find_bad_example(source: Source, raw: tf.data.Dataset, split: str, error: Exception) -> str:
+    """Says which example of the split could not be read (found by decoding each in turn)."""
+    for ex in raw:
+        name = ex["name"].numpy().decode("utf-8", "replace")
+        try:
+            _decode(ex, source.has_mask)
+        except tf.errors.InvalidArgumentError as e:
+            reason = e.message.strip().splitlines()[-1]
+            return (f"{name} of {source.name} ({split}) cannot be read: {reason}. Its prepared copy under "
+                    f"{source.builder.data_dir} is damaged: delete that folder to prepare it again.")
+    return f"Reading {source.name} ({split}) failed: {error.message.strip().splitlines()[-1]}"
