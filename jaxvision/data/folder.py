@@ -39,8 +39,8 @@ class FolderConfig(tfds.core.BuilderConfig):
     """A scanned folder: its class names and, per split, (path relative to root, label) pairs."""
 
     root: str = ""
-    class_names: tuple[str, ...] = ()
-    files: dict[str, list[tuple[str, int]]] = dataclasses.field(default_factory=dict)
+    class_names: tuple[str, ...] = dataclasses.field(default=(), repr=False)
+    files: dict[str, list[tuple[str, int]]] = dataclasses.field(default_factory=dict, repr=False)
 
 
 def _images(folder: str) -> list[str]:
