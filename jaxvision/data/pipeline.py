@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable, Iterator, Sequence
 
 import jax
@@ -93,7 +94,7 @@ def _decode(ex: Example, has_mask: bool) -> tuple[tf.Tensor, tf.Tensor | None]:
     if not has_mask:
         return image, None
     mask = tf.io.decode_png(ex["mask"], channels=1)
-    same = tf.debugging.assert_equal(tf.shape(image)[:2], tf.shape(mask)[:2], message="mask and image sizes differ")
+    same = tf.debugging.assert_equal(tf.shape(image)[:2], tf.shape(mask)[:2], message="its mask and image sizes differ")
     with tf.control_dependencies([same]):
         return tf.identity(image), mask
 
@@ -167,8 +168,12 @@ def build_pipelines(source: Source, data: ml_collections.ConfigDict, *, seed: in
         if unknown:
             raise ValueError(f"Split {split!r} of config.data names {unknown[0]!r}, which {source.name} does not "
                              f"have: its splits are {', '.join(source.splits)}.")
-    decoders = {k: tfds.decode.SkipDecoding() for k, f in source.builder.info.features.items()
-                if isinstance(f, tfds.features.Image)}
+    # Read only the features parse needs; images stay encoded until after shuffling and skipping.
+    all_features = source.builder.info.features
+    decoders = tfds.decode.PartialDecoding(
+        {k: True for k in source.features},
+        decoders={k: tfds.decode.SkipDecoding() for k in source.features
+                  if isinstance(all_features[k], tfds.features.Image)})
     options = tf.data.Options()
     options.deterministic = True
 
@@ -247,14 +252,19 @@ def build_pipelines(source: Source, data: ml_collections.ConfigDict, *, seed: in
                      evals={split: evaluator(split) for split in eval_splits}, eval_steps=eval_steps, info=info)
 
 
-def _find_bad_example(source: Source, raw: tf.data.Dataset, split: str, error: Exception) -> str:
+def _reason(error: tf.errors.OpError) -> str:
+    """The TensorFlow error's own sentence, without its op and device decorations."""
+    line = error.message.strip().splitlines()[0]
+    return re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:.*$", "", line).strip().rstrip(".")
+
+
+def _find_bad_example(source: Source, raw: tf.data.Dataset, split: str, error: tf.errors.OpError) -> str:
     """Says which example of the split could not be read (found by decoding each in turn)."""
     for ex in raw:
-        name = ex["name"].numpy().decode("utf-8", "replace")
         try:
             _decode(ex, source.has_mask)
         except tf.errors.InvalidArgumentError as e:
-            reason = e.message.strip().splitlines()[-1]
-            return (f"{name} of {source.name} ({split}) cannot be read: {reason}. Its prepared copy under "
+            name = ex["name"].numpy().decode("utf-8", "replace")
+            return (f"{name} of {source.name} ({split}) cannot be read ({_reason(e)}); its prepared copy under "
                     f"{source.builder.data_dir} is damaged: delete that folder to prepare it again.")
-    return f"Reading {source.name} ({split}) failed: {error.message.strip().splitlines()[-1]}"
+    return f"Reading {source.name} ({split}) failed: {_reason(error)}."

@@ -20,9 +20,10 @@ Example = dict[str, tf.Tensor]
 class Source:
     """A tfds builder and the in-graph functions that turn its examples into targets.
 
-    `parse` maps a tfds example, its images still encoded, to 'image' (bytes), 'label'
-    (float32 one-hot or multi-hot), 'mask' (PNG bytes, when has_mask) and 'name' (the example's
-    file or id, for error messages); `keep` (optional) says which parsed examples to use.
+    `parse` maps a tfds example (only the `features` it reads, images still encoded) to
+    'image' (bytes), 'label' (float32 one-hot or multi-hot), 'mask' (PNG bytes, when has_mask)
+    and 'name' (the example's file or id, for error messages); `keep` (optional) says which
+    parsed examples to use.
     """
 
     name: str
@@ -31,6 +32,7 @@ class Source:
     class_names: tuple[str, ...]
     multi_label: bool
     has_mask: bool
+    features: tuple[str, ...]
     parse: Callable[[Example], Example]
     keep: Callable[[Example], tf.Tensor] | None = None
     download_config: tfds.download.DownloadConfig | None = None
@@ -56,7 +58,8 @@ def _shapes(data: ml_collections.ConfigDict, data_dir: str | None) -> Source:
         return {"image": ex["image"], "mask": ex["mask"], "label": label, "name": ex["id"]}
 
     return Source("shapes", shapes.JaxvisionShapes(config=config, data_dir=data_dir), shapes.SPLITS,
-                  shapes.CLASS_NAMES, multi_label=not dominant, has_mask=True, parse=parse)
+                  shapes.CLASS_NAMES, multi_label=not dominant, has_mask=True,
+                  features=("image", "mask", "label" if dominant else "labels", "id"), parse=parse)
 
 
 def _flowers(data: ml_collections.ConfigDict, data_dir: str | None) -> Source:
@@ -67,7 +70,7 @@ def _flowers(data: ml_collections.ConfigDict, data_dir: str | None) -> Source:
         return {"image": ex["image"], "label": one_hot(ex["label"], len(names)), "name": ex["file_name"]}
 
     return Source("oxford_flowers102", builder, ("train", "validation", "test"), names,
-                  multi_label=False, has_mask=False, parse=parse)
+                  multi_label=False, has_mask=False, features=("image", "label", "file_name"), parse=parse)
 
 
 def _voc_download_config(data: ml_collections.ConfigDict) -> tfds.download.DownloadConfig:
@@ -109,7 +112,8 @@ def _voc_multilabel(data: ml_collections.ConfigDict, data_dir: str | None) -> So
         label = multi_hot(tf.gather(subset, ex[labels_key]), len(classes))
         return {"image": ex["image"], "label": label, "name": ex["image/filename"]}
 
-    return Source("voc_multilabel", builder, splits, classes, multi_label=True, has_mask=False, parse=parse,
+    return Source("voc_multilabel", builder, splits, classes, multi_label=True, has_mask=False,
+                  features=("image", labels_key, "image/filename"), parse=parse,
                   keep=lambda ex: tf.reduce_max(ex["label"]) > 0, download_config=download_config)
 
 
@@ -123,7 +127,8 @@ def _voc_segmentation(data: ml_collections.ConfigDict, data_dir: str | None) -> 
                 "name": ex["image/filename"]}
 
     return Source("voc_segmentation", builder, ("train", "validation"), voc.VOC_CLASSES, multi_label=True,
-                  has_mask=True, parse=parse, download_config=_voc_download_config(data))
+                  has_mask=True, features=("image", "mask", "labels", "image/filename"), parse=parse,
+                  download_config=_voc_download_config(data))
 
 
 def _folder(data: ml_collections.ConfigDict, data_dir: str | None) -> Source:
@@ -137,7 +142,7 @@ def _folder(data: ml_collections.ConfigDict, data_dir: str | None) -> Source:
         return {"image": ex["image"], "label": one_hot(ex["label"], k), "name": ex["file_name"]}
 
     return Source("folder", builder, tuple(config.files), config.class_names, multi_label=False, has_mask=False,
-                  parse=parse)
+                  features=("image", "label", "file_name"), parse=parse)
 
 
 _SOURCES = {
