@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from jaxvision.data import DataError, default_data_config, make_pipelines, shapes
+from jaxvision.data import DataError, default_data_config, make_pipelines, resolve_data_config, shapes
+from jaxvision.data.sources import make_source
 
 SIZE = 32
 SPLIT_SIZES = dict(num_train=29, num_validation=13, num_test=6)
@@ -51,6 +52,12 @@ def test_render_is_deterministic_and_seed_dependent():
     np.testing.assert_array_equal(a["image"], b["image"])
     np.testing.assert_array_equal(a["segmentation"], b["segmentation"])
     assert not np.array_equal(a["image"], c["image"])
+
+
+def test_default_sizes_use_the_listed_builder_config(tmp_path):
+    builder = make_source(resolve_data_config(dict(data_dir=str(tmp_path)))).builder
+    assert builder.builder_config is shapes.JaxvisionShapes.BUILDER_CONFIGS[0]
+    assert builder.builder_config.num_train == 2000 and builder.builder_config.image_size == 128
 
 
 def test_prepared_dataset_is_identical_in_a_fresh_directory(data_dir, tmp_path):

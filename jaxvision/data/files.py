@@ -20,12 +20,19 @@ _SKIP_HINT = "or set config.data.skip_bad_examples=True to skip such files"
 
 
 def png_bytes(array: np.ndarray) -> bytes:
-    """Lossless PNG encoding of a uint8 [H, W] / [H, W, 1] / [H, W, 3] array."""
+    """Lossless PNG encoding of a uint8 [H, W] / [H, W, 1] / [H, W, 3] array (masks)."""
     buffer = io.BytesIO()
-    # Level 1: most of what we encode is noisy, where stronger compression costs time for little.
+    # Level 1: masks are flat, so the fastest level already compresses them nearly as well.
     Image.fromarray(array.squeeze(-1) if array.ndim == 3 and array.shape[-1] == 1 else array).save(
         buffer, format="PNG", compress_level=1
     )
+    return buffer.getvalue()
+
+
+def jpeg_bytes(array: np.ndarray, quality: int = 95) -> bytes:
+    """JPEG encoding of a uint8 [H, W, 3] array (noisy images barely shrink as PNG)."""
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
 
 
