@@ -72,7 +72,8 @@ def default_data_config() -> ml_collections.ConfigDict:
 def _merge(into: ml_collections.ConfigDict, given, prefix: str) -> None:
     for key, value in given.items():
         if key not in into:
-            raise ValueError(f"Unknown key {prefix}.{key}: the known keys are {', '.join(sorted(into.keys()))}.")
+            known = ", ".join(sorted(into.keys()))
+            raise ValueError(f"Unknown key {prefix}.{key}: the known keys are {known}.")
         if isinstance(into[key], ml_collections.ConfigDict):
             _merge(into[key], value, f"{prefix}.{key}")
             continue
@@ -93,10 +94,13 @@ def resolve_data_config(given: ml_collections.ConfigDict | dict | None) -> ml_co
     _merge(data, given or {}, "config.data")
     checks = [
         (data.name in DATASETS, f"config.data.name is {data.name!r}: use one of {', '.join(DATASETS)}."),
-        (data.train_crop in TRAIN_CROPS, f"config.data.train_crop is {data.train_crop!r}: use one of {', '.join(TRAIN_CROPS)}."),
-        (data.eval_crop in EVAL_CROPS, f"config.data.eval_crop is {data.eval_crop!r}: use one of {', '.join(EVAL_CROPS)}."),
+        (data.train_crop in TRAIN_CROPS,
+         f"config.data.train_crop is {data.train_crop!r}: use one of {', '.join(TRAIN_CROPS)}."),
+        (data.eval_crop in EVAL_CROPS,
+         f"config.data.eval_crop is {data.eval_crop!r}: use one of {', '.join(EVAL_CROPS)}."),
         (len(data.value_range) == 2 and data.value_range[0] < data.value_range[1],
-         f"config.data.value_range is {data.value_range!r}: give (low, high) with low < high, e.g. (0, 1) or (-1, 1)."),
+         f"config.data.value_range is {data.value_range!r}: give (low, high) with low < high, "
+         "e.g. (0, 1) or (-1, 1)."),
         (0 < data.central_crop_fraction <= 1, "config.data.central_crop_fraction must lie in (0, 1]."),
         (0 < data.inception_crop_area[0] <= data.inception_crop_area[1] <= 1,
          "config.data.inception_crop_area must be (low, high) with 0 < low <= high <= 1."),
@@ -107,7 +111,8 @@ def resolve_data_config(given: ml_collections.ConfigDict | dict | None) -> ml_co
         (data.prefetch_to_device >= 0, "config.data.prefetch_to_device must be 0 (off) or more."),
         (data.shapes.label in ("multi_hot", "dominant"),
          f"config.data.shapes.label is {data.shapes.label!r}: use 'multi_hot' or 'dominant'."),
-        (data.voc.builder in ("jaxvision", "tfds"), f"config.data.voc.builder is {data.voc.builder!r}: use 'jaxvision' or 'tfds'."),
+        (data.voc.builder in ("jaxvision", "tfds"),
+         f"config.data.voc.builder is {data.voc.builder!r}: use 'jaxvision' or 'tfds'."),
     ]
     for ok, message in checks:
         if not ok:

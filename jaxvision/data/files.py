@@ -54,7 +54,8 @@ def check_image(path: os.PathLike | str) -> tuple[int, int]:
     return height, width
 
 
-def read_class_mask(path: os.PathLike | str, image_path: os.PathLike | str, image_hw: tuple[int, int]) -> np.ndarray:
+def read_class_mask(path: os.PathLike | str, image_path: os.PathLike | str,
+                    image_hw: tuple[int, int]) -> np.ndarray:
     """The class indices of a palette (or single-channel) PNG, checked against its image's size."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path} is missing: restore the mask of {image_path}, {_SKIP_HINT}.")

@@ -53,8 +53,9 @@ def _subfolders(folder: str) -> list[str]:
 
 
 def _scan_classes(root: str, prefix: str, class_names: list[str]) -> list[tuple[str, int]]:
+    top = os.path.join(root, prefix)
     return [(os.path.join(prefix, name, f), class_names.index(name))
-            for name in _subfolders(os.path.join(root, prefix)) for f in _images(os.path.join(root, prefix, name))]
+            for name in _subfolders(top) for f in _images(os.path.join(top, name))]
 
 
 def _scan_oxford(root: str) -> tuple[list[str], dict[str, list[tuple[str, int]]]]:
@@ -81,12 +82,13 @@ def _scan_oxford(root: str) -> tuple[list[str], dict[str, list[tuple[str, int]]]
             image_id = int(match.group(1))
             path = os.path.relpath(os.path.join(folder, name), root)
             if not 1 <= image_id <= len(labels):
-                raise DataError(f"{path} (under {root}) has id {image_id}, beyond the {len(labels)} of imagelabels.mat.")
+                raise DataError(f"{os.path.join(root, path)} has id {image_id}, beyond the {len(labels)} "
+                                "labels of imagelabels.mat.")
             label = int(labels[image_id - 1])
             parent = os.path.basename(folder)
             if parent.isdigit() and int(parent) != label:
-                raise DataError(f"{os.path.join(root, path)} lies in class folder {parent}, but imagelabels.mat "
-                                f"gives it class {label}: move it to folder {label}.")
+                raise DataError(f"{os.path.join(root, path)} lies in class folder {parent}, but "
+                                f"imagelabels.mat gives it class {label}: move it to folder {label}.")
             for split, ids in split_ids.items():
                 if image_id in ids:
                     files[split].append((path, label - 1))
@@ -99,12 +101,13 @@ def scan(root: str) -> FolderConfig:
     if not os.path.isdir(root):
         raise FileNotFoundError(f"config.data.folder.root {root} is not a folder: point it at a folder of "
                                 "class sub-folders (<root>/<class>/*.jpg).")
-    if os.path.isfile(os.path.join(root, "imagelabels.mat")) and os.path.isfile(os.path.join(root, "setid.mat")):
+    if all(os.path.isfile(os.path.join(root, f)) for f in ("imagelabels.mat", "setid.mat")):
         class_names, files = _scan_oxford(root)
     else:
         top = _subfolders(root)
         # Split layout: no image at the top two levels, class folders one level down.
-        nested = top and not _images(root) and all(_subfolders(os.path.join(root, d)) and not _images(os.path.join(root, d)) for d in top)
+        nested = top and not _images(root) and all(
+            _subfolders(os.path.join(root, d)) and not _images(os.path.join(root, d)) for d in top)
         if nested:
             class_names = sorted({c for split in top for c in _subfolders(os.path.join(root, split))})
             files = {split: _scan_classes(root, split, class_names) for split in top}
@@ -113,11 +116,12 @@ def scan(root: str) -> FolderConfig:
             files = {"train": _scan_classes(root, "", class_names)}
     files = {split: pairs for split, pairs in files.items() if pairs}
     if not files:
-        raise DataError(f"{root} holds no images ({', '.join(IMAGE_EXTENSIONS)}) in class sub-folders: expected "
-                        "<root>/<class>/<image> or <root>/<split>/<class>/<image>.")
+        raise DataError(f"{root} holds no images ({', '.join(IMAGE_EXTENSIONS)}) in class sub-folders: "
+                        "expected <root>/<class>/<image> or <root>/<split>/<class>/<image>.")
     bad = [s for s in files if not re.fullmatch(r"\w+", s)]
     if bad:
-        raise DataError(f"{os.path.join(root, bad[0])}: split folder names may hold only letters, digits and '_'.")
+        raise DataError(f"{os.path.join(root, bad[0])}: split folder names may hold only letters, "
+                        "digits and '_'.")
     digest = hashlib.sha1(repr(sorted(
         (split, path, label, os.path.getsize(os.path.join(root, path)))
         for split, pairs in files.items() for path, label in pairs)).encode() + root.encode()).hexdigest()[:12]

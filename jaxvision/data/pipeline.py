@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 from flax import jax_utils
+from jax.experimental import multihost_utils
 
 from jaxvision.data.config import resolve_data_config
 from jaxvision.data.errors import DataError
@@ -57,12 +58,21 @@ def make_pipelines(config: ml_collections.ConfigDict, *, process_index: int | No
                    process_count: int | None = None, devices: Sequence[jax.Device] | None = None) -> Pipelines:
     """Prepares `config.data`'s dataset (once) and returns its pipelines for this process.
 
+    In a multi-process run every process calls it; process 0 prepares the data first.
+
     Reads config.data, config.seed, config.batch_size and config.eval_batch_size (both global).
     process_index / process_count / devices default to jax's; tests pass others to play one
     process of a larger run.
     """
     data = resolve_data_config(config.get("data"))
     source = make_source(data)
+    if jax.process_count() > 1:
+        # Process 0 prepares first, so that processes sharing a data dir never write it at once;
+        # the others then build their source afresh to see what it wrote.
+        if jax.process_index() == 0:
+            prepare(source)
+        multihost_utils.sync_global_devices("jaxvision.data: dataset prepared by process 0")
+        source = make_source(data)
     prepare(source)
     return build_pipelines(
         source, data, seed=config.seed, batch_size=config.batch_size, eval_batch_size=config.eval_batch_size,
@@ -75,7 +85,8 @@ def make_pipelines(config: ml_collections.ConfigDict, *, process_index: int | No
 def _local_batch(global_batch: int, process_count: int, num_devices: int, name: str) -> int:
     if global_batch % (process_count * num_devices):
         raise ValueError(f"{name}={global_batch} is not divisible by the {process_count} process(es) x "
-                         f"{num_devices} device(s) per process: use a multiple of {process_count * num_devices}.")
+                         f"{num_devices} device(s) per process: use a multiple of "
+                         f"{process_count * num_devices}.")
     return global_batch // process_count
 
 
@@ -94,7 +105,8 @@ def _decode(ex: Example, has_mask: bool) -> tuple[tf.Tensor, tf.Tensor | None]:
     if not has_mask:
         return image, None
     mask = tf.io.decode_png(ex["mask"], channels=1)
-    same = tf.debugging.assert_equal(tf.shape(image)[:2], tf.shape(mask)[:2], message="its mask and image sizes differ")
+    same = tf.debugging.assert_equal(tf.shape(image)[:2], tf.shape(mask)[:2],
+                                     message="its mask and image sizes differ")
     with tf.control_dependencies([same]):
         return tf.identity(image), mask
 
@@ -112,8 +124,9 @@ def _preprocessor(data: ml_collections.ConfigDict, source: Source, train: bool):
         if crop == "inception":
             begin, extent, _ = tf.image.stateless_sample_distorted_bounding_box(
                 tf.shape(image), tf.zeros([0, 0, 4], tf.float32), seed=crop_seed, min_object_covered=0.0,
-                aspect_ratio_range=tuple(data.inception_crop_aspect), area_range=tuple(data.inception_crop_area),
-                max_attempts=10, use_image_if_no_bounding_boxes=True)
+                aspect_ratio_range=tuple(data.inception_crop_aspect),
+                area_range=tuple(data.inception_crop_area), max_attempts=10,
+                use_image_if_no_bounding_boxes=True)
         elif crop == "central":
             hw = tf.shape(image)[:2]
             side = tf.cast(tf.cast(tf.reduce_min(hw), tf.float32) * data.central_crop_fraction, tf.int32)
@@ -166,8 +179,8 @@ def build_pipelines(source: Source, data: ml_collections.ConfigDict, *, seed: in
     for split in (data.train_split, *eval_splits):
         unknown = [s for s in _split_names(split) if s not in source.splits]
         if unknown:
-            raise ValueError(f"Split {split!r} of config.data names {unknown[0]!r}, which {source.name} does not "
-                             f"have: its splits are {', '.join(source.splits)}.")
+            raise ValueError(f"Split {split!r} of config.data names {unknown[0]!r}, which {source.name} "
+                             f"does not have: its splits are {', '.join(source.splits)}.")
     # Read only the features parse needs; images stay encoded until after shuffling and skipping.
     all_features = source.builder.info.features
     decoders = tfds.decode.PartialDecoding(
@@ -185,8 +198,9 @@ def build_pipelines(source: Source, data: ml_collections.ConfigDict, *, seed: in
         return ds if source.keep is None else ds.filter(source.keep)
 
     def share_sizes(split: str) -> list[int]:
-        if source.keep is None and len(source.builder.info.splits):
-            return [source.builder.info.splits[tfds.split_for_jax_process(split, process_index=p, process_count=process_count)]
+        splits = source.builder.info.splits
+        if source.keep is None and len(splits):
+            return [splits[tfds.split_for_jax_process(split, process_index=p, process_count=process_count)]
                     .num_examples for p in range(process_count)]
         # Filtered (or mocked) data: count by reading the labels; the images stay encoded.
         return [int(share(split, p).reduce(np.int64(0), lambda n, _: n + 1)) for p in range(process_count)]
@@ -194,8 +208,8 @@ def build_pipelines(source: Source, data: ml_collections.ConfigDict, *, seed: in
     sizes = {split: share_sizes(split) for split in dict.fromkeys((data.train_split, *eval_splits))}
     steps_per_epoch = min(sizes[data.train_split]) // train_batch
     if steps_per_epoch == 0:
-        raise DataError(f"{source.name} {data.train_split!r} gives {min(sizes[data.train_split])} examples to a "
-                        f"process, fewer than one batch of {train_batch}: lower config.batch_size.")
+        raise DataError(f"{source.name} {data.train_split!r} gives {min(sizes[data.train_split])} examples "
+                        f"to a process, fewer than one batch of {train_batch}: lower config.batch_size.")
     eval_steps = {split: math.ceil(max(sizes[split]) / eval_batch) for split in eval_splits}
     train_preprocess = _preprocessor(data, source, train=True)
     eval_preprocess = _preprocessor(data, source, train=False)

@@ -94,7 +94,8 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     axis = np.arange(size, dtype=np.float32)
     for _ in range(int(rng.integers(1, 3))):  # stripes of a random direction and period
         angle, period = rng.uniform(0, np.pi), rng.uniform(4, 24)
-        across, down = axis * float(2 * np.pi / period * np.cos(angle)), axis * float(2 * np.pi / period * np.sin(angle))
+        step = 2 * np.pi / period
+        across, down = axis * float(step * np.cos(angle)), axis * float(step * np.sin(angle))
         # sin(a + b) = sin a cos b + cos a sin b: two outer products instead of size^2 sines.
         wave = np.sin(down)[:, None] * np.cos(across)[None, :] + np.cos(down)[:, None] * np.sin(across)[None, :]
         colour = (rng.uniform(0.03, 0.2) * rng.uniform(-1, 1, size=3)).astype(np.float32)
@@ -150,7 +151,7 @@ def render_example(rng: np.random.Generator, size: int) -> dict[str, np.ndarray]
         dx, dy = dx - cx, dy - cy
         u, v = (dx * cos + dy * sin) / sx, (dy * cos - dx * sin) / sy
         inside, detail = _DRAW[k](u, v)
-        base, second = rng.uniform(0, 1, size=3).astype(np.float32), rng.uniform(0, 1, size=3).astype(np.float32)
+        base, second = rng.uniform(0, 1, size=(2, 3)).astype(np.float32)
         angle, freq = rng.uniform(0, np.pi), rng.uniform(2, 8)
         pattern = (np.sin(u * float(freq * np.cos(angle)) + v * float(freq * np.sin(angle))) > 0)[..., None]
         colour = np.where(pattern, base, base * 0.7 + second * 0.3)

@@ -76,8 +76,9 @@ def _flowers(data: ml_collections.ConfigDict, data_dir: str | None) -> Source:
 def _voc_download_config(data: ml_collections.ConfigDict) -> tfds.download.DownloadConfig:
     manual_dir = data.voc.manual_dir
     if manual_dir and not os.path.isdir(manual_dir):
-        raise FileNotFoundError(f"config.data.voc.manual_dir {manual_dir} is not a folder: point it at a folder "
-                                "holding VOCdevkit/VOC<year> or the official VOCtrainval tar, or leave it empty.")
+        raise FileNotFoundError(f"config.data.voc.manual_dir {manual_dir} is not a folder: point it at a "
+                                "folder holding VOCdevkit/VOC<year> or the official VOCtrainval tar, or "
+                                "leave it empty.")
     return tfds.download.DownloadConfig(manual_dir=manual_dir or None)
 
 
@@ -99,7 +100,8 @@ def _voc_multilabel(data: ml_collections.ConfigDict, data_dir: str | None) -> So
         if year not in (2007, 2012):
             raise ValueError(f"tfds' voc has the years 2007 and 2012 only, not {year}: set "
                              "config.data.voc.builder='jaxvision' for other years.")
-        builder, splits, download_config = tfds.builder(f"voc/{year}", data_dir=data_dir), ("train", "validation", "test"), None
+        builder, download_config = tfds.builder(f"voc/{year}", data_dir=data_dir), None
+        splits = ("train", "validation", "test")
     else:
         builder = voc.JaxvisionVoc(config=f"classification_{year}", data_dir=data_dir,
                                    skip_bad_examples=data.skip_bad_examples)
@@ -135,7 +137,8 @@ def _folder(data: ml_collections.ConfigDict, data_dir: str | None) -> Source:
     if not data.folder.root:
         raise ValueError("config.data.folder.root is empty: point it at a folder of class sub-folders.")
     config = folder.scan(data.folder.root)
-    builder = folder.JaxvisionImageFolder(config=config, data_dir=data_dir, skip_bad_examples=data.skip_bad_examples)
+    builder = folder.JaxvisionImageFolder(config=config, data_dir=data_dir,
+                                          skip_bad_examples=data.skip_bad_examples)
     k = len(config.class_names)
 
     def parse(ex):

@@ -166,7 +166,8 @@ class JaxvisionVoc(tfds.core.GeneratorBasedBuilder):
         }
 
     def _generate_examples(self, devkit: str, list_path: str):
-        make = self._segmentation_example if self.builder_config.task == "segmentation" else self._classification_example
+        segmentation = self.builder_config.task == "segmentation"
+        make = self._segmentation_example if segmentation else self._classification_example
         yield from checked(
             _read_ids(list_path), lambda image_id: make(devkit, image_id),
             skip=self._skip_bad_examples, what=list_path,
@@ -196,5 +197,6 @@ class JaxvisionVoc(tfds.core.GeneratorBasedBuilder):
         check_image(image_path)
         every, easy = _annotation_labels(os.path.join(devkit, "Annotations", f"{image_id}.xml"))
         return image_id, {
-            "image": image_path, "image/filename": f"{image_id}.jpg", "labels": every, "labels_no_difficult": easy,
+            "image": image_path, "image/filename": f"{image_id}.jpg",
+            "labels": every, "labels_no_difficult": easy,
         }
