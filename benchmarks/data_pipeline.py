@@ -85,9 +85,9 @@ def measure(data: dict, work: Path, epochs: int, batch_size: int) -> dict[str, f
     config.data = default_data_config()
     config.data.update(dict(data_dir=str(work / "tfds"), prefetch_to_device=0))
     config.data.update(data)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     pipelines = make_pipelines(config, devices=jax.local_devices()[:1])
-    setup = time.perf_counter() - start
+    setup, setup_cpu = time.perf_counter() - start, time.process_time() - cpu
     images, clock = 0, None
     for epoch in range(epochs):
         for batch in pipelines.train(epoch):
@@ -95,7 +95,7 @@ def measure(data: dict, work: Path, epochs: int, batch_size: int) -> dict[str, f
                 clock = time.perf_counter()
                 continue
             images += batch["image"].shape[0] * batch["image"].shape[1]
-    return dict(setup_s=setup, images=images, images_per_s=images / (time.perf_counter() - clock),
+    return dict(setup_s=setup, setup_cpu_s=setup_cpu, images=images, images_per_s=images / (time.perf_counter() - clock),
                 train_examples=pipelines.info.num_examples[config.data.train_split])
 
 
@@ -109,14 +109,16 @@ def main() -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     print(f"{platform.node()}: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
-          f"batch {args.batch_size}, {args.epochs} epochs, {time.strftime('%Y-%m-%d')}\n")
-    print("| pipeline | train examples | first call (prepare + set up) s | images/s |")
-    print("|---|---:|---:|---:|")
+          f"load average {os.getloadavg()[0]:.1f}, batch {args.batch_size}, {args.epochs} epochs, "
+          f"{time.strftime('%Y-%m-%d')}\n")
+    print("| pipeline | train examples | first call (prepare + set up): wall s | its CPU s | images/s |")
+    print("|---|---:|---:|---:|---:|")
     for name, data in cases(work).items():
         if args.only and not any(name.startswith(p) for p in args.only.split(",")):
             continue
         r = measure(data, work, args.epochs, args.batch_size)
-        print(f"| {name} | {r['train_examples']} | {r['setup_s']:.1f} | {r['images_per_s']:.0f} |", flush=True)
+        print(f"| {name} | {r['train_examples']} | {r['setup_s']:.1f} | {r['setup_cpu_s']:.1f} | "
+              f"{r['images_per_s']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

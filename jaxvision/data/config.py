@@ -32,7 +32,8 @@ def default_data_config() -> ml_collections.ConfigDict:
     prefetch_to_device   batches placed on the devices ahead of use (0 = yield numpy arrays)
     skip_bad_examples    when preparing our builders (VOC, folder), skip unreadable images,
                          masks of the wrong size and missing files (counted in the log)
-                         instead of stopping with an error that names the file
+                         instead of stopping with an error that names the file; the prepared
+                         data keeps the choice (delete it to prepare again)
     shapes               the embedded dataset: generated image_size and split sizes, and
                          which label 'label' holds: 'multi_hot' (classes present) or
                          'dominant' (one-hot of the class with the most pixels)
