@@ -1,0 +1,159 @@
+"""The command line: train an experiment, or evaluate one of its checkpoints.
+
+    python -m jaxvision.main --config EXPERIMENT.py[:variant] [--workdir DIR]
+                             [--mode train|evaluate] [--split test] [--checkpoint best|latest]
+                             [--config.key=value ...]
+
+`./launch.sh EXPERIMENT.py[:variant] ...` runs exactly this. An experiment file defines
+`get_config(variant)` returning an ml_collections.ConfigDict; `--config.a.b=value` overrides a
+field (the value is read as the field's type: 3, 1e-3, true, "(64, 32)", text). The workdir
+defaults to runs/EXPERIMENT[-variant]; a workdir that holds a checkpoint resumes from it.
+
+Training itself is `jaxvision.train.fit(config, workdir)` (jaxvision/train/loop.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import difflib
+import importlib.util
+import os
+import sys
+
+import ml_collections
+
+USER_ERRORS = (ValueError, FileNotFoundError, RuntimeError)  # the engine's own errors derive from these
+
+
+class UsageError(ValueError):
+    """A command-line mistake; the message says what to type instead."""
+
+
+def load_config(spec: str) -> ml_collections.ConfigDict:
+    """`FILE.py[:variant]` -> the file's get_config(variant) (or get_config() without one)."""
+    path, _, variant = spec.partition(":")
+    if not os.path.isfile(path):
+        raise UsageError(f"The experiment file {path} does not exist: give a path such as experiments/quickstart.py.")
+    module_spec = importlib.util.spec_from_file_location(f"_experiment_{os.path.basename(path)[:-3]}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise UsageError(f"{path} has no get_config(variant) function: it is not an experiment file.")
+    return module.get_config(variant) if variant else module.get_config()
+
+
+def _parse_value(text: str, current, name: str):
+    """Reads `text` as the type of the field's current value."""
+    try:
+        if isinstance(current, bool):
+            lowered = text.lower()
+            if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return lowered in ("true", "1", "yes")
+        if isinstance(current, int):
+            return int(text)
+        if isinstance(current, float):
+            return float(text)
+        if isinstance(current, str):
+            return text
+        if isinstance(current, (tuple, list)):
+            value = ast.literal_eval(text) if text.strip() else ()
+            return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    except (ValueError, SyntaxError):
+        raise UsageError(
+            f"--{name}={text} cannot be read as a {type(current).__name__} (its current value is {current!r})."
+        ) from None
+    try:  # a new or None field: a Python literal if it is one, else text
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def apply_override(config: ml_collections.ConfigDict, dotted: str, text: str) -> None:
+    """Sets config.<dotted> from the command-line text `text`.
+
+    Keys must exist, except inside config.model, whose keys are the model's keyword arguments
+    (the model checks them).
+    """
+    *parents, key = dotted.split(".")
+    section, where = config, "config"
+    for part in parents:
+        if part not in section or not isinstance(section[part], ml_collections.ConfigDict):
+            raise UsageError(_unknown(f"{where}.{part}", part, section))
+        section, where = section[part], f"{where}.{part}"
+    if key not in section:
+        if where != "config.model":
+            raise UsageError(_unknown(f"{where}.{key}", key, section))
+        with section.unlocked():
+            section[key] = _parse_value(text, None, f"{where}.{key}")
+        return
+    if isinstance(section[key], ml_collections.ConfigDict):
+        raise UsageError(f"--{where}.{key} is a group of settings: set one of its keys, e.g. --{where}.{key}.{next(iter(section[key].keys()), 'x')}=...")
+    section[key] = _parse_value(text, section[key], f"{where}.{key}")
+
+
+def _unknown(name: str, key: str, section: ml_collections.ConfigDict) -> str:
+    close = difflib.get_close_matches(key, list(section.keys()), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"the keys there are {', '.join(sorted(section.keys()))}."
+    return f"Unknown config key {name}: {hint}"
+
+
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str]]]:
+    parser = argparse.ArgumentParser(prog="python -m jaxvision.main", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="EXPERIMENT.py[:variant]")
+    parser.add_argument("--workdir", help="where checkpoints and logs go (default runs/EXPERIMENT[-variant])")
+    parser.add_argument("--mode", choices=("train", "evaluate"), default="train")
+    parser.add_argument("--split", default="test", help="split to evaluate (--mode evaluate)")
+    parser.add_argument("--checkpoint", choices=("best", "latest"), default="best", help="checkpoint to evaluate")
+    args, rest = parser.parse_known_args(argv)
+    overrides, i = [], 0
+    while i < len(rest):
+        arg = rest[i]
+        if not arg.startswith("--config."):
+            parser.error(f"unrecognised argument {arg!r}: overrides look like --config.key=value")
+        if "=" in arg:
+            key, value = arg[len("--config."):].split("=", 1)
+        elif i + 1 < len(rest):
+            key, value = arg[len("--config."):], rest[i + 1]
+            i += 1
+        else:
+            parser.error(f"{arg} needs a value: --config.key=value")
+        overrides.append((key, value))
+        i += 1
+    return args, overrides
+
+
+def _default_workdir(spec: str) -> str:
+    path, _, variant = spec.partition(":")
+    name = os.path.splitext(os.path.basename(path))[0]
+    return os.path.join("runs", f"{name}-{variant}" if variant else name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        # Imported here so that `--help` and command-line mistakes answer at once.
+        from jaxvision import train
+
+        config = train.resolve(load_config(args.config))
+        for key, value in overrides:
+            apply_override(config, key, value)
+        config = train.resolve(config)  # checks the overridden values too
+        workdir = args.workdir or _default_workdir(args.config)
+        if args.mode == "evaluate":
+            results = train.evaluate(config, workdir, split=args.split, which=args.checkpoint)
+            print(f"{args.split} ({args.checkpoint} checkpoint): " + ", ".join(f"{k} {v:.4g}" for k, v in results.items()))
+        else:
+            print(train.fit(config, workdir).message)
+        return 0
+    except USER_ERRORS as error:
+        if os.environ.get("JAXVISION_TRACEBACK"):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        print("(set JAXVISION_TRACEBACK=1 to see where it came from)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

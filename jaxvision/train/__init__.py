@@ -1,0 +1,22 @@
+"""The training engine: `fit(config, workdir)` trains, `evaluate(...)` scores a checkpoint.
+
+Start reading at `loop.fit`. The parts, each in its own file:
+  config.py       the config fields the engine owns, their defaults and checks
+  state.py        TrainState: params, batch_stats, opt_state, step, rng
+  optim.py        optax optimizers, schedules and freezing from config.optimizer
+  tasks.py        per-task loss and metric functions (classification, multilabel,
+                  reconstruction, segmentation)
+  steps.py        pure train/eval steps for one device's shard, and their pmapped forms
+  engine.py       model + task + optimizer + steps + step 0, from a config
+  loop.py         fit and evaluate
+  checkpoint.py   orbax checkpoints: latest k and best, resume
+  monitor.py      best epoch and early stopping
+  signals.py      SIGTERM / SIGINT -> save and stop
+  distributed.py  jax.distributed from SLURM or JAX_* environment variables
+  logs.py         progress bars, metrics.jsonl, TensorBoard events, config.json
+"""
+
+from jaxvision.train.config import default_config, resolve
+from jaxvision.train.loop import FitResult, TrainingDiverged, evaluate, fit
+
+__all__ = ["FitResult", "TrainingDiverged", "default_config", "evaluate", "fit", "resolve"]

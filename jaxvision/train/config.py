@@ -1,0 +1,102 @@
+"""The configuration fields that the training engine owns, with their defaults.
+
+An experiment file sets `config.data` (see `jaxvision.data.default_data_config`),
+`config.model` (see `jaxvision.models.build_model`) and any of the fields below; `resolve`
+fills in the rest and rejects misspelt keys, so a typo stops the run instead of being ignored.
+
+  seed, batch_size (global), eval_batch_size (global), num_epochs
+  task            'classification' | 'multilabel' | 'reconstruction' | 'segmentation'
+  loss            per task, see jaxvision.train.tasks.LOSSES
+  optimizer       see jaxvision.train.optim
+  monitor         metric ('SPLIT/NAME', e.g. 'validation/accuracy') and mode ('min'|'max') that
+                  pick the best checkpoint and drive early stopping; metric '' turns both off
+  early_stopping  patience (epochs without improvement of more than min_delta; 0: off)
+  checkpoint      keep (latest checkpoints kept), every_steps (also save mid-epoch; 0: epoch
+                  ends only)
+  test_with       'best' or 'last': which state the final test evaluation uses
+  log_every_steps also log training metrics every this many steps (0: per epoch only)
+  peer_timeout_s  in a multi-process run, how long a silent peer may go before the others stop
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from jaxvision.data import resolve_data_config
+
+# Sections whose keys must all be known: anything else is a misspelling.
+_CHECKED_SECTIONS = ("optimizer", "monitor", "early_stopping", "checkpoint")
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """Every field the engine reads, with its default."""
+    return ml_collections.ConfigDict(
+        dict(
+            seed=0,
+            batch_size=32,
+            eval_batch_size=32,
+            num_epochs=1,
+            task="classification",
+            loss="softmax_cross_entropy",
+            optimizer=dict(
+                name="adam",
+                learning_rate=1e-3,
+                schedule="constant",
+                warmup_epochs=0.0,
+                decay_rate=0.1,
+                boundaries=(),
+                b1=0.9,
+                b2=0.999,
+                eps=1e-7,
+                rho=0.9,
+                momentum=0.0,
+                nesterov=False,
+                clip_norm=0.0,
+                l2=0.0,
+                frozen=(),
+            ),
+            monitor=dict(metric="validation/loss", mode="min"),
+            early_stopping=dict(patience=0, min_delta=0.0),
+            checkpoint=dict(keep=2, every_steps=0),
+            test_with="best",
+            log_every_steps=0,
+            peer_timeout_s=60,
+        )
+    )
+
+
+def _assign(section: ml_collections.ConfigDict, key: str, value, name: str) -> None:
+    if isinstance(section.get(key), tuple) and isinstance(value, list):
+        value = tuple(value)
+    try:
+        section[key] = value
+    except TypeError:
+        raise ValueError(
+            f"{name} is {value!r}, but it must be a {type(section[key]).__name__} "
+            f"like its default {section[key]!r}."
+        ) from None
+
+
+def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """The experiment's config with every engine default filled in; misspelt keys are errors."""
+    resolved = default_config()
+    for key, value in config.items():
+        if key in _CHECKED_SECTIONS:
+            unknown = sorted(set(value.keys()) - set(resolved[key].keys()))
+            if unknown:
+                raise ValueError(
+                    f"Unknown key config.{key}.{unknown[0]}: the known keys are "
+                    f"{', '.join(sorted(resolved[key].keys()))}."
+                )
+            for sub_key, sub_value in value.items():
+                _assign(resolved[key], sub_key, sub_value, f"config.{key}.{sub_key}")
+        else:
+            # data, model and anything else belong to other parts, which check them.
+            _assign(resolved, key, value, f"config.{key}")
+    if "data" in resolved:
+        resolved.data = resolve_data_config(resolved.data)
+    if resolved.monitor.mode not in ("min", "max"):
+        raise ValueError(f"config.monitor.mode is {resolved.monitor.mode!r}: use 'min' or 'max'.")
+    if resolved.test_with not in ("best", "last"):
+        raise ValueError(f"config.test_with is {resolved.test_with!r}: use 'best' or 'last'.")
+    return resolved

@@ -1,0 +1,62 @@
+"""Several processes (hosts) in one run: start jax.distributed from the environment.
+
+A run has several processes when the environment says so:
+  * SLURM: `srun` sets SLURM_JOB_ID, SLURM_STEP_NODELIST, SLURM_NTASKS > 1, SLURM_PROCID, ...
+  * by hand: JAX_COORDINATOR_ADDRESS (host:port of process 0), JAX_NUM_PROCESSES, JAX_PROCESS_ID
+    e.g. on one machine, two shells:
+      JAX_COORDINATOR_ADDRESS=127.0.0.1:12345 JAX_NUM_PROCESSES=2 JAX_PROCESS_ID=0 ./launch.sh ...
+      JAX_COORDINATOR_ADDRESS=127.0.0.1:12345 JAX_NUM_PROCESSES=2 JAX_PROCESS_ID=1 ./launch.sh ...
+`initialize_from_environment` must run before anything touches a device; `fit` calls it first.
+
+When a peer dies, the coordination service misses its heartbeats and, after `peer_timeout_s`,
+makes every other process fail with an error instead of waiting forever in a collective.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+
+_BY_HAND = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
+_SLURM = ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID")
+
+
+def initialize_from_environment(peer_timeout_s: int = 60) -> bool:
+    """Calls `jax.distributed.initialize` when the environment names several processes.
+
+    Returns True when this is a multi-process run. Calling it again is harmless.
+    """
+    if jax.distributed.is_initialized():
+        return True
+    env = os.environ
+    given = [name for name in _BY_HAND if env.get(name)]
+    if given:
+        missing = [name for name in _BY_HAND if name not in given]
+        if missing:
+            raise ValueError(
+                f"{', '.join(given)} is set but {', '.join(missing)} is not: set all of "
+                f"{', '.join(_BY_HAND)} for a multi-process run, or none of them."
+            )
+        num_processes, process_id = int(env["JAX_NUM_PROCESSES"]), int(env["JAX_PROCESS_ID"])
+        if num_processes == 1:
+            return False
+        if not 0 <= process_id < num_processes:
+            raise ValueError(
+                f"JAX_PROCESS_ID={process_id} is outside 0..{num_processes - 1}: give each process "
+                f"a distinct id below JAX_NUM_PROCESSES."
+            )
+        jax.distributed.initialize(
+            coordinator_address=env["JAX_COORDINATOR_ADDRESS"],
+            num_processes=num_processes,
+            process_id=process_id,
+            heartbeat_timeout_seconds=peer_timeout_s,
+            initialization_timeout=max(peer_timeout_s, 60),
+        )
+        return True
+    if all(name in env for name in _SLURM) and int(env["SLURM_NTASKS"]) > 1:
+        jax.distributed.initialize(
+            heartbeat_timeout_seconds=peer_timeout_s, initialization_timeout=max(peer_timeout_s, 60)
+        )
+        return True
+    return False

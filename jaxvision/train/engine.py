@@ -1,0 +1,126 @@
+"""What a run is made of: the model, the task, the optimizer, the parallel steps, step 0."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from jaxvision import losses, models
+from jaxvision.train import optim, steps
+from jaxvision.train.state import TrainState, create_state, init_variables, run_key
+from jaxvision.train.tasks import Task, make_task
+
+
+@dataclasses.dataclass(frozen=True)
+class Engine:
+    """Everything `fit` and `evaluate` need besides the data and the workdir."""
+
+    model: object
+    task: Task
+    tx: optax.GradientTransformation
+    schedule: Callable[[int], float]
+    initial_state: TrainState  # step 0, on the host
+    train_step: Callable  # pmapped: (state, batch, stop) -> (state, metrics, stop votes)
+    eval_step: Callable  # pmapped: (state, batch) -> each device's metrics
+    metric_names: tuple[str, ...]  # what eval_step reports
+
+
+def build_model(model_config: ml_collections.ConfigDict):
+    """`jaxvision.models.build_model` on config.model, with batch norm synchronised.
+
+    A model with an `axis_name` attribute (its batch norm's) that the config leaves unset gets
+    'batch', the step's pmap axis, so batch statistics are those of the global batch.
+    """
+    kwargs = model_config.to_dict()
+    name = kwargs.pop("name", None)
+    if name is None:
+        raise ValueError(f"config.model has no name: set config.model.name to one of {', '.join(models.MODELS)}.")
+    model = models.build_model(name, **kwargs)
+    if "axis_name" in getattr(model, "__dataclass_fields__", {}) and "axis_name" not in kwargs:
+        model = model.clone(axis_name=steps.AXIS)
+    return model
+
+
+def _example_batch(task: Task, info) -> dict[str, jax.ShapeDtypeStruct]:
+    """Shapes of a one-example batch as the data pipeline delivers it (per device)."""
+    h, w, c = info.image_shape
+    batch = {"image": jax.ShapeDtypeStruct((1, h, w, c), jnp.float32), "valid": jax.ShapeDtypeStruct((1,), jnp.float32)}
+    if task.target == "label":
+        batch["label"] = jax.ShapeDtypeStruct((1, info.num_classes), jnp.float32)
+    if task.target == "mask":
+        batch["mask"] = jax.ShapeDtypeStruct((1, h, w, 1), jnp.float32)
+    return batch
+
+
+def _check_task_fits_data(task: Task, info, data_name: str) -> None:
+    problem = None
+    if task.name == "segmentation" and not info.has_mask:
+        problem = "no masks"
+    elif task.name == "classification" and info.multi_label:
+        problem = "multi-hot labels, which a softmax over the classes cannot fit"
+    elif task.name == "multilabel" and not info.multi_label:
+        problem = "one-hot labels (one class per image)"
+    if problem:
+        hint = " (for 'shapes', config.data.shapes.label='dominant' gives one-hot labels)" if data_name == "shapes" else ""
+        raise ValueError(
+            f"config.task {task.name!r} does not fit dataset {data_name!r}, which has {problem}: "
+            f"choose the task that matches the data{hint}."
+        )
+
+
+def _check_outputs(model, variables, task: Task, batch, model_name: str) -> None:
+    out = jax.eval_shape(lambda v, x: model.apply(v, x, train=False), variables, batch["image"])
+    want = batch[task.target].shape
+    if out.shape != want:
+        hint = "set config.model.num_classes to the dataset's number of classes" if task.target == "label" else (
+            "use a model whose output has the target's shape")
+        raise ValueError(
+            f"Model {model_name!r} gives outputs of shape {out.shape[1:]} per example, but config.task "
+            f"{task.name!r} compares them with '{task.target}' of shape {want[1:]}: {hint}."
+        )
+
+
+def _regularizer(coefficient: float, model, params) -> Callable | None:
+    """Keras-style L2 on the kernels the model names (`l2_mask`), or on every kernel."""
+    if not coefficient:
+        return None
+    named = {
+        "/".join(str(k.key) for k in path)
+        for path, chosen in jax.tree_util.tree_leaves_with_path(models.l2_mask(model, params))
+        if chosen
+    }
+    leaf_filter = (lambda path: path in named) if named else (lambda path: path.endswith("kernel"))
+    return lambda p: losses.l2_penalty(p, coefficient, leaf_filter=leaf_filter)
+
+
+def build_engine(
+    config: ml_collections.ConfigDict, info, steps_per_epoch: int, devices: Sequence | None = None
+) -> Engine:
+    """The engine of a resolved config for a dataset described by `info` (DatasetInfo)."""
+    model = build_model(config.model)
+    task = make_task(config.task, config.loss)
+    _check_task_fits_data(task, info, config.data.get("name", "?"))
+    batch = _example_batch(task, info)
+    variables = init_variables(model, jax.random.PRNGKey(config.seed), jnp.zeros(batch["image"].shape, jnp.float32))
+    _check_outputs(model, variables, task, batch, config.model.name)
+    tx, schedule = optim.make_optimizer(
+        config.optimizer, model, variables["params"], steps_per_epoch, config.num_epochs
+    )
+    state = create_state(variables, tx, run_key(config.seed + 1))
+    regularizer = _regularizer(config.optimizer.l2, model, variables["params"])
+    metric_names = tuple(jax.eval_shape(lambda s, b: steps.eval_step(s, b, model=model, task=task), state, batch))
+    return Engine(
+        model=model,
+        task=task,
+        tx=tx,
+        schedule=schedule,
+        initial_state=jax.device_get(state),
+        train_step=steps.parallel_train_step(model, task, tx, regularizer, devices),
+        eval_step=steps.parallel_eval_step(model, task, devices),
+        metric_names=metric_names,
+    )

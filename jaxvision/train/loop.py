@@ -1,0 +1,328 @@
+"""The training loop: `fit(config, workdir)`, and `evaluate` from a checkpoint.
+
+One epoch = `steps_per_epoch` pmapped train steps over this process's share of the training
+split, then an evaluation of every non-test split, then a checkpoint (the latest few, and the
+best by `config.monitor`). Early stopping ends training after `config.early_stopping.patience`
+epochs without improvement; a final evaluation on 'test' (if the data has one) uses the best
+state (`config.test_with`).
+
+Resume is exact: the data order depends only on (seed, epoch, step), every step's randomness on
+(state.rng, step), and the early-stopping counters are in the checkpoint, so a run restarted
+from any checkpoint reproduces an uninterrupted run bit for bit on the same machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+
+import jax
+import ml_collections
+import numpy as np
+from flax import jax_utils
+from jax.experimental import multihost_utils
+
+from jaxvision import data
+from jaxvision.metrics import Ratio
+from jaxvision.train import steps
+from jaxvision.train.checkpoint import Checkpoints
+from jaxvision.train.config import resolve
+from jaxvision.train.distributed import initialize_from_environment
+from jaxvision.train.engine import Engine, build_engine
+from jaxvision.train.logs import RunLog
+from jaxvision.train.monitor import Monitor
+from jaxvision.train.signals import StopRequests
+from jaxvision.train.state import TrainState
+
+Results = dict[str, dict[str, float]]  # split -> metric -> value
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the gradient norm stopped being finite."""
+
+
+@dataclasses.dataclass
+class FitResult:
+    state: TrainState  # the last state trained (host arrays), not necessarily the best
+    status: str  # 'finished', 'early_stopped' or 'interrupted'
+    message: str  # one line for people
+    results: Results  # the latest evaluation of each split ('train' = the last epoch's average)
+
+
+def _replicate(tree):
+    """One copy per local device, laid out as the pmapped steps return their state.
+
+    Same mesh axis name as the steps' outputs, so step 2 reuses step 1's compiled program.
+    """
+    return jax_utils.replicate(tree, axis_name=steps.AXIS)
+
+
+# --- metric sums on the host ------------------------------------------------------------------
+
+
+def _add(a: dict[str, Ratio] | None, b: dict[str, Ratio]) -> dict[str, Ratio]:
+    return b if a is None else jax.tree.map(np.add, a, b)
+
+
+def _summarize(sums: dict[str, Ratio], class_names) -> dict[str, float]:
+    """Divides every total by its count once; a per-label metric becomes 'name/label'."""
+    out = {}
+    for name, ratio in sums.items():
+        count = np.asarray(ratio.count, np.float64)
+        value = np.where(count > 0, np.asarray(ratio.total, np.float64) / np.maximum(count, 1e-300), ratio.empty)
+        if value.ndim == 0:
+            out[name] = float(value)
+        else:
+            for i, v in enumerate(value):
+                out[f"{name}/{class_names[i] if i < len(class_names) else i}"] = float(v)
+    return out
+
+
+def _sum_over_processes(sums: dict[str, Ratio]) -> dict[str, Ratio]:
+    """Adds the sums of every process (a collective: every process calls it once per split)."""
+    if jax.process_count() == 1:
+        return sums
+    # Gathered arrays are float32 on the devices; a (high, low) pair keeps ~48 bits of each sum.
+    high = jax.tree.map(lambda x: np.float32(x), sums)
+    low = jax.tree.map(lambda x, h: np.float32(np.asarray(x, np.float64) - h), sums, high)
+    gathered = multihost_utils.process_allgather((high, low))
+    return jax.tree.map(
+        lambda h, lo: np.asarray(h, np.float64).sum(0) + np.asarray(lo, np.float64).sum(0), *gathered
+    )
+
+
+def evaluate_split(engine: Engine, state, batches: Callable[[], Iterator[dict]], class_names) -> dict[str, float]:
+    """Exact metrics of one split: sums over every device, batch and process, divided once."""
+    sums = None
+    for batch in batches():
+        per_device = jax.device_get(engine.eval_step(state, batch))
+        sums = _add(sums, jax.tree.map(lambda x: np.asarray(x, np.float64).sum(0), per_device))
+    if sums is None:
+        raise ValueError("An evaluation split gave no batches: check config.data's split sizes.")
+    return _summarize(_sum_over_processes(sums), class_names)
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def _format(results: Results) -> str:
+    parts = []
+    for split, metrics in results.items():
+        shown = [f"{k} {v:.4g}" for k, v in metrics.items() if "/" not in k and k not in ("grad_norm", "learning_rate", "epoch_seconds")]
+        parts.append(f"{split}: " + ", ".join(shown))
+    return " | ".join(parts)
+
+
+class _Run:
+    """One call of `fit`: the loop and its bookkeeping."""
+
+    def __init__(self, config, workdir, pipelines, engine: Engine, log: RunLog, checkpoints: Checkpoints, stop):
+        self.config, self.workdir, self.pipelines, self.engine = config, workdir, pipelines, engine
+        self.log, self.checkpoints, self.stop = log, checkpoints, stop
+        self.monitor = Monitor(
+            config.monitor.metric, config.monitor.mode, config.early_stopping.patience, config.early_stopping.min_delta
+        )
+        self.epoch_splits = [s for s in pipelines.evals if s != "test"]
+        self.class_names = pipelines.info.class_names
+        self.results: Results = {}
+        self.early_stopped = False
+        self._check_monitor()
+
+    def _check_monitor(self) -> None:
+        if not self.monitor.enabled:
+            return
+        split, _, name = self.config.monitor.metric.partition("/")
+        if split not in self.epoch_splits or name.split("/")[0] not in self.engine.metric_names:
+            raise ValueError(
+                f"config.monitor.metric is {self.config.monitor.metric!r}, but each epoch evaluates the splits "
+                f"{self.epoch_splits} with the metrics {list(self.engine.metric_names)}: name one as "
+                f"'split/metric', or set it to '' to keep no best checkpoint and stop no run early."
+            )
+
+    # -- checkpoints --
+
+    def _meta(self, epoch: int) -> dict:
+        return {
+            "epoch": epoch,
+            "monitor": self.monitor.counters(),
+            "early_stopped": self.early_stopped,
+            "results": self.results,
+        }
+
+    def _save(self, state, epoch: int, best: bool = False) -> None:
+        self.checkpoints.save(jax.device_get(jax_utils.unreplicate(state)), self._meta(epoch), best=best)
+
+    def _restore(self) -> TrainState:
+        restored = self.checkpoints.restore(self.engine.initial_state)
+        if restored is None:
+            return self.engine.initial_state
+        state, meta = restored
+        self.monitor.load(meta["monitor"])
+        self.results, self.early_stopped = meta["results"], meta["early_stopped"]
+        self.log.say(f"Resuming from the checkpoint at step {int(state.step)} in {self.checkpoints.directory}.")
+        return state
+
+    # -- training --
+
+    def _check_finite(self, step: int, epoch: int, metrics: dict[str, Ratio]) -> None:
+        loss = float(metrics["loss"].total / metrics["loss"].count)
+        grad_norm = float(metrics["grad_norm"].total)
+        if np.isfinite(loss) and np.isfinite(grad_norm):
+            return
+        self.checkpoints.wait()
+        last = self.checkpoints.step()
+        kept = (f"the last good checkpoint (step {last}) is kept in {self.checkpoints.directory}"
+                if last is not None else "no checkpoint had been written yet")
+        raise TrainingDiverged(
+            f"Training diverged at step {step} (epoch {epoch + 1}): the loss is {loss} and the gradient "
+            f"norm {grad_norm}; {kept}. Lower config.optimizer.learning_rate (or set "
+            f"config.optimizer.clip_norm) and run again to continue from it."
+        )
+
+    def _check_batch(self, batch: dict) -> None:
+        target = self.engine.task.target
+        if target not in batch:
+            raise ValueError(
+                f"config.task {self.engine.task.name!r} needs batches with '{target}', but dataset "
+                f"{self.pipelines.info.name!r} gives {sorted(batch)}: choose a task this dataset supports."
+            )
+
+    def _train_epoch(self, state, epoch: int, start: int):
+        """Trains from step `start` of `epoch`; returns (state, metric sums, stop was voted)."""
+        spe, batch_size, every = self.pipelines.steps_per_epoch, self.config.batch_size, self.config.checkpoint.every_steps
+        sums, stop = None, False
+        bar = self.log.progress(epoch, self.config.num_epochs, spe, start, batch_size)
+        for i, batch in enumerate(self.pipelines.train(epoch, start), start=start):
+            if i == start:
+                self._check_batch(batch)
+            vote = np.full((jax.local_device_count(),), float(self.stop.requested), np.float32)
+            state, metrics, votes = self.engine.train_step(state, batch, vote)
+            metrics = jax.device_get(jax_utils.unreplicate(metrics))
+            step = epoch * spe + i + 1
+            self._check_finite(step, epoch, metrics)
+            sums = _add(sums, metrics)
+            bar.update(batch_size)
+            bar.set_postfix(loss=f"{metrics['loss'].total / metrics['loss'].count:.4g}", refresh=False)
+            if self.config.log_every_steps and step % self.config.log_every_steps == 0:
+                self.log.write(step, epoch, "train_step", _summarize(metrics, self.class_names))
+            if float(jax_utils.unreplicate(votes)) > 0:
+                stop = True
+                break
+            if every and step % every == 0 and i + 1 < spe:
+                self._save(state, epoch)
+        bar.close()
+        return state, sums, stop
+
+    def run(self) -> FitResult:
+        spe = self.pipelines.steps_per_epoch
+        host_state = self._restore()
+        step = int(host_state.step)
+        state = _replicate(host_state)
+        epoch = step // spe
+        while epoch < self.config.num_epochs and not self.early_stopped:
+            started = time.time()
+            state, sums, stop = self._train_epoch(state, epoch, step % spe)
+            step = int(jax_utils.unreplicate(state).step)
+            if stop and step % spe:
+                # Mid-epoch: save here; the epoch's evaluation runs after the resume.
+                self._save(state, epoch)
+                return self._interrupted(state, step)
+            train = _summarize(sums, self.class_names) if sums else {}
+            train.update(learning_rate=float(self.engine.schedule(step)), epoch_seconds=time.time() - started)
+            self.results = {"train": train}
+            for split in self.epoch_splits:
+                self.results[split] = evaluate_split(self.engine, state, self.pipelines.evals[split], self.class_names)
+            improved = self.monitor.update(epoch, self.results)
+            self.early_stopped = self.monitor.should_stop
+            for split, metrics in self.results.items():
+                self.log.write(step, epoch, split, metrics)
+            self._save(state, epoch + 1, best=improved)
+            self.log.say(f"epoch {epoch + 1}/{self.config.num_epochs} step {step}  {_format(self.results)}"
+                         + ("  (best)" if improved else ""))
+            if stop:
+                return self._interrupted(state, step)
+            epoch += 1
+        if self.early_stopped:
+            self.log.say(f"Early stopping: {self.monitor.metric} has not improved for {self.monitor.bad_epochs} "
+                         f"epochs; the best was {self.monitor.best:.4g} after epoch {self.monitor.best_epoch + 1}.")
+        self._final_test(state, step)
+        status = "early_stopped" if self.early_stopped else "finished"
+        return FitResult(jax.device_get(jax_utils.unreplicate(state)), status,
+                         f"Training {status.replace('_', ' ')} at step {step}; results in {self.workdir}.", self.results)
+
+    def _final_test(self, state, step: int) -> None:
+        if "test" not in self.pipelines.evals:
+            return
+        if self.config.test_with == "best" and self.checkpoints.step("best") is not None:
+            self.checkpoints.wait()
+            state = _replicate(self.checkpoints.restore(self.engine.initial_state, "best")[0])
+        self.results["test"] = evaluate_split(self.engine, state, self.pipelines.evals["test"], self.class_names)
+        self.log.write(step, step // self.pipelines.steps_per_epoch, "test", self.results["test"])
+        self.log.say(f"{_format({'test': self.results['test']})}  ({self.config.test_with} state)")
+
+    def _interrupted(self, state, step: int) -> FitResult:
+        self.checkpoints.wait()
+        message = (f"Stopped by {self.stop.signal_name or 'a peer process'} at step {step}; the checkpoint is "
+                   f"saved in {self.checkpoints.directory}. Run the same command again (same --workdir) to resume.")
+        self.log.say(message)
+        return FitResult(jax.device_get(jax_utils.unreplicate(state)), "interrupted", message, self.results)
+
+
+def fit(config: ml_collections.ConfigDict, workdir: str) -> FitResult:
+    """Trains `config`'s experiment in `workdir`, resuming from its latest checkpoint if any.
+
+    Raises TrainingDiverged when the loss or gradient norm stops being finite (the checkpoints
+    are kept). SIGTERM/SIGINT save a checkpoint and return with status 'interrupted'.
+    """
+    config = resolve(config)
+    initialize_from_environment(config.peer_timeout_s)  # before anything touches a device
+    workdir = os.path.abspath(workdir)
+    os.makedirs(workdir, exist_ok=True)
+    pipelines = data.make_pipelines(config)
+    engine = build_engine(config, pipelines.info, pipelines.steps_per_epoch)
+    log = RunLog(workdir, enabled=jax.process_index() == 0)
+    log.save_config(config)
+    checkpoints = Checkpoints(workdir, keep=config.checkpoint.keep)
+    try:
+        with StopRequests() as stop:
+            return _Run(config, workdir, pipelines, engine, log, checkpoints, stop).run()
+    finally:
+        checkpoints.wait()
+        checkpoints.close()
+        log.close()
+
+
+def evaluate(config: ml_collections.ConfigDict, workdir: str, split: str = "test", which: str = "best") -> dict[str, float]:
+    """Metrics of the `which` ('best' or 'latest') checkpoint in `workdir` on `split`.
+
+    Writes WORKDIR/evaluation-SPLIT-WHICH.json (process 0) and never changes the checkpoints.
+    """
+    config = resolve(config)
+    initialize_from_environment(config.peer_timeout_s)
+    workdir = os.path.abspath(workdir)
+    if which not in ("best", "latest"):
+        raise ValueError(f"The checkpoint to evaluate is {which!r}: use 'best' or 'latest'.")
+    if not os.path.isdir(os.path.join(workdir, "checkpoints")):
+        raise FileNotFoundError(f"{workdir} holds no checkpoints: train there first (--mode train), or point --workdir at a run.")
+    pipelines = data.make_pipelines(config)
+    if split not in pipelines.evals:
+        raise ValueError(f"Split {split!r} is not evaluated for this dataset: use one of {', '.join(pipelines.evals)}.")
+    engine = build_engine(config, pipelines.info, pipelines.steps_per_epoch)
+    checkpoints = Checkpoints(workdir, read_only=True)
+    try:
+        restored = checkpoints.restore(engine.initial_state, which)
+    finally:
+        checkpoints.close()
+    if restored is None:
+        raise FileNotFoundError(f"{workdir} has no {which} checkpoint (a best one is kept only when config.monitor.metric "
+                                f"is set): evaluate the latest one instead.")
+    state, _ = restored
+    results = evaluate_split(engine, _replicate(state), pipelines.evals[split], pipelines.info.class_names)
+    if jax.process_index() == 0:
+        record = {"step": int(state.step), "split": split, "checkpoint": which, **results}
+        with open(os.path.join(workdir, f"evaluation-{split}-{which}.json"), "w") as f:
+            f.write(json.dumps(record, indent=2) + "\n")
+    return results

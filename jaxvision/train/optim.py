@@ -1,0 +1,113 @@
+"""Optimizers and learning-rate schedules from `config.optimizer`.
+
+Fields (defaults in `jaxvision.train.config.default_config`):
+  name            'adam' | 'adamax' (paper A) | 'rmsprop' (paper B autoencoder) | 'sgd'
+  learning_rate   peak learning rate
+  schedule        'constant' | 'cosine' (to 0 at the last step) | 'exponential' (times
+                  decay_rate every epoch) | 'piecewise' (times decay_rate at each epoch listed
+                  in boundaries)
+  warmup_epochs   linear warm-up from 0 before the schedule (fractions allowed)
+  b1, b2, eps     Adam / Adamax moments; eps defaults to Keras' 1e-7
+  rho             RMSprop decay of the squared-gradient average (Keras' rho)
+  momentum, nesterov   SGD (and RMSprop when momentum > 0)
+  clip_norm       clip the global gradient norm (0: off)
+  l2              Keras kernel_regularizer=l2(x) on every kernel: adds x * sum(w^2) to the
+                  loss (applied in the train step, not here; see steps.py)
+  frozen          '/'-joined parameter path prefixes that are not updated (transfer learning),
+                  on top of what the model itself freezes (`freeze_backbone=True`)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import ml_collections
+import optax
+
+from jaxvision.models import masked_optimizer, trainable_mask
+
+OPTIMIZERS = ("adam", "adamax", "rmsprop", "sgd")
+SCHEDULES = ("constant", "cosine", "exponential", "piecewise")
+
+
+def make_schedule(
+    opt: ml_collections.ConfigDict, steps_per_epoch: int, num_epochs: int
+) -> Callable[[int], float]:
+    """The learning rate as a function of the global step."""
+    lr, total = opt.learning_rate, steps_per_epoch * num_epochs
+    warmup = int(round(opt.warmup_epochs * steps_per_epoch))
+    if opt.schedule == "constant":
+        main = optax.constant_schedule(lr)
+    elif opt.schedule == "cosine":
+        main = optax.cosine_decay_schedule(lr, max(total - warmup, 1))
+    elif opt.schedule == "exponential":
+        main = optax.exponential_decay(lr, steps_per_epoch, opt.decay_rate, staircase=True)
+    elif opt.schedule == "piecewise":
+        main = optax.piecewise_constant_schedule(
+            lr, {int(e * steps_per_epoch) - warmup: opt.decay_rate for e in opt.boundaries}
+        )
+    else:
+        raise ValueError(
+            f"Unknown config.optimizer.schedule {opt.schedule!r}: use one of {', '.join(SCHEDULES)}."
+        )
+    if warmup == 0:
+        return main
+    return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), main], [warmup])
+
+
+def _base_optimizer(opt: ml_collections.ConfigDict, schedule) -> optax.GradientTransformation:
+    if opt.name == "adam":
+        return optax.adam(schedule, b1=opt.b1, b2=opt.b2, eps=opt.eps)
+    if opt.name == "adamax":
+        return optax.adamax(schedule, b1=opt.b1, b2=opt.b2, eps=opt.eps)
+    if opt.name == "rmsprop":
+        # Keras' RMSprop: eps inside the square root, no centring, optional momentum.
+        return optax.rmsprop(schedule, decay=opt.rho, eps=opt.eps, momentum=opt.momentum or None)
+    if opt.name == "sgd":
+        return optax.sgd(schedule, momentum=opt.momentum or None, nesterov=opt.nesterov)
+    raise ValueError(
+        f"Unknown config.optimizer.name {opt.name!r}: use one of {', '.join(OPTIMIZERS)}."
+    )
+
+
+def _under(path: str, prefix: str) -> bool:
+    prefix = prefix.strip("/")
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def _frozen_mask(params, frozen: tuple[str, ...]):
+    """True where a parameter is trainable given the config's frozen prefixes (checked)."""
+    paths = ["/".join(str(k.key) for k in path) for path, _ in jax.tree_util.tree_leaves_with_path(params)]
+    for prefix in frozen:
+        if not any(_under(p, prefix) for p in paths):
+            top = sorted({p.split("/")[0] for p in paths})
+            raise ValueError(
+                f"config.optimizer.frozen names {prefix!r}, which matches no parameter: use a "
+                f"'/'-joined path prefix such as one of {', '.join(top)}."
+            )
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: not any(_under("/".join(str(k.key) for k in path), f) for f in frozen), params
+    )
+
+
+def make_optimizer(
+    opt: ml_collections.ConfigDict, model, params, steps_per_epoch: int, num_epochs: int
+) -> tuple[optax.GradientTransformation, Callable[[int], float]]:
+    """Returns (optax transformation, learning-rate schedule) for `config.optimizer`.
+
+    Frozen parameters (the model's own choice, e.g. a frozen backbone, and the prefixes in
+    `opt.frozen`) get no update at all, not even from momentum, and no optimizer state.
+    """
+    schedule = make_schedule(opt, steps_per_epoch, num_epochs)
+    tx = _base_optimizer(opt, schedule)
+    if opt.clip_norm:
+        tx = optax.chain(optax.clip_by_global_norm(opt.clip_norm), tx)
+    mask = jax.tree.map(
+        lambda model_says, config_says: model_says and config_says,
+        trainable_mask(model, params),
+        _frozen_mask(params, tuple(opt.frozen)),
+    )
+    if not all(jax.tree.leaves(mask)):
+        tx = masked_optimizer(tx, mask)
+    return tx, schedule

@@ -1,0 +1,121 @@
+"""Pure train and eval steps for one device's shard, and their pmapped forms.
+
+Every collective names the axis 'batch'. Under `jax.pmap(..., axis_name='batch')` gradients are
+averaged with `lax.pmean`, batch norm (built with `axis_name='batch'`, see engine.py) normalises
+with the statistics of the global batch, and training metrics are summed with `lax.psum`, so one
+device and many run the same code and, up to float rounding, give the same numbers.
+
+Evaluation has no collective at all: each device returns its own sums, which the host adds up
+over devices, batches and processes. So processes may hold different numbers of evaluation
+batches without any of them waiting for a collective that never comes.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+from jaxvision.metrics import Ratio
+from jaxvision.train.state import TrainState, step_key
+from jaxvision.train.tasks import Task
+
+AXIS = "batch"
+
+
+def _loss_ratio(per_example: jax.Array, valid: jax.Array) -> Ratio:
+    return Ratio(jnp.sum(per_example * valid), jnp.sum(valid))
+
+
+def train_step(
+    state: TrainState,
+    batch: dict[str, jax.Array],
+    rng: jax.Array,
+    *,
+    model,
+    task: Task,
+    tx: optax.GradientTransformation,
+    regularizer: Callable[[dict], jax.Array] | None = None,
+) -> tuple[TrainState, dict[str, Ratio]]:
+    """One optimizer step on one device's shard of the global batch.
+
+    Minimises the mean loss of the batch plus `regularizer(params)` (L2 kernel regularisation).
+    Returns the new state and metrics summed over all devices: the task's metrics, 'loss' (the
+    data loss, without the L2 term) and 'grad_norm' (the global norm of the averaged gradient).
+    A step whose loss or gradient norm is not finite leaves the state unchanged (step included),
+    so a diverging run never holds NaN parameters; the caller sees it in the metrics and stops.
+    """
+    # Each device draws its own dropout masks; fold_in keeps them a function of (rng, device).
+    dropout_rng = jax.random.fold_in(rng, lax.axis_index(AXIS))
+    valid = batch["valid"]
+
+    def loss_fn(params):
+        outputs, updates = model.apply(
+            {"params": params, "batch_stats": state.batch_stats},
+            batch["image"],
+            train=True,
+            mutable=["batch_stats"],
+            rngs={"dropout": dropout_rng},
+        )
+        per_example = task.loss(outputs, batch)
+        loss = jnp.sum(per_example * valid) / jnp.maximum(jnp.sum(valid), 1.0)
+        if regularizer is not None:
+            loss = loss + regularizer(params)
+        return loss, (outputs, updates.get("batch_stats", {}), per_example)
+
+    grads, (outputs, batch_stats, per_example) = jax.grad(loss_fn, has_aux=True)(state.params)
+    grads = lax.pmean(grads, AXIS)
+    # The models synchronise batch norm over 'batch' already; averaging again keeps the replicas
+    # bit-identical even for a module that does not.
+    batch_stats = lax.pmean(batch_stats, AXIS)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    new_state = state.replace(
+        step=state.step + 1,
+        params=optax.apply_updates(state.params, updates),
+        batch_stats=batch_stats,
+        opt_state=opt_state,
+    )
+
+    metrics = {"loss": _loss_ratio(per_example, valid), **task.metrics(outputs, batch)}
+    metrics = lax.psum(metrics, AXIS)
+    grad_norm = optax.global_norm(grads)
+    metrics["grad_norm"] = Ratio(grad_norm, jnp.ones(()))
+    finite = jnp.isfinite(metrics["loss"].total) & jnp.isfinite(grad_norm)
+    new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, state)
+    return new_state, metrics
+
+
+def eval_step(state: TrainState, batch: dict[str, jax.Array], *, model, task: Task) -> dict[str, Ratio]:
+    """Metrics (and 'loss') of one device's shard in inference mode, padding left out."""
+    outputs = model.apply(state.variables(), batch["image"], train=False)
+    return {"loss": _loss_ratio(task.loss(outputs, batch), batch["valid"]), **task.metrics(outputs, batch)}
+
+
+def parallel_train_step(
+    model,
+    task: Task,
+    tx: optax.GradientTransformation,
+    regularizer: Callable[[dict], jax.Array] | None = None,
+    devices: Sequence | None = None,
+) -> Callable:
+    """`train_step` under pmap: `(state, batch, stop) -> (state, metrics, stop_votes)`.
+
+    The randomness of a step is `step_key(state)`. `stop` is each device's vote
+    to end the run (a signal reached its process); the votes summed over every device of every
+    process come back, so all processes agree on the step at which they stop.
+    """
+
+    def step(state, batch, stop):
+        state, metrics = train_step(state, batch, step_key(state), model=model, task=task, tx=tx, regularizer=regularizer)
+        return state, metrics, lax.psum(stop, AXIS)
+
+    return jax.pmap(step, axis_name=AXIS, devices=devices, donate_argnums=(0,))
+
+
+def parallel_eval_step(model, task: Task, devices: Sequence | None = None) -> Callable:
+    """`eval_step` under pmap: `(state, batch) -> metrics` of each device."""
+    return jax.pmap(functools.partial(eval_step, model=model, task=task), axis_name=AXIS, devices=devices)

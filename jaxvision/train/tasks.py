@@ -1,0 +1,138 @@
+"""Tasks: what a model's output is compared with, by which loss, and which metrics are kept.
+
+Each task is a pair of pure functions over one device's batch:
+  loss(outputs, batch)    -> one loss value per example, `[B]`
+  metrics(outputs, batch) -> dict name -> `jaxvision.metrics.Ratio` (total, count), with padded
+                             examples (`batch['valid'] == 0`) left out
+The step adds the mean loss of the batch as the metric 'loss'.
+
+config.task / config.loss:
+  classification  logits [B, K] vs one-hot 'label'
+                  'softmax_cross_entropy', or 'binary_cross_entropy' = paper A's binary
+                  cross-entropy applied to the softmax outputs (each of the K outputs scored as
+                  a yes/no); metrics: accuracy (top-1) and binary_accuracy, which is what Keras
+                  prints as "accuracy" beside a binary cross-entropy loss
+  multilabel      logits [B, K] vs multi-hot 'label', 'binary_cross_entropy' on sigmoids;
+                  metrics: exact_match, binary_accuracy (mean per-label accuracy, paper B's
+                  Keras "accuracy"), label_accuracy (one value per label)
+  reconstruction  the autoencoder's sigmoid output vs the input 'image';
+                  'mean_squared_error' or 'mean_absolute_error'; metrics: both
+  segmentation    logits [B, H, W, 1] vs 'mask'; 'binary_cross_entropy' (on sigmoids), 'dice'
+                  (1 - soft Dice) or 'binary_cross_entropy+dice'; metrics: dice and iou over
+                  every pixel of the split (global counts), pixel_accuracy
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from jaxvision import losses, metrics
+from jaxvision.metrics import Ratio
+
+Batch = dict[str, jax.Array]
+
+
+def _classification_losses() -> dict[str, Callable]:
+    return {
+        "softmax_cross_entropy": lambda z, b: losses.softmax_cross_entropy(z, b["label"]),
+        "binary_cross_entropy": lambda z, b: losses.binary_cross_entropy(losses.softmax(z), b["label"]),
+    }
+
+
+def _classification_metrics(z: jax.Array, b: Batch) -> dict[str, Ratio]:
+    return {
+        "accuracy": metrics.accuracy(z, b["label"], valid=b["valid"]),
+        "binary_accuracy": metrics.binary_accuracy(losses.softmax(z), b["label"], valid=b["valid"]),
+    }
+
+
+def _multilabel_metrics(z: jax.Array, b: Batch) -> dict[str, Ratio]:
+    p = jax.nn.sigmoid(z)
+    return {
+        "exact_match": metrics.exact_match_accuracy(p, b["label"], valid=b["valid"]),
+        "binary_accuracy": metrics.binary_accuracy(p, b["label"], valid=b["valid"]),
+        "label_accuracy": metrics.per_label_accuracy(p, b["label"], valid=b["valid"]),
+    }
+
+
+def _reconstruction_metrics(x: jax.Array, b: Batch) -> dict[str, Ratio]:
+    valid = b["valid"]
+    return {
+        "mean_squared_error": Ratio(jnp.sum(losses.mean_squared_error(x, b["image"]) * valid), jnp.sum(valid)),
+        "mean_absolute_error": Ratio(jnp.sum(losses.mean_absolute_error(x, b["image"]) * valid), jnp.sum(valid)),
+    }
+
+
+def _segmentation_metrics(z: jax.Array, b: Batch) -> dict[str, Ratio]:
+    p = jax.nn.sigmoid(z)
+    pred = (p >= 0.5).astype(jnp.float32)
+    return {
+        "dice": metrics.dice_coefficient(pred, b["mask"], valid=b["valid"]),
+        "iou": metrics.iou(pred, b["mask"], valid=b["valid"]),
+        "pixel_accuracy": metrics.binary_accuracy(p, b["mask"], valid=b["valid"]),
+    }
+
+
+def _bce_logits(z: jax.Array, b: Batch) -> jax.Array:
+    return losses.sigmoid_binary_cross_entropy(z, b["mask"])
+
+
+def _dice(z: jax.Array, b: Batch) -> jax.Array:
+    return losses.dice_loss(z, b["mask"])
+
+
+# task -> (batch key the output is compared with, {loss name: loss}, metrics)
+_TASKS: dict[str, tuple[str, dict[str, Callable], Callable]] = {
+    "classification": ("label", _classification_losses(), _classification_metrics),
+    "multilabel": (
+        "label",
+        {"binary_cross_entropy": lambda z, b: losses.sigmoid_binary_cross_entropy(z, b["label"])},
+        _multilabel_metrics,
+    ),
+    "reconstruction": (
+        "image",
+        {
+            "mean_squared_error": lambda x, b: losses.mean_squared_error(x, b["image"]),
+            "mean_absolute_error": lambda x, b: losses.mean_absolute_error(x, b["image"]),
+        },
+        _reconstruction_metrics,
+    ),
+    "segmentation": (
+        "mask",
+        {
+            "binary_cross_entropy": _bce_logits,
+            "dice": _dice,
+            "binary_cross_entropy+dice": lambda z, b: _bce_logits(z, b) + _dice(z, b),
+        },
+        _segmentation_metrics,
+    ),
+}
+
+LOSSES = {task: tuple(spec[1]) for task, spec in _TASKS.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """A task's name, the batch key its target lives under, its loss and its metrics."""
+
+    name: str
+    loss_name: str
+    target: str
+    loss: Callable[[jax.Array, Batch], jax.Array]
+    metrics: Callable[[jax.Array, Batch], dict[str, Ratio]]
+
+
+def make_task(task: str, loss: str) -> Task:
+    """The task named by `config.task` with the loss named by `config.loss`."""
+    if task not in _TASKS:
+        raise ValueError(f"Unknown config.task {task!r}: use one of {', '.join(_TASKS)}.")
+    target, task_losses, task_metrics = _TASKS[task]
+    if loss not in task_losses:
+        raise ValueError(
+            f"config.loss {loss!r} does not fit config.task {task!r}: use one of {', '.join(task_losses)}."
+        )
+    return Task(task, loss, target, task_losses[loss], task_metrics)
