@@ -1,0 +1,61 @@
+"""The variants of jaxvision's step that the CPU-gap investigation times side by side.
+
+A variant is a dict applied inside a fresh worker process before the model is built:
+
+  conv='taps'            flax.linen.Conv with `proposals.conv_general_dilated`
+  upsample='broadcast' | 'resize'    the models' `upsample2` replaced
+  maxpool='reshape'      the models' `max_pool2` replaced
+  dtype='bfloat16'       the model computes in bf16 (parameters stay float32)
+  fast_variance=True     batch norm's one-pass variance (jaxvision uses the two-pass one)
+  prng='unsafe_rbg'      dropout masks from XLA's RngBitGenerator instead of threefry
+  donate=False           the step without buffer donation (read by jaxvision_side)
+
+XLA flags are not variants: they go into the worker's environment (throughput.Case.env).
+Patching module attributes is what makes these side-by-side measurements of the *real*
+models possible without editing them; nothing outside a worker process is ever patched.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from benchmarks import proposals
+
+# modules that bound the building blocks at import time (`from layers import upsample2`)
+_MODEL_MODULES = ('jaxvision.models.layers', 'jaxvision.models.autoencoder',
+                  'jaxvision.models.classifiers', 'jaxvision.models.segmentation')
+
+
+def _replace(attr: str, fn) -> None:
+    import importlib
+    for name in _MODEL_MODULES:
+        module = importlib.import_module(name)
+        if hasattr(module, attr):
+            setattr(module, attr, fn)
+
+
+def _batch_norm_fast_variance(batch_norm):
+    return lambda *a, **k: batch_norm(*a, **{**k, 'use_fast_variance': True})
+
+
+def apply(variant: dict) -> dict:
+    """Applies `variant` to this process; returns keyword overrides for build_model."""
+    unknown = set(variant) - {'conv', 'upsample', 'maxpool', 'dtype', 'fast_variance', 'prng', 'donate'}
+    if unknown:
+        raise ValueError(f'Unknown variant keys {sorted(unknown)}.')
+    if variant.get('conv') == 'taps':
+        nn.Conv = functools.partial(nn.Conv, conv_general_dilated=proposals.conv_general_dilated)
+    if 'upsample' in variant:
+        _replace('upsample2', {'broadcast': proposals.upsample2_broadcast,
+                               'resize': proposals.upsample2_resize}[variant['upsample']])
+    if variant.get('maxpool') == 'reshape':
+        _replace('max_pool2', proposals.max_pool2_reshape)
+    if variant.get('fast_variance'):
+        nn.BatchNorm = _batch_norm_fast_variance(nn.BatchNorm)
+    if 'prng' in variant:
+        jax.config.update('jax_default_prng_impl', variant['prng'])
+    return {'dtype': jnp.dtype(variant['dtype'])} if 'dtype' in variant else {}

@@ -1,0 +1,143 @@
+"""jaxvision's training step and inference, built by jaxvision's own engine.
+
+`jaxvision.train.engine.build_engine` makes the model, task loss, optimizer, L2 regulariser,
+step 0 and the pmapped, state-donating train step from a config, exactly as `./launch.sh
+EXPERIMENT` does; the benchmark only replaces the data pipeline by one batch already on the
+devices. Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import sys
+import types
+from typing import Any, Callable
+
+import flax
+import flax.jax_utils
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from benchmarks.specs import KERAS_EPS, LEARNING_RATE, RMSPROP_RHO, SPECS, ModelSpec, make_batch
+
+
+def _import_steps_without_tensorflow():
+    """Makes `jaxvision.train.{engine,config}` importable without loading TensorFlow.
+
+    Today `jaxvision/train/__init__.py` imports the fit loop and `train/config.py` imports
+    `jaxvision.data.resolve_data_config`; both load `jaxvision.data` and so TensorFlow, which
+    the step needs not at all and a GPU machine with only jax/flax/optax lacks. So the
+    package is registered without running its `__init__`, and `jaxvision.data` (if not
+    already loaded) by a stand-in whose `resolve_data_config` passes the benchmark's
+    data-less config section through. Both go once those two imports become lazy.
+    """
+    if 'jaxvision.train' not in sys.modules:
+        spec = importlib.util.find_spec('jaxvision.train')
+        package = types.ModuleType('jaxvision.train')
+        package.__path__, package.__spec__ = spec.submodule_search_locations, spec
+        sys.modules['jaxvision.train'] = package
+    if 'jaxvision.data' not in sys.modules:
+        stand_in = types.ModuleType('jaxvision.data')
+        stand_in.resolve_data_config = lambda data: data
+        sys.modules['jaxvision.data'] = stand_in
+
+
+_import_steps_without_tensorflow()
+from jaxvision.train import engine as jv_engine, steps as jv_steps  # noqa: E402
+from jaxvision.train.config import resolve  # noqa: E402
+
+
+@dataclasses.dataclass
+class Step:
+    """A step function with its state and arguments; `run(n)` takes n steps and waits."""
+
+    fn: Callable
+    state: Any
+    args: tuple
+
+    def run(self, n: int) -> None:
+        for _ in range(n):
+            out = self.fn(self.state, *self.args)
+            self.state = out[0]
+        jax.block_until_ready(out)
+
+    def lowered(self):
+        return self.fn.lower(self.state, *self.args)
+
+
+def config_for(spec: ModelSpec, batch: int | None = None, **model_overrides) -> ml_collections.ConfigDict:
+    """The experiment config of `spec` (the fields the engine reads)."""
+    return resolve(ml_collections.ConfigDict({
+        'seed': 0, 'batch_size': batch or spec.batch, 'task': spec.task, 'loss': spec.loss,
+        'data': {'name': 'in-memory'},
+        'model': {'name': spec.jaxvision_name, **spec.kwargs, **model_overrides},
+        'optimizer': {'name': spec.optimizer, 'learning_rate': LEARNING_RATE, 'eps': KERAS_EPS,
+                      'rho': RMSPROP_RHO, 'l2': spec.l2},
+    }))
+
+
+def build_engine(spec: ModelSpec, devices, batch: int | None = None, **model_overrides):
+    info = types.SimpleNamespace(
+        name='in-memory', image_shape=spec.input_shape, num_classes=spec.num_outputs,
+        multi_label=spec.task == 'multilabel', has_mask=spec.task == 'segmentation')
+    return jv_engine.build_engine(config_for(spec, batch, **model_overrides), info,
+                                  steps_per_epoch=1, devices=devices)
+
+
+def device_batch(spec: ModelSpec, devices, batch: int | None = None):
+    """The benchmark batch split over `devices`, placed there once: [D, B/D, ...]."""
+    host = make_batch(spec, batch)
+    d = len(devices)
+    host = {k: v.reshape(d, v.shape[0] // d, *v.shape[1:]) for k, v in host.items()}
+    return jax.pmap(lambda b: b, devices=devices)(host)
+
+
+def train_step(spec: ModelSpec, devices=None, batch: int | None = None, donate: bool = True,
+               **model_overrides) -> Step:
+    """jaxvision's pmapped train step on `devices` (default: the first) for the global batch."""
+    devices = devices or jax.local_devices()[:1]
+    engine = build_engine(spec, devices, batch, **model_overrides)
+    fn = engine.train_step
+    if not donate:    # the same step without buffer donation (an ablation; no L2 regulariser)
+        if spec.l2:
+            raise ValueError('The no-donation ablation rebuilds the step without L2: use a model without it.')
+        step = lambda s, b, stop: (*jv_steps.train_step(
+            s, b, jax.random.fold_in(s.rng, s.step), model=engine.model, task=engine.task,
+            tx=engine.tx), jax.lax.psum(stop, jv_steps.AXIS))
+        fn = jax.pmap(step, axis_name=jv_steps.AXIS, devices=devices)
+    state = flax.jax_utils.replicate(engine.initial_state, devices)
+    stop = jax.pmap(lambda x: x, devices=devices)(np.zeros((len(devices),), np.int32))
+    return Step(fn, state, (device_batch(spec, devices, batch), stop))
+
+
+def inference(spec: ModelSpec, batch: int | None = None, **model_overrides) -> Step:
+    """Jitted `model.apply(..., train=False)` on one device."""
+    device = jax.local_devices()[:1]
+    engine = build_engine(spec, device, batch, **model_overrides)
+    x = jnp.asarray(make_batch(spec, batch)['image'])
+    fn = jax.jit(lambda v, x: (v, engine.model.apply(v, x, train=False)))
+    return Step(fn, jax.device_put(engine.initial_state.variables()), (x,))
+
+
+def _device_peak_mb():
+    stats = jax.local_devices()[0].memory_stats()     # None on CPU
+    return stats['peak_bytes_in_use'] / 2**20 if stats else None
+
+
+def build_case(case: dict):
+    """The worker's entry: a train or inference step for `case`, with its ablation applied."""
+    from benchmarks import ablations
+    spec = SPECS[case['model']]
+    variant = case.get('variant', {})
+    overrides = ablations.apply(variant)
+    if case['mode'] == 'train':
+        step = train_step(spec, batch=case.get('batch'), donate=variant.get('donate', True), **overrides)
+    else:
+        step = inference(spec, batch=case.get('batch'), **overrides)
+    info = {'flops_per_step': step.lowered().cost_analysis().get('flops'),
+            'device': jax.local_devices()[0].device_kind, 'backend': jax.default_backend(),
+            'versions': {'jax': jax.__version__, 'flax': flax.__version__}}
+    return step.run, _device_peak_mb, info

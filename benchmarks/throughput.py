@@ -1,0 +1,113 @@
+"""Interleaved timing of cases that each live in their own worker process.
+
+Cases of one group are built one after another (so compilations do not overlap), then timed
+round-robin A, B, C, A, B, C, ...: on a machine shared with other work, load then falls on
+every case alike, and the median over rounds is compared.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+from benchmarks.specs import SPECS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@dataclasses.dataclass
+class Case:
+    label: str                       # row name in the tables
+    framework: str                   # 'jaxvision' | 'keras' | 'torch'
+    model: str                       # a key of specs.SPECS
+    mode: str = 'train'              # 'train' | 'infer'
+    variant: dict = dataclasses.field(default_factory=dict)
+    xla_flags: str = ''              # appended to XLA_FLAGS of this case's process
+    batch: int | None = None         # None: the spec's batch
+
+    def payload(self) -> dict:
+        return {'framework': self.framework, 'model': self.model, 'mode': self.mode,
+                'variant': self.variant, 'batch': self.batch}
+
+    @property
+    def images_per_step(self) -> int:
+        return self.batch or SPECS[self.model].batch
+
+
+@dataclasses.dataclass
+class Result:
+    case: Case
+    images_per_s: list = dataclasses.field(default_factory=list)
+    info: dict = dataclasses.field(default_factory=dict)
+    memory: dict = dataclasses.field(default_factory=dict)
+    error: str = ''
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.images_per_s) if self.images_per_s else float('nan')
+
+    @property
+    def spread(self) -> tuple[float, float]:
+        return (min(self.images_per_s), max(self.images_per_s)) if self.images_per_s else (0, 0)
+
+
+class Worker:
+    def __init__(self, case: Case, threads: int):
+        env = dict(os.environ, KERAS_BACKEND='jax', TF_CPP_MIN_LOG_LEVEL='2',
+                   BENCH_THREADS=str(threads), PYTHONPATH=ROOT)
+        env['XLA_FLAGS'] = f"{env.get('XLA_FLAGS', '')} {case.xla_flags}".strip()
+        self.log = tempfile.TemporaryFile(mode='w+')
+        self.proc = subprocess.Popen(
+            [sys.executable, '-m', 'benchmarks.worker', json.dumps(case.payload())], cwd=ROOT,
+            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True)
+
+    def ask(self, msg: dict | None = None) -> dict:
+        if msg is not None:
+            self.proc.stdin.write(json.dumps(msg) + '\n')
+            self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            self.log.seek(0)
+            raise RuntimeError(self.log.read()[-2000:].strip() or f'exit code {self.proc.returncode}')
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+
+
+def measure(cases: list[Case], repeats: int, steps: int, threads: int,
+            say=lambda s: print(s, file=sys.stderr, flush=True)) -> list[Result]:
+    """Builds every case, then times `steps` steps per case per round for `repeats` rounds."""
+    results, live = [Result(c) for c in cases], []
+    try:
+        for r in results:
+            worker = Worker(r.case, threads)
+            try:
+                r.info = worker.ask()
+                live.append((r, worker))
+                say(f'  built {r.case.label}: first step {r.info["first_step_s"]:.1f}s')
+            except RuntimeError as e:
+                r.error = str(e).splitlines()[-1]
+                worker.close()
+                say(f'  {r.case.label} failed: {r.error}')
+        for i in range(repeats):
+            for r, worker in live:
+                seconds = worker.ask({'steps': steps})['seconds']
+                r.images_per_s.append(steps * r.case.images_per_step / seconds)
+            say(f'  round {i + 1}/{repeats}: ' + ', '.join(f'{r.case.label} {r.images_per_s[-1]:.1f}'
+                                                          for r, _ in live))
+        for r, worker in live:
+            r.memory = worker.ask({'memory': True})
+    finally:
+        for _, worker in live:
+            worker.close()
+    return results
