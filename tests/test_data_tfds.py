@@ -57,7 +57,7 @@ def test_voc_multilabel_pipeline_on_mock_data(tmp_path):
         # Mock examples depend on the features read: read those the pipeline reads.
         features = tfds.decode.PartialDecoding({"image": True, "labels": True, "image/filename": True},
                                                decoders={"image": tfds.decode.SkipDecoding()})
-        mock = tfds.builder("voc/2007").as_dataset(split="validation", decoders=features)
+        mock = tfds.builder("voc/2007", data_dir=str(tmp_path)).as_dataset(split="validation", decoders=features)
         expected = [[float(k in set(e["labels"].tolist())) for k in chosen] for e in tfds.as_numpy(mock)]
     expected = [row for row in expected if any(row)]  # images without a chosen class are left out
     assert p.info.class_names == ("cat", "motorbike", "bottle") and p.info.multi_label
