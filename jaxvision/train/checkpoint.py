@@ -22,6 +22,10 @@ import orbax.checkpoint as ocp
 from jaxvision.train.state import TrainState
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint exists but cannot be read into this run's state."""
+
+
 def _manager(directory: str, keep: int, read_only: bool) -> ocp.CheckpointManager:
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep,
@@ -73,7 +77,7 @@ class Checkpoints:
                 args=ocp.args.Composite(state=ocp.args.StandardRestore(template), meta=ocp.args.JsonRestore()),
             )
         except Exception as error:  # orbax raises many types; the user needs one sentence.
-            raise RuntimeError(
+            raise CheckpointError(
                 f"The checkpoint {manager.directory}/{step} could not be read ({type(error).__name__}: "
                 f"{str(error).splitlines()[0] if str(error) else ''}); it was left untouched: check that "
                 f"the config matches the run that wrote it, or start in a new --workdir."

@@ -23,6 +23,8 @@ from __future__ import annotations
 import ml_collections
 
 from jaxvision.data import resolve_data_config
+from jaxvision.train.optim import OPTIMIZERS, SCHEDULES
+from jaxvision.train.tasks import make_task
 
 # Sections whose keys must all be known: anything else is a misspelling.
 _CHECKED_SECTIONS = ("optimizer", "monitor", "early_stopping", "checkpoint")
@@ -99,4 +101,12 @@ def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         raise ValueError(f"config.monitor.mode is {resolved.monitor.mode!r}: use 'min' or 'max'.")
     if resolved.test_with not in ("best", "last"):
         raise ValueError(f"config.test_with is {resolved.test_with!r}: use 'best' or 'last'.")
+    # Names are checked now, before any data is prepared or model compiled.
+    make_task(resolved.task, resolved.loss)
+    if resolved.optimizer.name not in OPTIMIZERS:
+        raise ValueError(f"Unknown config.optimizer.name {resolved.optimizer.name!r}: use one of {', '.join(OPTIMIZERS)}.")
+    if resolved.optimizer.schedule not in SCHEDULES:
+        raise ValueError(
+            f"Unknown config.optimizer.schedule {resolved.optimizer.schedule!r}: use one of {', '.join(SCHEDULES)}."
+        )
     return resolved

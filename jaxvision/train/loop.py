@@ -194,26 +194,25 @@ class _Run:
         """Trains from step `start` of `epoch`; returns (state, metric sums, stop was voted)."""
         spe, batch_size, every = self.pipelines.steps_per_epoch, self.config.batch_size, self.config.checkpoint.every_steps
         sums, stop = None, False
-        bar = self.log.progress(epoch, self.config.num_epochs, spe, start, batch_size)
-        for i, batch in enumerate(self.pipelines.train(epoch, start), start=start):
-            if i == start:
-                self._check_batch(batch)
-            vote = np.full((jax.local_device_count(),), float(self.stop.requested), np.float32)
-            state, metrics, votes = self.engine.train_step(state, batch, vote)
-            metrics = jax.device_get(jax_utils.unreplicate(metrics))
-            step = epoch * spe + i + 1
-            self._check_finite(step, epoch, metrics)
-            sums = _add(sums, metrics)
-            bar.update(batch_size)
-            bar.set_postfix(loss=f"{metrics['loss'].total / metrics['loss'].count:.4g}", refresh=False)
-            if self.config.log_every_steps and step % self.config.log_every_steps == 0:
-                self.log.write(step, epoch, "train_step", _summarize(metrics, self.class_names))
-            if float(jax_utils.unreplicate(votes)) > 0:
-                stop = True
-                break
-            if every and step % every == 0 and i + 1 < spe:
-                self._save(state, epoch)
-        bar.close()
+        with self.log.progress(epoch, self.config.num_epochs, spe, start, batch_size) as bar:
+            for i, batch in enumerate(self.pipelines.train(epoch, start), start=start):
+                if i == start:
+                    self._check_batch(batch)
+                vote = np.full((jax.local_device_count(),), float(self.stop.requested), np.float32)
+                state, metrics, votes = self.engine.train_step(state, batch, vote)
+                metrics = jax.device_get(jax_utils.unreplicate(metrics))
+                step = epoch * spe + i + 1
+                self._check_finite(step, epoch, metrics)
+                sums = _add(sums, metrics)
+                bar.update(batch_size)
+                bar.set_postfix(loss=f"{metrics['loss'].total / metrics['loss'].count:.4g}", refresh=False)
+                if self.config.log_every_steps and step % self.config.log_every_steps == 0:
+                    self.log.write(step, epoch, "train_step", _summarize(metrics, self.class_names))
+                if float(jax_utils.unreplicate(votes)) > 0:
+                    stop = True
+                    break
+                if every and step % every == 0 and i + 1 < spe:
+                    self._save(state, epoch)
         return state, sums, stop
 
     def run(self) -> FitResult:
