@@ -28,6 +28,7 @@ class Case:
     mode: str = 'train'              # 'train' | 'infer'
     variant: dict = dataclasses.field(default_factory=dict)
     xla_flags: str = ''              # appended to XLA_FLAGS of this case's process
+    env: dict = dataclasses.field(default_factory=dict)   # more environment for its process
     batch: int | None = None         # None: the spec's batch
 
     def payload(self) -> dict:
@@ -59,7 +60,7 @@ class Result:
 class Worker:
     def __init__(self, case: Case, threads: int):
         env = dict(os.environ, KERAS_BACKEND='jax', TF_CPP_MIN_LOG_LEVEL='2',
-                   BENCH_THREADS=str(threads), PYTHONPATH=ROOT)
+                   BENCH_THREADS=str(threads), PYTHONPATH=ROOT, **case.env)
         env['XLA_FLAGS'] = f"{env.get('XLA_FLAGS', '')} {case.xla_flags}".strip()
         self.log = tempfile.TemporaryFile(mode='w+')
         self.proc = subprocess.Popen(

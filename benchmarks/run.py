@@ -1,0 +1,299 @@
+"""jaxvision against Keras 3 (JAX backend) and PyTorch on the same models: `./launch.sh bench`.
+
+    python benchmarks/run.py [--quick] [--models autoencoder,segmenter,deep_cnn,inception_v3]
+        [--sections train,infer,flops,pmap,compile,pipeline,ablations] [--repeats N] [--steps N]
+        [--threads N] [--batch N] [--json FILE]
+
+Sections (default: all but ablations):
+  train      training-step images/s (median of rounds, cases interleaved) and peak memory:
+             jaxvision, Keras-JAX, PyTorch NCHW and channels_last
+  infer      InceptionV3 inference images/s, the same three frameworks
+  flops      each jaxvision step's achieved FLOP/s as a fraction of the measured matmul peak
+  pmap       4 simulated CPU devices against 1 on the same global batch
+  compile    start-up (build + compile + first step), cold and with the persistent cache
+  pipeline   each dataset pipeline's images/s against its model's step (needs TensorFlow)
+  ablations  the CPU-gap investigation: jaxvision variants and XLA flags, interleaved
+Peers whose framework is not installed are skipped with a note. Prints markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import compile_time, flops  # noqa: E402
+from benchmarks.specs import SPECS  # noqa: E402
+from benchmarks.throughput import ROOT, Case, measure  # noqa: E402
+
+SECTIONS = ('train', 'infer', 'flops', 'pmap', 'compile', 'pipeline', 'ablations')
+PEERS = {'keras': 'Keras 3 (JAX)', 'torch': 'PyTorch'}
+
+# The CPU-gap investigation: (label, variant, XLA flags). See ablations.py for the variants.
+ABLATIONS = {
+    'autoencoder': [
+        ('as is', {}, ''),
+        ('conv kernel grad as tap matmuls', {'conv': 'taps'}, ''),
+        ('upsample: broadcast + reshape', {'upsample': 'broadcast'}, ''),
+        ('upsample: jax.image.resize', {'upsample': 'resize'}, ''),
+        ('max pool: reshape + max', {'maxpool': 'reshape'}, ''),
+        ('taps + broadcast + reshape', {'conv': 'taps', 'upsample': 'broadcast', 'maxpool': 'reshape'}, ''),
+        ('bf16 compute', {'dtype': 'bfloat16'}, ''),
+        ('no buffer donation', {'donate': False}, ''),
+        ('XLA --xla_cpu_use_onednn', {}, '--xla_cpu_use_onednn=true'),
+        ('XLA --xla_cpu_use_xnnpack=false', {}, '--xla_cpu_use_xnnpack=false'),
+        ('XLA --xla_cpu_multi_thread_eigen=false', {}, '--xla_cpu_multi_thread_eigen=false'),
+        ('XLA --xla_cpu_enable_fast_math', {}, '--xla_cpu_enable_fast_math=true'),
+    ],
+    'deep_cnn': [
+        ('as is', {}, ''),
+        ('conv kernel grad as tap matmuls', {'conv': 'taps'}, ''),
+        ('max pool: reshape + max', {'maxpool': 'reshape'}, ''),
+        ('batch norm: one-pass variance', {'fast_variance': True}, ''),
+        ('dropout masks: unsafe_rbg PRNG', {'prng': 'unsafe_rbg'}, ''),
+        ('taps + reshape + rbg', {'conv': 'taps', 'maxpool': 'reshape', 'prng': 'unsafe_rbg'}, ''),
+    ],
+}
+
+
+def available(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return 'absent'
+
+
+def cpu_name() -> str:
+    try:
+        with open('/proc/cpuinfo') as f:
+            return next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def header(args) -> str:
+    versions = ', '.join(f'{d} {version(d)}' for d in ('jax', 'jaxlib', 'flax', 'optax', 'keras', 'torch'))
+    return (f'# jaxvision benchmarks, {datetime.date.today()}\n\n'
+            f'{platform.node()}: {cpu_name()}, {os.cpu_count()} CPUs, load average '
+            f'{os.getloadavg()[0]:.1f} at start; Python {platform.python_version()}; {versions}; '
+            f'XLA_FLAGS={os.environ.get("XLA_FLAGS", "")!r}; threads {args.threads}; '
+            f'{args.repeats} rounds x {args.steps} steps after warm-up.\n')
+
+
+def framework_cases(model: str, mode: str, batch: int | None) -> tuple[list[Case], list[str]]:
+    cases, notes = [Case('jaxvision', 'jaxvision', model, mode, batch=batch)], []
+    if available('keras'):
+        cases.append(Case('Keras 3 (JAX)', 'keras', model, mode, batch=batch))
+    else:
+        notes.append('Keras is not installed: skipped.')
+    if available('torch'):
+        cases += [Case('PyTorch NCHW', 'torch', model, mode, batch=batch),
+                  Case('PyTorch channels_last', 'torch', model, mode, {'channels_last': True}, batch=batch)]
+    else:
+        notes.append('PyTorch is not installed: skipped.')
+    return cases, notes
+
+
+def mb(result) -> str:
+    m = result.memory.get('peak_mb')
+    return f'{m:.0f} ({result.memory["memory_kind"]})' if m is not None else ''
+
+
+def throughput_table(results, title: str) -> str:
+    rows = [f'\n## {title}\n', '| model | framework | batch | images/s (median) | min-max | '
+            'jaxvision / this | peak memory MB |', '|---|---|---:|---:|---:|---:|---:|']
+    for model, group in _by_model(results).items():
+        ours = group[0].median
+        for r in group:
+            if r.error:
+                rows.append(f'| {model} | {r.case.label} | | failed: {r.error} | | | |')
+                continue
+            lo, hi = r.spread
+            rows.append(f'| {model} | {r.case.label} | {r.case.images_per_step} | {r.median:.2f} | '
+                        f'{lo:.2f}-{hi:.2f} | {ours / r.median:.2f} | {mb(r)} |')
+    return '\n'.join(rows)
+
+
+def summary_table(results) -> str:
+    rows = ['\n## jaxvision against the faster peer\n',
+            '| model | jaxvision images/s | fastest peer | its images/s | jaxvision / fastest peer |',
+            '|---|---:|---|---:|---:|']
+    for model, group in _by_model(results).items():
+        peers = [r for r in group[1:] if r.images_per_s]
+        if not peers or not group[0].images_per_s:
+            continue
+        best = max(peers, key=lambda r: r.median)
+        rows.append(f'| {model} | {group[0].median:.2f} | {best.case.label} | {best.median:.2f} | '
+                    f'{group[0].median / best.median:.2f} |')
+    return '\n'.join(rows)
+
+
+def _by_model(results):
+    groups = {}
+    for r in results:
+        groups.setdefault(r.case.model, []).append(r)
+    return groups
+
+
+def flops_table(train_results, peak: dict) -> str:
+    best = max(peak.values()) if peak else float('nan')
+    rows = [f'\n## Achieved FLOP/s (peak: float32 matmul 2048^3, ' +
+            ', '.join(f'{k} {v:.1f}' for k, v in peak.items()) + ' GFLOP/s)\n',
+            '| model | GFLOP per step (XLA cost analysis) | steps/s | achieved GFLOP/s | fraction of peak |',
+            '|---|---:|---:|---:|---:|']
+    for r in train_results:
+        if r.case.framework != 'jaxvision' or not r.images_per_s:
+            continue
+        gflop = r.info['flops_per_step'] / 1e9
+        steps_per_s = r.median / r.case.images_per_step
+        rows.append(f'| {r.case.model} | {gflop:.1f} | {steps_per_s:.3f} | {gflop * steps_per_s:.1f} | '
+                    f'{gflop * steps_per_s / best:.2f} |')
+    return '\n'.join(rows)
+
+
+def pmap_section(models, repeats) -> str:
+    rows = ['\n## pmap: 4 simulated CPU devices against 1, same global batch\n',
+            '| model | global batch | 1 device images/s | 4 devices images/s | 4 / 1 |', '|---|---:|---:|---:|---:|']
+    env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS='cpu',
+               XLA_FLAGS=f'{os.environ.get("XLA_FLAGS", "")} --xla_force_host_platform_device_count=4')
+    for model in models:
+        proc = subprocess.run([sys.executable, '-m', 'benchmarks.pmap_overhead', model, str(repeats)],
+                              cwd=ROOT, env=env, capture_output=True, text=True)
+        if proc.returncode:
+            rows.append(f'| {model} | failed: {proc.stderr.strip().splitlines()[-1]} | | | |')
+            continue
+        rates = {int(k): statistics.median(v) for k, v in json.loads(proc.stdout.splitlines()[-1]).items()}
+        rows.append(f'| {model} | {SPECS[model].batch} | {rates[1]:.2f} | {rates[4]:.2f} | {rates[4] / rates[1]:.2f} |')
+    return '\n'.join(rows)
+
+
+def compile_section(models, threads) -> str:
+    rows = ['\n## Start-up: build + compile + first step (s)\n',
+            '| model | cold | persistent cache (second start) | one later step |', '|---|---:|---:|---:|']
+    for model in models:
+        t = compile_time.start_times(model, threads)
+        rows.append(f'| {model} | {t["cold"]:.1f} | {t["cached"]:.1f} | {t["step"]:.2f} |')
+    return '\n'.join(rows)
+
+
+def pipeline_section(train_results, epochs) -> str:
+    if not available('tensorflow'):
+        return '\n## Input pipelines\n\nTensorFlow is not installed: skipped.'
+    proc = subprocess.run([sys.executable, '-m', 'benchmarks.pipeline_rate', str(epochs)], cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True)
+    if proc.returncode:
+        return f'\n## Input pipelines\n\nfailed: {proc.stderr.strip()[-500:]}'
+    step = {r.case.model: r.median for r in train_results if r.case.framework == 'jaxvision' and r.images_per_s}
+    rows = ['\n## Input pipelines against the training step\n',
+            '| pipeline | images/s | images per CPU-second | model | its step consumes images/s | pipeline / step |',
+            '|---|---:|---:|---|---:|---:|']
+    for name, p in json.loads(proc.stdout.splitlines()[-1]).items():
+        for model in p['models']:
+            used = step.get(model)
+            ratio = f'{p["images_per_s"] / used:.1f}' if used else ''
+            rows.append(f'| {name} | {p["images_per_s"]:.0f} | {p["images_per_cpu_s"]:.0f} | {model} | '
+                        f'{used or float("nan"):.2f} | {ratio} |')
+    return '\n'.join(rows)
+
+
+def ablation_cases(model: str, batch: int | None) -> list[Case]:
+    cases = [Case(label, 'jaxvision', model, variant=variant, xla_flags=flags, batch=batch)
+             for label, variant, flags in ABLATIONS[model]]
+    if available('torch'):
+        cases.append(Case('PyTorch channels_last (reference)', 'torch', model,
+                          variant={'channels_last': True}, batch=batch))
+    return cases
+
+
+def ablation_table(model, results) -> str:
+    base = results[0].median
+    rows = [f'\n## CPU-gap ablations: {model}, batch {results[0].case.images_per_step}\n',
+            '| variant | images/s (median) | min-max | / as is |', '|---|---:|---:|---:|']
+    for r in results:
+        if r.error:
+            rows.append(f'| {r.case.label} | failed: {r.error} | | |')
+            continue
+        lo, hi = r.spread
+        rows.append(f'| {r.case.label} | {r.median:.2f} | {lo:.2f}-{hi:.2f} | {r.median / base:.2f} |')
+    return '\n'.join(rows)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--quick', action='store_true', help='3 rounds of 1 step; pmap/compile on the segmenter only')
+    parser.add_argument('--models', default=','.join(SPECS))
+    parser.add_argument('--sections', default=','.join(s for s in SECTIONS if s != 'ablations'),
+                        help=f'comma-separated, from {", ".join(SECTIONS)}, or "all"')
+    parser.add_argument('--repeats', type=int, default=None, help='timed rounds per case (default 5, quick 3)')
+    parser.add_argument('--steps', type=int, default=None, help='steps per round (default 2, quick 1)')
+    parser.add_argument('--threads', type=int, default=os.cpu_count(), help='PyTorch intra-op threads')
+    parser.add_argument('--batch', type=int, default=None, help="override every model's batch (default: the paper's)")
+    parser.add_argument('--ablation-models', default=','.join(ABLATIONS))
+    parser.add_argument('--json', default='', help='also write the raw results here')
+    args = parser.parse_args(argv)
+    args.repeats = args.repeats or (3 if args.quick else 5)
+    args.steps = args.steps or (1 if args.quick else 2)
+    sections = SECTIONS if args.sections == 'all' else tuple(args.sections.split(','))
+    unknown = set(sections) - set(SECTIONS) | set(args.models.split(',')) - set(SPECS)
+    if unknown:
+        parser.error(f'unknown sections or models: {sorted(unknown)}')
+    models = args.models.split(',')
+    say = lambda s: print(s, file=sys.stderr, flush=True)
+    print(header(args))
+    raw, train_results = {}, []
+
+    if 'train' in sections or 'flops' in sections:
+        for model in models:
+            say(f'train: {model}')
+            cases, notes = framework_cases(model, 'train', args.batch)
+            train_results += measure(cases, args.repeats, args.steps, args.threads, say)
+        print(throughput_table(train_results, 'Training step (forward + backward + optimizer update)'))
+        print(summary_table(train_results))
+        print(''.join(f'\n{n}' for n in notes))
+        raw['train'] = train_results
+    if 'infer' in sections:
+        say('infer: inception_v3')
+        cases, _ = framework_cases('inception_v3', 'infer', args.batch)
+        raw['infer'] = measure(cases, args.repeats, args.steps, args.threads, say)
+        print(throughput_table(raw['infer'], 'Inference (InceptionV3, train=False)'))
+    if 'flops' in sections:
+        say('flops: matmul peak')
+        print(flops_table(train_results, flops.matmul_peak(2048, args.threads)))
+    small = ['segmenter'] if args.quick else models
+    if 'pmap' in sections:
+        say('pmap')
+        print(pmap_section(small, args.repeats))
+    if 'compile' in sections:
+        say('compile')
+        print(compile_section(small, args.threads))
+    if 'pipeline' in sections:
+        say('pipeline')
+        print(pipeline_section(train_results, 1 if args.quick else 2))
+    if 'ablations' in sections:
+        for model in args.ablation_models.split(','):
+            say(f'ablations: {model}')
+            raw[f'ablations/{model}'] = measure(ablation_cases(model, args.batch), args.repeats,
+                                                args.steps, args.threads, say)
+            print(ablation_table(model, raw[f'ablations/{model}']))
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump({k: [{'label': r.case.label, 'model': r.case.model, 'images_per_s': r.images_per_s,
+                            'info': r.info, 'memory': r.memory, 'error': r.error} for r in v]
+                       for k, v in raw.items()}, f, indent=1)
+
+
+if __name__ == '__main__':
+    main()
