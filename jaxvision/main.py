@@ -1,7 +1,7 @@
 """The command line: train an experiment, or evaluate one of its checkpoints.
 
     python -m jaxvision.main --config EXPERIMENT.py[:variant] [--workdir DIR]
-                             [--mode train|evaluate] [--split test] [--checkpoint best|latest]
+                             [--mode train|evaluate|report] [--split test] [--checkpoint best|latest]
                              [--config.key=value ...]
 
 `./launch.sh EXPERIMENT.py[:variant] ...` runs exactly this. An experiment file defines
@@ -103,7 +103,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
     parser = argparse.ArgumentParser(prog="python -m jaxvision.main", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="EXPERIMENT.py[:variant]")
     parser.add_argument("--workdir", help="where checkpoints and logs go (default runs/EXPERIMENT[-variant])")
-    parser.add_argument("--mode", choices=("train", "evaluate"), default="train")
+    parser.add_argument("--mode", choices=("train", "evaluate", "report"), default="train",
+                        help="report: redraw the figures and tables of a finished run or suite")
     parser.add_argument("--split", default="test", help="split to evaluate (--mode evaluate)")
     parser.add_argument("--checkpoint", choices=("best", "latest"), default="best", help="checkpoint to evaluate")
     args, rest = parser.parse_known_args(argv)
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         # Imported here so that `--help` and command-line mistakes answer at once.
-        from jaxvision import train
+        from jaxvision import suite, train
 
         config = train.resolve(load_config(args.config))
         for key, value in overrides:
@@ -144,8 +145,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.mode == "evaluate":
             results = train.evaluate(config, workdir, split=args.split, which=args.checkpoint)
             print(f"{args.split} ({args.checkpoint} checkpoint): " + ", ".join(f"{k} {v:.4g}" for k, v in results.items()))
+        elif args.mode == "report":
+            print(f"Report written: {suite.redraw(config, workdir)}")
+        elif suite.is_suite(config):  # several runs and one report (quickstart, paper tables)
+            print(suite.run(config, workdir))
         else:
+            suite.start(config, workdir)  # config.init: begin from borrowed weights
             print(train.fit(config, workdir).message)
+            suite.finish(config, workdir)  # curves, figures and results.md beside the run
         return 0
     except USER_ERRORS as error:
         if os.environ.get("JAXVISION_TRACEBACK"):

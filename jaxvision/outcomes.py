@@ -1,0 +1,148 @@
+"""What a finished run gives its report: the numbers of the reported epoch, and predictions.
+
+The reported epoch is the best one by `config.monitor` (the state the best checkpoint holds), or
+the last one when the run monitors nothing, as paper B reports its overfitted classifiers.
+Numbers of the 'test' split come from the final test evaluation. Metrics that need every
+prediction of a split at once (mAP) are computed here from the same checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import ml_collections
+import numpy as np
+
+from jaxvision import data, metrics, report
+from jaxvision.train.checkpoint import Checkpoints
+from jaxvision.train.config import resolve
+from jaxvision.train.engine import build_engine
+from jaxvision.train.monitor import Monitor
+
+PREDICTED = ("mAP",)  # metric names computed here from predictions
+
+
+def history(workdir: str) -> list[dict]:
+    return report.read_history(os.path.join(workdir, "metrics.jsonl"))
+
+
+def reported_epoch(config: ml_collections.ConfigDict, records: list[dict]) -> int | None:
+    """The epoch whose state the report describes (None before the first epoch ends)."""
+    epochs = sorted({int(r["epoch"]) for r in records if r.get("split") == "train"})
+    if not epochs:
+        return None
+    if not config.monitor.metric:
+        return epochs[-1]
+    split, name = config.monitor.metric.split("/", 1)
+    monitor = Monitor(config.monitor.metric, config.monitor.mode, 0, config.early_stopping.min_delta)
+    values = dict(zip(*report.epoch_series(records, split, name)))
+    for epoch in epochs:
+        if epoch in values:
+            monitor.update(epoch, {split: {name: values[epoch]}})
+    return epochs[-1] if monitor.best_epoch is None else monitor.best_epoch
+
+
+def numbers(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+    """'split/metric' -> value at the reported epoch; 'test/...' from the final test."""
+    records = history(workdir)
+    epoch = reported_epoch(config, records)
+    out = {}
+    for record in records:
+        split = record.get("split")
+        if split == "test" or (int(record.get("epoch", -1)) == epoch and split in ("train", "validation")):
+            out.update({f"{split}/{k}": v for k, v in record.items()
+                        if k not in ("step", "epoch", "split") and isinstance(v, (int, float))})
+    return out
+
+
+def epochs_run(workdir: str) -> int:
+    return len({int(r["epoch"]) for r in history(workdir) if r.get("split") == "train"})
+
+
+def train_seconds(workdir: str) -> float:
+    """Seconds spent in training steps (the epochs' `epoch_seconds`, evaluation excluded)."""
+    by_epoch = {int(r["epoch"]): r.get("epoch_seconds", 0.0) for r in history(workdir) if r.get("split") == "train"}
+    return float(sum(by_epoch.values()))
+
+
+def _restore(config, workdir: str):
+    pipelines = data.make_pipelines(config)
+    engine = build_engine(config, pipelines.info, pipelines.steps_per_epoch)
+    checkpoints = Checkpoints(workdir, read_only=True)
+    try:
+        which = "best" if config.monitor.metric and checkpoints.step("best") is not None else "latest"
+        restored = checkpoints.restore(engine.initial_state, which)
+    finally:
+        checkpoints.close()
+    if restored is None:
+        raise FileNotFoundError(f"{workdir} holds no checkpoint to report on: train there first (--mode train).")
+    return pipelines, engine, restored[0]
+
+
+def predict(config: ml_collections.ConfigDict, workdir: str, split: str = "validation",
+            limit: int | None = None) -> dict[str, np.ndarray]:
+    """The reported state's outputs on the first `limit` (default all) examples of `split`.
+
+    Returns 'image', 'target' (label, mask or the image itself) and 'output': probabilities
+    (sigmoid for multi-label and segmentation, softmax for classification) or the
+    reconstruction, as host arrays in the split's fixed order.
+    """
+    config = resolve(config)
+    pipelines, engine, state = _restore(config, workdir)
+    if split not in pipelines.evals:
+        raise ValueError(f"{workdir}: split {split!r} is not evaluated for this dataset; it has {', '.join(pipelines.evals)}.")
+    activation = {"multilabel": jax.nn.sigmoid, "segmentation": jax.nn.sigmoid,
+                  "classification": jax.nn.softmax}.get(config.task, lambda x: x)
+    forward = jax.jit(lambda variables, x: activation(engine.model.apply(variables, x, train=False)))
+    variables = state.variables()
+    parts: dict[str, list[np.ndarray]] = {"image": [], "target": [], "output": []}
+    kept = 0
+    for batch in pipelines.evals[split]():
+        flat = {k: np.asarray(v).reshape((-1,) + np.shape(v)[2:]) for k, v in batch.items()}
+        real = flat["valid"] > 0
+        images = flat["image"][real]
+        parts["image"].append(images)
+        parts["target"].append(flat[engine.task.target][real])
+        parts["output"].append(np.asarray(forward(variables, images)))
+        kept += len(images)
+        if limit is not None and kept >= limit:
+            break
+    return {k: np.concatenate(v)[:limit] for k, v in parts.items()}
+
+
+def column_values(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float | None]:
+    """The run's value of each column of its results table (None where it has none)."""
+    found = numbers(config, workdir)
+    predicted = {}
+    for _, source, _ in config.report.columns:
+        split, name = source.split("/", 1)
+        if name in PREDICTED and source not in predicted:
+            out = predict(config, workdir, split)
+            predicted[source] = metrics.mean_average_precision(out["output"], out["target"])
+    found.update(predicted)
+    return {column: found.get(source) for column, source, _ in config.report.columns}
+
+
+def _dataset(d: ml_collections.ConfigDict) -> str:
+    size = f"{d.image_size}x{d.image_size} {'grayscale' if d.grayscale else 'RGB'}"
+    if d.name == "shapes":
+        s = d.shapes
+        return (f"embedded 'shapes' ({s.num_train} train / {s.num_validation} validation / {s.num_test} test, "
+                f"drawn at {s.image_size} px), {size}")
+    if d.name in ("voc_multilabel", "voc_segmentation"):
+        what = "/".join(d.voc.classes) if d.name == "voc_multilabel" else "segmentation masks"
+        return f"PASCAL VOC {d.voc.year} ({what}), {size}"
+    if d.name == "folder":
+        return f"folder {d.folder.root} (train split '{d.train_split}'), {size}"
+    return f"{d.name}, {size}"
+
+
+def settings(config: ml_collections.ConfigDict, workdir: str) -> str:
+    """One line: the dataset, model, loss, optimizer and schedule a run used, and its time."""
+    config = resolve(config)
+    model = ", ".join(f"{k}={v}" for k, v in config.model.items() if k != "name")
+    opt = config.optimizer
+    return (f"{_dataset(config.data)}; {config.model.name}({model}); loss {config.loss}; {opt.name} lr {opt.learning_rate:g}"
+            f"{f' + L2 {opt.l2:g}' if opt.l2 else ''}; batch {config.batch_size}; {epochs_run(workdir)} of "
+            f"{config.num_epochs} epochs, {train_seconds(workdir):.0f} s of training")

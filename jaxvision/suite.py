@@ -1,0 +1,265 @@
+"""Several runs one after the other, each in its own sub-workdir, and reports people can read.
+
+A suite config (experiments/quickstart.py, the `table*` variants of paper B's files) holds
+
+    config.suite.title   the report's title
+    config.suite.order   run names, in the order they run (a later run may start from an
+                         earlier one: `config.init.workdir` may name a run of the suite)
+    config.suite.notes   lines printed at the top of report.md (scale, caveats)
+    config.runs.NAME     an experiment config (run by `train.fit`), or a PCA baseline
+                         (`kind='pca'`: fitted on the training images of its `data`)
+
+Every run config carries `config.report`: its results `table` (title), `columns` ((name,
+'split/metric', paper's value), ...), its `row` name, the metric keys of its `curves`, its
+`figure` ('reconstruction', 'segmentation' or '') and optionally `extra_rows` of numbers the
+paper cites without a run. Each run's workdir gets curves.png, its figure and results.md; the
+suite's workdir gets results.md (one table per paper table, paper beside ours, with the dataset
+and settings of every row), figures/ and report.md linking all of it. A suite started again in
+the same workdir resumes: finished runs are only re-evaluated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import ml_collections
+import numpy as np
+import tqdm
+
+from jaxvision import data, outcomes, pca, report, train, warmstart
+from jaxvision.report import Row
+
+FIGURE_EXAMPLES = 6  # validation images shown in reconstruction and segmentation figures
+
+
+def is_suite(config: ml_collections.ConfigDict) -> bool:
+    return "suite" in config
+
+
+def _say(message: str) -> None:
+    tqdm.tqdm.write(message)
+
+
+# --- one experiment ---------------------------------------------------------------------------
+
+
+def _run_figure(config, workdir: str, limit: int = FIGURE_EXAMPLES) -> dict[str, np.ndarray] | None:
+    if config.report.figure not in ("reconstruction", "segmentation"):
+        return None
+    return outcomes.predict(config, workdir, "validation", limit)
+
+
+def _table(title: str, columns, rows: list[Row], notes: list[str]) -> str:
+    names = [c[0] for c in columns]
+    return report.results_table(title, names, rows, "\n".join(notes))
+
+
+def _rows(config, workdir: str) -> tuple[list[Row], list[str]]:
+    """The run's table rows (its own, then any cited ones) and its settings note."""
+    ours = outcomes.column_values(config, workdir)
+    rows = [Row(config.report.row, {c: p for c, _, p in config.report.columns}, ours)]
+    rows += [Row(name, {column: value}, {}) for name, column, value in config.report.get("extra_rows", ())]
+    return rows, [f"- *{config.report.row}*: {outcomes.settings(config, workdir)}."]
+
+
+def _report_run(config, workdir: str) -> tuple[list[str], list[Row], list[str], dict | None]:
+    """Writes the run's curves.png, figure and results.md; returns (files, rows, notes, shown)."""
+    workdir = os.path.abspath(workdir)
+    r = config.report
+    written = [report.plot_curves(outcomes.history(workdir), r.curves, os.path.join(workdir, "curves.png"), r.row)]
+    shown = _run_figure(config, workdir)
+    if shown is not None and r.figure == "reconstruction":
+        written.append(report.reconstruction_grid(shown["image"], {r.row: shown["output"]},
+                                                  os.path.join(workdir, "reconstruction.png")))
+    elif shown is not None:
+        written.append(report.segmentation_overlays(shown["image"], shown["target"], {r.row: shown["output"]},
+                                                    os.path.join(workdir, "segmentation.png")))
+    rows, notes = _rows(config, workdir)
+    path = os.path.join(workdir, "results.md")
+    with open(path, "w") as f:
+        f.write(_table(r.table, r.columns, rows, notes))
+    return [str(p) for p in written] + [path], rows, notes, shown
+
+
+def write_run_report(config: ml_collections.ConfigDict, workdir: str) -> list[str]:
+    """curves.png, the run's figure and results.md in `workdir`; returns the files written."""
+    return _report_run(config, workdir)[0]
+
+
+def start(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """Before `train.fit`: put the weights `config.init` borrows into the run's step 0."""
+    message = warmstart.prepare(config, workdir)
+    if message:
+        _say(message)
+
+
+def finish(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """After `train.fit`: the run's report, when its config describes one."""
+    if "report" in config:
+        _say(f"Report written: {report_path(config, workdir)}")
+
+
+def redraw(config: ml_collections.ConfigDict, workdir: str) -> str:
+    """Redraws the report of a finished run or suite in `workdir`; returns its main file."""
+    if is_suite(config):
+        return write_report(config, workdir)
+    if "report" not in config:
+        raise ValueError("This experiment's config has no report section (config.report): nothing to draw.")
+    return report_path(config, workdir)
+
+
+def report_path(config: ml_collections.ConfigDict, workdir: str) -> str:
+    return write_run_report(config, workdir)[-1]
+
+
+# --- the PCA baseline -------------------------------------------------------------------------
+
+
+def _images(batches) -> np.ndarray:
+    out = []
+    for batch in batches:
+        flat = {k: np.asarray(v).reshape((-1,) + np.shape(v)[2:]) for k, v in batch.items()}
+        out.append(flat["image"][flat["valid"] > 0])
+    return np.concatenate(out)
+
+
+def run_pca(config: ml_collections.ConfigDict, workdir: str) -> dict:
+    """Fits PCA on the training images; writes the validation errors and a few reconstructions."""
+    os.makedirs(workdir, exist_ok=True)
+    pipelines = data.make_pipelines(train.resolve(config))
+    train_images = _images(pipelines.train(0))
+    validation = _images(pipelines.evals["validation"]())
+    fitted = pca.fit(train_images, max(config.components))
+    results, shown = {}, {"image": validation[:FIGURE_EXAMPLES]}
+    for k in tqdm.tqdm(config.components, desc="PCA", unit="k", leave=False):
+        used = min(k, fitted.max_k)
+        errors = fitted.reconstruction_errors(validation, used)
+        results[str(k)] = {"components": used, "train_images": len(train_images),
+                           "validation/mean_squared_error": float(np.mean(errors["mse"])),
+                           "validation/mean_absolute_error": float(np.mean(errors["mae"]))}
+        shown[str(k)] = np.clip(np.asarray(fitted.reconstruct(validation[:FIGURE_EXAMPLES], used)), 0.0, 1.0)
+    np.savez(os.path.join(workdir, "reconstructions.npz"), **shown)
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    return results
+
+
+def _pca_rows(config, workdir: str) -> tuple[list[Row], list[str]]:
+    with open(os.path.join(workdir, "results.json")) as f:
+        results = json.load(f)
+    rows = []
+    for k in config.components:
+        found = results[str(k)]
+        name = f"PCA, {k} components" + (f" (only {found['components']} exist)" if found["components"] < k else "")
+        rows.append(Row(name, {}, {c: found.get(source) for c, source, _ in config.report.columns}))
+    note = (f"- *PCA*: fitted on the {results[str(config.components[0])]['train_images']} training images of "
+            f"{outcomes._dataset(train.resolve(config).data)}.")
+    return rows, [note]
+
+
+def _pca_reconstructions(workdir: str) -> dict[str, np.ndarray]:
+    with np.load(os.path.join(workdir, "reconstructions.npz")) as f:
+        return {k: f[k] for k in f.files}
+
+
+# --- the suite --------------------------------------------------------------------------------
+
+
+def _resolved_runs(config, workdir: str) -> dict[str, ml_collections.ConfigDict]:
+    """The suite's runs by name, with `init.workdir` naming a run of the suite made a path."""
+    runs = {}
+    for name in config.suite.order:
+        if name not in config.runs:
+            raise ValueError(f"config.suite.order names {name!r}, but config.runs has only {', '.join(config.runs)}.")
+        run = train.resolve(config.runs[name])
+        if run.get("init") is not None and run.init.workdir in config.runs:
+            run.init.workdir = os.path.join(workdir, run.init.workdir)
+        runs[name] = run
+    return runs
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> str:
+    """Runs every run of the suite in order, then writes the report; returns one line for people."""
+    workdir = os.path.abspath(workdir)
+    runs = _resolved_runs(config, workdir)
+    started = time.time()
+    for i, (name, run_config) in enumerate(runs.items(), start=1):
+        sub = os.path.join(workdir, name)
+        _say(f"[{i}/{len(runs)}] {name}: {run_config.report.row}  ({sub})")
+        if run_config.get("kind") == "pca":
+            run_pca(run_config, sub)
+            continue
+        message = warmstart.prepare(run_config, sub)
+        if message:
+            _say(message)
+        train.fit(run_config, sub)
+    path = write_report(config, workdir, wall_seconds=time.time() - started)
+    return f"{len(runs)} runs finished in {(time.time() - started) / 60:.1f} min; the report is {path}."
+
+
+def write_report(config: ml_collections.ConfigDict, workdir: str, wall_seconds: float | None = None) -> str:
+    """results.md, figures/ and report.md of a suite whose runs are in `workdir`; returns report.md's path."""
+    workdir = os.path.abspath(workdir)
+    runs = _resolved_runs(config, workdir)
+    tables: dict[str, dict] = {}
+    reconstructions: dict[str, np.ndarray] = {}
+    segmentations: dict[str, np.ndarray] = {}
+    shown: dict[str, np.ndarray] = {}
+    run_files: dict[str, list[str]] = {}
+    for name, run_config in runs.items():
+        sub = os.path.join(workdir, name)
+        table = tables.setdefault(run_config.report.table, {"columns": run_config.report.columns, "rows": [], "notes": []})
+        if run_config.get("kind") == "pca":
+            rows, notes = _pca_rows(run_config, sub)
+            pca_shown = _pca_reconstructions(sub)
+            shown.setdefault("reconstruction", pca_shown["image"])
+            reconstructions.update({f"PCA, {k} components": pca_shown[str(k)] for k in run_config.components})
+        else:
+            run_files[name], rows, notes, out = _report_run(run_config, sub)
+            figure = run_config.report.figure
+            if out is not None:
+                shown.setdefault(figure, out["image"])
+                if figure == "segmentation":
+                    shown.setdefault("target", out["target"])
+                (reconstructions if figure == "reconstruction" else segmentations)[run_config.report.row] = out["output"]
+        table["rows"] += rows
+        table["notes"] += notes
+    results = "\n".join(_table(title, t["columns"], t["rows"], t["notes"]) for title, t in tables.items())
+    with open(os.path.join(workdir, "results.md"), "w") as f:
+        f.write(results)
+    figures = []
+    if reconstructions:
+        figures.append(("Originals (top row) and their reconstructions by each autoencoder and by PCA "
+                        "(validation images; paper B, Fig. 3)",
+                        report.reconstruction_grid(shown["reconstruction"], reconstructions,
+                                                   os.path.join(workdir, "figures", "reconstructions.png"))))
+    if segmentations:
+        figures.append(("Image, target mask (red) and each model's prediction (blue), validation images "
+                        "(paper B, Fig. 8)",
+                        report.segmentation_overlays(shown["segmentation"], shown["target"], segmentations,
+                                                     os.path.join(workdir, "figures", "segmentation.png"))))
+    path = os.path.join(workdir, "report.md")
+    with open(path, "w") as f:
+        f.write(_report_markdown(config, runs, results, figures, run_files, workdir, wall_seconds))
+    return path
+
+
+def _report_markdown(config, runs, results: str, figures, run_files, workdir: str, wall_seconds) -> str:
+    lines = [f"# {config.suite.title}", ""]
+    if config.suite.notes:
+        lines += [str(note) for note in config.suite.notes] + [""]
+    if wall_seconds is not None:
+        lines += [f"All {len(runs)} runs took {wall_seconds / 60:.1f} minutes (wall clock).", ""]
+    lines += ["## Results (the paper's numbers beside ours; also in [results.md](results.md))", "",
+              results, "## Figures", ""]
+    for caption, figure in figures:
+        rel = os.path.relpath(figure, workdir)
+        lines += [f"**{caption}.**", "", f"![{caption}]({rel})", ""]
+    lines += ["## Training curves (loss and main metric per epoch; paper B, Figs. 2, 4, 6, 7)", ""]
+    for name, files in run_files.items():
+        curves = os.path.relpath(files[0], workdir)
+        lines += [f"**{runs[name].report.row}** (`{name}/`: checkpoints, metrics.jsonl, TensorBoard events, "
+                  f"[results.md]({name}/results.md))", "", f"![curves of {name}]({curves})", ""]
+    return "\n".join(lines)
