@@ -1,0 +1,123 @@
+"""The models of both papers, as `flax.linen` modules called `model.apply(variables, x, train=...)`.
+
+| name (build_model)          | module                                  | input       | output            |
+|-----------------------------|-----------------------------------------|-------------|-------------------|
+| inception_v3                | InceptionV3 (Keras-exact, paper A)      | 299x299x3*  | logits            |
+| autoencoder                 | ConvAutoencoder, code_size 2048/4096/8192 | 128x128x3 | sigmoid image     |
+| frozen_encoder_classifier   | EncoderClassifier(freeze_backbone=True) | 128x128x3   | 3 logits          |
+| encoder_classifier          | EncoderClassifier (from scratch)        | 128x128x3   | 3 logits          |
+| deep_cnn                    | DeepCNN                                 | 128x128x3   | 3 logits          |
+| segmenter                   | Segmenter (paper B)                     | 64x64x1     | 64x64x1 logits    |
+| unet                        | UNet (skip connections)                 | 64x64x1     | 64x64x1 logits    |
+
+(*) any size from 75x75. Parameter counts against the papers: docs/models.md.
+
+Fine-tuning: `trainable_mask(model, params)` says which leaves the optimizer may change
+(everything, or only the head when the model has `freeze_backbone=True`), and
+`masked_optimizer(tx, mask)` turns an optax optimizer into one that leaves the rest exactly
+unchanged. `l2_mask(model, params)` marks the kernels that get L2 regularisation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+import flax.linen as nn
+import jax
+import numpy as np
+import optax
+
+from jaxvision.models.autoencoder import (AUTOENCODER_FILTERS, ConvAutoencoder, Decoder, Encoder,
+                                          autoencoder, code_shape, code_size)
+from jaxvision.models.classifiers import DEEP_CNN_FILTERS, DeepCNN, EncoderClassifier
+from jaxvision.models.inception_v3 import InceptionV3, preprocess_input
+from jaxvision.models.segmentation import SEGMENTER_FILTERS, Segmenter, UNet
+
+__all__ = [
+    'AUTOENCODER_FILTERS', 'DEEP_CNN_FILTERS', 'SEGMENTER_FILTERS', 'ConvAutoencoder', 'DeepCNN',
+    'Decoder', 'Encoder', 'EncoderClassifier', 'InceptionV3', 'Segmenter', 'UNet', 'autoencoder',
+    'build_model', 'code_shape', 'code_size', 'count_params', 'l2_mask', 'masked_optimizer',
+    'preprocess_input', 'trainable_mask', 'MODELS',
+]
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    'inception_v3': InceptionV3,
+    'autoencoder': autoencoder,
+    'frozen_encoder_classifier': lambda **kw: EncoderClassifier(**{'freeze_backbone': True, **kw}),
+    'encoder_classifier': EncoderClassifier,
+    'deep_cnn': DeepCNN,
+    'segmenter': Segmenter,
+    'unet': UNet,
+}
+
+
+def build_model(name: str, **kwargs: Any) -> nn.Module:
+    """The model registered as `name` (see the table above), built with `kwargs`.
+
+    `build_model('autoencoder', code_size=2048)`, `build_model('inception_v3', num_classes=102,
+    freeze_backbone=True)`, ... Tuples may come as lists (from a config).
+    """
+    if name not in MODELS:
+        raise ValueError(f'Unknown model {name!r}: choose one of {", ".join(sorted(MODELS))}.')
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+    try:
+        return MODELS[name](**kwargs)
+    except TypeError as e:
+        raise ValueError(f'Model {name!r} does not take these arguments {sorted(kwargs)}: {e}') from None
+
+
+def _path_str(path) -> str:
+    return '/'.join(str(getattr(p, 'key', p)) for p in path)
+
+
+def trainable_mask(model: nn.Module, params, *,
+                   trainable: Iterable[str] | Callable[[str], bool] | None = None):
+    """A pytree of bools shaped like `params`: True where the optimizer may update.
+
+    By default everything is trainable, except that a model with `freeze_backbone=True`
+    (InceptionV3, EncoderClassifier) trains only its head (`model.head_names`).
+    `trainable` overrides this: '/'-joined path prefixes (e.g. `['predictions', 'conv2d_93']`)
+    or a predicate on the '/'-joined path of each leaf.
+    """
+    if trainable is None:
+        if getattr(model, 'freeze_backbone', False):
+            trainable = tuple(getattr(model, 'head_names', ()))
+        else:
+            return jax.tree.map(lambda _: True, params)
+    if callable(trainable):
+        predicate = trainable
+    else:
+        prefixes = tuple(p.strip('/') for p in trainable)
+        predicate = lambda s: any(s == p or s.startswith(p + '/') for p in prefixes)
+    return jax.tree_util.tree_map_with_path(lambda path, _: bool(predicate(_path_str(path))), params)
+
+
+def masked_optimizer(tx: optax.GradientTransformation, mask) -> optax.GradientTransformation:
+    """`tx` on the leaves where `mask` is True; zero updates (and no optimizer state) elsewhere.
+
+    Unlike `optax.masked`, which passes the raw gradients of masked-out leaves through as
+    updates, this leaves frozen parameters exactly unchanged.
+    """
+    labels = jax.tree.map(lambda m: 'trainable' if m else 'frozen', mask)
+    return optax.multi_transform({'trainable': tx, 'frozen': optax.set_to_zero()}, labels)
+
+
+def l2_mask(model: nn.Module, params):
+    """A pytree of bools shaped like `params`: True on the kernels that get L2 regularisation.
+
+    Models that regularise chosen kernels (DeepCNN) list them in `l2_kernel_paths()`; others
+    get no L2 (all False).
+    """
+    paths = set()
+    if hasattr(model, 'l2_kernel_paths'):
+        paths = {'/'.join(p) for p in model.l2_kernel_paths()}
+    mask = jax.tree_util.tree_map_with_path(lambda path, _: _path_str(path) in paths, params)
+    found = {_path_str(p) for p, m in jax.tree_util.tree_flatten_with_path(mask)[0] if m}
+    if found != paths:
+        raise ValueError(f'L2 kernels {sorted(paths - found)} are not in the parameters.')
+    return mask
+
+
+def count_params(tree) -> int:
+    """Number of scalars in a pytree of arrays or `jax.ShapeDtypeStruct`s."""
+    return int(sum(np.prod(x.shape, dtype=np.int64) for x in jax.tree.leaves(tree)))
