@@ -159,6 +159,13 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {error}", file=sys.stderr)
         print("(set JAXVISION_TRACEBACK=1 to see where it came from)", file=sys.stderr)
+        from jaxvision.train import PeerLost  # already imported: errors come after the import
+
+        if isinstance(error, PeerLost):
+            # Leave now: jax's exit handler would wait at a shutdown barrier for the dead peer.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
         return 1
 
 

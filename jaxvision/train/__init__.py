@@ -17,6 +17,7 @@ Start reading at `loop.fit`. The parts, each in its own file:
 """
 
 from jaxvision.train.config import default_config, resolve
+from jaxvision.train.distributed import PeerLost
 from jaxvision.train.loop import FitResult, TrainingDiverged, evaluate, fit
 
-__all__ = ["FitResult", "TrainingDiverged", "default_config", "evaluate", "fit", "resolve"]
+__all__ = ["FitResult", "PeerLost", "TrainingDiverged", "default_config", "evaluate", "fit", "resolve"]

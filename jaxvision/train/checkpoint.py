@@ -61,6 +61,10 @@ class Checkpoints:
         names = ("latest", "best") if best else ("latest",)
         for name in names:
             if self._managers[name].latest_step() != step:
+                # One save in flight at a time: in a multi-process run, the barriers of two
+                # managers' background saves would interleave differently on each process
+                # and deadlock.
+                self.wait()
                 self._managers[name].save(step, args=args)
 
     def restore(self, target: TrainState, which: str = "latest") -> tuple[TrainState, dict] | None:

@@ -8,8 +8,10 @@ A run has several processes when the environment says so:
       JAX_COORDINATOR_ADDRESS=127.0.0.1:12345 JAX_NUM_PROCESSES=2 JAX_PROCESS_ID=1 ./launch.sh ...
 `initialize_from_environment` must run before anything touches a device; `fit` calls it first.
 
-When a peer dies, the coordination service misses its heartbeats and, after `peer_timeout_s`,
-makes every other process fail with an error instead of waiting forever in a collective.
+When a peer dies, the others stop instead of waiting forever in a collective: a collective with
+the dead peer fails at once when its connection breaks (`fit` raises PeerLost), and otherwise
+the coordination service misses the peer's heartbeats and, after `peer_timeout_s`, terminates
+every other process.
 """
 
 from __future__ import annotations
@@ -17,6 +19,19 @@ from __future__ import annotations
 import os
 
 import jax
+
+class PeerLost(RuntimeError):
+    """A collective with the other processes failed: one of them has probably died."""
+
+    @classmethod
+    def from_error(cls, error: Exception) -> "PeerLost":
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        return cls(
+            f"A collective with the other {jax.process_count() - 1} process(es) failed ({reason}): a peer has "
+            f"probably died or been stopped; see its log, then start every process again to resume from "
+            f"the last checkpoint."
+        )
+
 
 _BY_HAND = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
 _SLURM = ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID")

@@ -106,7 +106,7 @@ def build_engine(
     task = make_task(config.task, config.loss)
     _check_task_fits_data(task, info, config.data.get("name", "?"))
     batch = _example_batch(task, info)
-    variables = init_variables(model, jax.random.PRNGKey(config.seed), jnp.zeros(batch["image"].shape, jnp.float32))
+    variables = init_variables(model, config.seed, jnp.zeros(batch["image"].shape, jnp.float32))
     _check_outputs(model, variables, task, batch, config.model.name)
     tx, schedule = optim.make_optimizer(
         config.optimizer, model, variables["params"], steps_per_epoch, config.num_epochs

@@ -30,7 +30,7 @@ from jaxvision.metrics import Ratio
 from jaxvision.train import steps
 from jaxvision.train.checkpoint import Checkpoints
 from jaxvision.train.config import resolve
-from jaxvision.train.distributed import initialize_from_environment
+from jaxvision.train.distributed import PeerLost, initialize_from_environment
 from jaxvision.train.engine import Engine, build_engine
 from jaxvision.train.logs import RunLog
 from jaxvision.train.monitor import Monitor
@@ -274,7 +274,8 @@ def fit(config: ml_collections.ConfigDict, workdir: str) -> FitResult:
     """Trains `config`'s experiment in `workdir`, resuming from its latest checkpoint if any.
 
     Raises TrainingDiverged when the loss or gradient norm stops being finite (the checkpoints
-    are kept). SIGTERM/SIGINT save a checkpoint and return with status 'interrupted'.
+    are kept), PeerLost when another process of a multi-process run dies. SIGTERM/SIGINT save a
+    checkpoint and return with status 'interrupted'.
     """
     config = resolve(config)
     initialize_from_environment(config.peer_timeout_s)  # before anything touches a device
@@ -288,6 +289,10 @@ def fit(config: ml_collections.ConfigDict, workdir: str) -> FitResult:
     try:
         with StopRequests() as stop:
             return _Run(config, workdir, pipelines, engine, log, checkpoints, stop).run()
+    except jax.errors.JaxRuntimeError as error:
+        if jax.process_count() > 1:
+            raise PeerLost.from_error(error) from error
+        raise
     finally:
         checkpoints.wait()
         checkpoints.close()

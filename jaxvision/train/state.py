@@ -12,8 +12,9 @@ import optax
 PyTree = Any
 
 # The run's random bits come from XLA's RngBitGenerator ('rbg') rather than jax's default
-# threefry: on CPU a train step with dropout compiles about three times faster, and the bits
-# are just as reproducible for a given program, which is all exact resume needs.
+# threefry: on CPU, initialising a small CNN compiles in 1 s instead of 10-16 s and a train step
+# with dropout about three times faster, and the bits are just as reproducible for a given
+# program, which is all exact resume needs.
 RNG_IMPL = "rbg"
 
 
@@ -47,13 +48,14 @@ class TrainState:
         return {"params": self.params, "batch_stats": self.batch_stats}
 
 
-def init_variables(model, rng: jax.Array, sample: jax.Array) -> dict:
+def init_variables(model, seed: int, sample: jax.Array) -> dict:
     """The model's variables for inputs shaped like `sample` (a batch of images).
 
     Initialised in inference mode, so batch norm needs no 'batch' axis (that exists only under
     pmap) and dropout draws nothing.
     """
-    return jax.jit(lambda r, x: model.init({"params": r}, x, train=False))(rng, sample)
+    key = jax.random.key(seed, impl=RNG_IMPL)
+    return jax.jit(lambda r, x: model.init({"params": r}, x, train=False))(key, sample)
 
 
 def create_state(variables: dict, tx: optax.GradientTransformation, rng: jax.Array) -> TrainState:
