@@ -7,8 +7,9 @@ A variant is a dict applied inside a fresh worker process before the model is bu
   maxpool='reshape'      the models' `max_pool2` replaced
   dtype='bfloat16'       the model computes in bf16 (parameters stay float32)
   fast_variance=True     batch norm's one-pass variance (jaxvision uses the two-pass one)
-  prng='unsafe_rbg'      dropout masks from XLA's RngBitGenerator instead of threefry
   donate=False           the step without buffer donation (read by jaxvision_side)
+  devices=2              the global batch split over 2 CPU devices by pmap (needs the worker's
+                         XLA_FLAGS to hold --xla_force_host_platform_device_count=2)
 
 XLA flags are not variants: they go into the worker's environment (throughput.Case.env).
 Patching module attributes is what makes these side-by-side measurements of the *real*
@@ -20,7 +21,6 @@ from __future__ import annotations
 import functools
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from benchmarks import proposals
@@ -44,7 +44,8 @@ def _batch_norm_fast_variance(batch_norm):
 
 def apply(variant: dict) -> dict:
     """Applies `variant` to this process; returns keyword overrides for build_model."""
-    unknown = set(variant) - {'conv', 'upsample', 'maxpool', 'dtype', 'fast_variance', 'prng', 'donate'}
+    unknown = set(variant) - {'conv', 'upsample', 'maxpool', 'dtype', 'fast_variance', 'donate',
+                              'devices'}
     if unknown:
         raise ValueError(f'Unknown variant keys {sorted(unknown)}.')
     if variant.get('conv') == 'taps':
@@ -56,6 +57,4 @@ def apply(variant: dict) -> dict:
         _replace('max_pool2', proposals.max_pool2_reshape)
     if variant.get('fast_variance'):
         nn.BatchNorm = _batch_norm_fast_variance(nn.BatchNorm)
-    if 'prng' in variant:
-        jax.config.update('jax_default_prng_impl', variant['prng'])
     return {'dtype': jnp.dtype(variant['dtype'])} if 'dtype' in variant else {}

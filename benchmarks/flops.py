@@ -3,8 +3,9 @@
     python -m benchmarks.flops      prints {"jax": GFLOP/s, "torch": GFLOP/s} as JSON
 
 The peak is the best of XLA's and PyTorch's (MKL on CPU, cuBLAS on GPU) float32 matrix
-products, median of repeats, each framework in its own process. A step's FLOPs come from
-XLA's cost analysis of the lowered step (jaxvision_side.build_case).
+products, median of repeats, each framework in its own process. A step's FLOPs are counted
+from its jaxpr (`count`): 2 x multiply-adds of every convolution and matrix product, the work
+any framework must do; XLA's own cost analysis misses cuDNN convolutions on GPU.
 """
 
 from __future__ import annotations
@@ -16,7 +17,47 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchmarks.throughput import ROOT, child_env
+
+
+def _jaxprs(value):
+    """The sub-jaxprs held by an equation parameter (pmap, jit, custom_vjp, scan, cond...)."""
+    import jax
+    if isinstance(value, jax.extend.core.ClosedJaxpr):
+        yield value.jaxpr
+    elif isinstance(value, jax.extend.core.Jaxpr):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            yield from _jaxprs(v)
+
+
+def _jaxpr_flops(jaxpr) -> float:
+    import math
+    total = 0.0
+    for eqn in jaxpr.eqns:
+        name = eqn.primitive.name
+        if name == 'conv_general_dilated':
+            lhs, rhs = (v.aval for v in eqn.invars)
+            out = eqn.outvars[0].aval
+            dims = eqn.params['dimension_numbers']
+            window = math.prod(rhs.shape[d] for d in dims.rhs_spec[2:])
+            in_features = rhs.shape[dims.rhs_spec[1]]
+            total += 2.0 * math.prod(out.shape) * window * in_features
+        elif name == 'dot_general':
+            (contract, _), _ = eqn.params['dimension_numbers']
+            lhs = eqn.invars[0].aval
+            total += 2.0 * math.prod(eqn.outvars[0].aval.shape) * math.prod(lhs.shape[d] for d in contract)
+        copies = eqn.params['mesh'].size if name == 'shard_map' else 1   # pmap: per-device body
+        for value in eqn.params.values():
+            total += copies * sum(_jaxpr_flops(sub) for sub in _jaxprs(value))
+    return total
+
+
+def count(fn, *args) -> float:
+    """FLOPs of one call of `fn(*args)`, all devices of a pmap together."""
+    import jax
+    return _jaxpr_flops(jax.make_jaxpr(fn)(*args).jaxpr)
 
 
 def _time(fn, repeats: int = 5) -> float:
@@ -52,7 +93,7 @@ def matmul_peak(n: int, threads: int) -> dict[str, float]:
     for name in ('jax', 'torch'):
         code = f'from benchmarks.flops import {name}_matmul_gflops as f; print(f({n}))'
         proc = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
-                              env=dict(os.environ, PYTHONPATH=ROOT, BENCH_THREADS=str(threads)))
+                              env=child_env(BENCH_THREADS=str(threads)))
         if proc.returncode == 0:
             out[name] = float(proc.stdout.split()[-1])
     return out

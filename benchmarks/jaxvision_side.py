@@ -64,9 +64,6 @@ class Step:
             self.state = out[0]
         jax.block_until_ready(out)
 
-    def lowered(self):
-        return self.fn.lower(self.state, *self.args)
-
 
 def config_for(spec: ModelSpec, batch: int | None = None, **model_overrides) -> ml_collections.ConfigDict:
     """The experiment config of `spec` (the fields the engine reads)."""
@@ -87,12 +84,19 @@ def build_engine(spec: ModelSpec, devices, batch: int | None = None, **model_ove
                                   steps_per_epoch=1, devices=devices)
 
 
+def put(tree, devices):
+    """Arrays with a leading device axis, laid out as the pmapped step lays out its outputs
+    (mesh axis 'batch', as `jaxvision.train.loop` replicates the state): any other layout
+    makes the second step compile again."""
+    mesh = jax.sharding.Mesh(np.array(devices), (jv_steps.AXIS,))
+    return jax.device_put(tree, jax.NamedSharding(mesh, jax.P(jv_steps.AXIS)))
+
+
 def device_batch(spec: ModelSpec, devices, batch: int | None = None):
     """The benchmark batch split over `devices`, placed there once: [D, B/D, ...]."""
     host = make_batch(spec, batch)
     d = len(devices)
-    host = {k: v.reshape(d, v.shape[0] // d, *v.shape[1:]) for k, v in host.items()}
-    return jax.pmap(lambda b: b, devices=devices)(host)
+    return put({k: v.reshape(d, v.shape[0] // d, *v.shape[1:]) for k, v in host.items()}, devices)
 
 
 def train_step(spec: ModelSpec, devices=None, batch: int | None = None, donate: bool = True,
@@ -101,15 +105,10 @@ def train_step(spec: ModelSpec, devices=None, batch: int | None = None, donate: 
     devices = devices or jax.local_devices()[:1]
     engine = build_engine(spec, devices, batch, **model_overrides)
     fn = engine.train_step
-    if not donate:    # the same step without buffer donation (an ablation; no L2 regulariser)
-        if spec.l2:
-            raise ValueError('The no-donation ablation rebuilds the step without L2: use a model without it.')
-        step = lambda s, b, stop: (*jv_steps.train_step(
-            s, b, jax.random.fold_in(s.rng, s.step), model=engine.model, task=engine.task,
-            tx=engine.tx), jax.lax.psum(stop, jv_steps.AXIS))
-        fn = jax.pmap(step, axis_name=jv_steps.AXIS, devices=devices)
-    state = flax.jax_utils.replicate(engine.initial_state, devices)
-    stop = jax.pmap(lambda x: x, devices=devices)(np.zeros((len(devices),), np.int32))
+    if not donate:    # the very same step function, pmapped without buffer donation
+        fn = jax.pmap(fn.__wrapped__, axis_name=jv_steps.AXIS, devices=devices)
+    state = flax.jax_utils.replicate(engine.initial_state, devices, axis_name=jv_steps.AXIS)
+    stop = put(np.zeros((len(devices),), np.int32), devices)
     return Step(fn, state, (device_batch(spec, devices, batch), stop))
 
 
@@ -129,15 +128,16 @@ def _device_peak_mb():
 
 def build_case(case: dict):
     """The worker's entry: a train or inference step for `case`, with its ablation applied."""
-    from benchmarks import ablations
+    from benchmarks import ablations, flops
     spec = SPECS[case['model']]
     variant = case.get('variant', {})
     overrides = ablations.apply(variant)
     if case['mode'] == 'train':
-        step = train_step(spec, batch=case.get('batch'), donate=variant.get('donate', True), **overrides)
+        step = train_step(spec, jax.local_devices()[:variant.get('devices', 1)], case.get('batch'),
+                          donate=variant.get('donate', True), **overrides)
     else:
         step = inference(spec, batch=case.get('batch'), **overrides)
-    info = {'flops_per_step': step.lowered().cost_analysis().get('flops'),
+    info = {'flops_per_step': flops.count(step.fn, step.state, *step.args),
             'device': jax.local_devices()[0].device_kind, 'backend': jax.default_backend(),
             'versions': {'jax': jax.__version__, 'flax': flax.__version__}}
     return step.run, _device_peak_mb, info

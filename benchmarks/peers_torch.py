@@ -100,9 +100,11 @@ class ConvBN(nn.Module):
         self.bias = nn.Parameter(torch.zeros(cout))
         self.register_buffer('mean', torch.zeros(cout))
         self.register_buffer('var', torch.ones(cout))
+        # a constant scale of 1: cuDNN's batch norm backward fails with weight=None
+        self.register_buffer('one', torch.ones(cout), persistent=False)
 
     def forward(self, x):
-        x = F.batch_norm(self.conv(x), self.mean, self.var, None, self.bias, self.training,
+        x = F.batch_norm(self.conv(x), self.mean, self.var, self.one, self.bias, self.training,
                          BN_MOMENTUM, BN_EPS)
         return F.relu(x)
 

@@ -57,25 +57,30 @@ def _tap_grad_conv(strides, padding, precision):
 
     def bwd(res, g):
         x, w = res
-        _, input_vjp = jax.vjp(lambda x: forward(x, w), x)
-        return input_vjp(g)[0], _kernel_grad(x, g, w.shape, strides, padding, precision)
+        input_grad = jax.linear_transpose(lambda x: forward(x, w), x)(g)[0]
+        return input_grad, _kernel_grad(x, g, w.shape, strides, padding, precision)
 
     conv.defvjp(fwd, bwd)
     return conv
 
 
 def _kernel_grad(x, g, kernel_shape, strides, padding, precision):
-    """dL/dw[i, j] = sum over (b, h, w) of x_padded[b, s*h + i, s*w + j, :] outer g[b, h, w, :]."""
-    kh, kw, _, _ = kernel_shape
+    """dL/dw[i, j] = sum over (b, h, w) of x_padded[b, s*h + i, s*w + j, :] outer g[b, h, w, :].
+
+    Each tap is one 2-D matmul [Cin, B*H*W] x [B*H*W, Cout]: flattening (b, h, w) into one
+    contracting axis first ran faster on XLA:CPU than a 3-axis einsum.
+    """
+    kh, kw, cin, cout = kernel_shape
     (sh, sw), (ho, wo) = strides, g.shape[1:3]
     xp = jnp.pad(x, ((0, 0), *padding, (0, 0)))
-    taps = [[jnp.einsum('bhwc,bhwd->cd',
-                        lax.slice(xp, (0, i, j, 0),
-                                  (xp.shape[0], i + sh * (ho - 1) + 1, j + sw * (wo - 1) + 1, xp.shape[3]),
-                                  (1, sh, sw, 1)),
-                        g, precision=precision, preferred_element_type=jnp.float32)
-             for j in range(kw)] for i in range(kh)]
-    return jnp.stack([jnp.stack(row) for row in taps]).astype(x.dtype)
+    g2 = g.reshape(-1, cout)
+    contract_rows = (((0,), (0,)), ((), ()))
+    taps = [lax.dot_general(
+        lax.slice(xp, (0, i, j, 0), (xp.shape[0], i + sh * (ho - 1) + 1, j + sw * (wo - 1) + 1, cin),
+                  (1, sh, sw, 1)).reshape(-1, cin),
+        g2, contract_rows, precision=precision, preferred_element_type=jnp.float32)
+        for i in range(kh) for j in range(kw)]
+    return jnp.stack(taps).reshape(kernel_shape).astype(x.dtype)
 
 
 def upsample2_broadcast(x):

@@ -12,6 +12,7 @@ Sections (default: all but ablations):
   pmap       4 simulated CPU devices against 1 on the same global batch
   compile    start-up (build + compile + first step), cold and with the persistent cache
   pipeline   each dataset pipeline's images/s against its model's step (needs TensorFlow)
+  layers     the autoencoder's heaviest ops, XLA against PyTorch (milliseconds)
   ablations  the CPU-gap investigation: jaxvision variants and XLA flags, interleaved
 Peers whose framework is not installed are skipped with a note. Prints markdown tables.
 """
@@ -33,9 +34,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import compile_time, flops  # noqa: E402
 from benchmarks.specs import SPECS  # noqa: E402
-from benchmarks.throughput import ROOT, Case, measure  # noqa: E402
+from benchmarks.throughput import ROOT, Case, child_env, measure  # noqa: E402
 
-SECTIONS = ('train', 'infer', 'flops', 'pmap', 'compile', 'pipeline', 'ablations')
+SECTIONS = ('train', 'infer', 'flops', 'pmap', 'compile', 'pipeline', 'layers', 'ablations')
 PEERS = {'keras': 'Keras 3 (JAX)', 'torch': 'PyTorch'}
 
 # The CPU-gap investigation: (label, variant, XLA flags). See ablations.py for the variants.
@@ -46,21 +47,18 @@ ABLATIONS = {
         ('upsample: broadcast + reshape', {'upsample': 'broadcast'}, ''),
         ('upsample: jax.image.resize', {'upsample': 'resize'}, ''),
         ('max pool: reshape + max', {'maxpool': 'reshape'}, ''),
-        ('taps + broadcast + reshape', {'conv': 'taps', 'upsample': 'broadcast', 'maxpool': 'reshape'}, ''),
+        ('taps + max pool reshape', {'conv': 'taps', 'maxpool': 'reshape'}, ''),
+        ('batch over 2 CPU devices (pmap)', {'devices': 2}, '--xla_force_host_platform_device_count=2'),
         ('bf16 compute', {'dtype': 'bfloat16'}, ''),
         ('no buffer donation', {'donate': False}, ''),
         ('XLA --xla_cpu_use_onednn', {}, '--xla_cpu_use_onednn=true'),
-        ('XLA --xla_cpu_use_xnnpack=false', {}, '--xla_cpu_use_xnnpack=false'),
-        ('XLA --xla_cpu_multi_thread_eigen=false', {}, '--xla_cpu_multi_thread_eigen=false'),
-        ('XLA --xla_cpu_enable_fast_math', {}, '--xla_cpu_enable_fast_math=true'),
     ],
     'deep_cnn': [
         ('as is', {}, ''),
         ('conv kernel grad as tap matmuls', {'conv': 'taps'}, ''),
         ('max pool: reshape + max', {'maxpool': 'reshape'}, ''),
         ('batch norm: one-pass variance', {'fast_variance': True}, ''),
-        ('dropout masks: unsafe_rbg PRNG', {'prng': 'unsafe_rbg'}, ''),
-        ('taps + reshape + rbg', {'conv': 'taps', 'maxpool': 'reshape', 'prng': 'unsafe_rbg'}, ''),
+        ('batch over 2 CPU devices (pmap)', {'devices': 2}, '--xla_force_host_platform_device_count=2'),
     ],
 }
 
@@ -114,16 +112,18 @@ def mb(result) -> str:
 
 def throughput_table(results, title: str) -> str:
     rows = [f'\n## {title}\n', '| model | framework | batch | images/s (median) | min-max | '
-            'jaxvision / this | peak memory MB |', '|---|---|---:|---:|---:|---:|---:|']
+            'jaxvision / this | images per CPU-s | jaxvision / this (CPU) | peak memory MB |',
+            '|---|---|---:|---:|---:|---:|---:|---:|---:|']
     for model, group in _by_model(results).items():
-        ours = group[0].median
+        ours, ours_cpu = group[0].median, group[0].cpu_median
         for r in group:
             if r.error:
-                rows.append(f'| {model} | {r.case.label} | | failed: {r.error} | | | |')
+                rows.append(f'| {model} | {r.case.label} | | failed: {r.error} | | | | | |')
                 continue
             lo, hi = r.spread
             rows.append(f'| {model} | {r.case.label} | {r.case.images_per_step} | {r.median:.2f} | '
-                        f'{lo:.2f}-{hi:.2f} | {ours / r.median:.2f} | {mb(r)} |')
+                        f'{lo:.2f}-{hi:.2f} | {ours / r.median:.2f} | {r.cpu_median:.2f} | '
+                        f'{ours_cpu / r.cpu_median:.2f} | {mb(r)} |')
     return '\n'.join(rows)
 
 
@@ -152,10 +152,12 @@ def flops_table(train_results, peak: dict) -> str:
     best = max(peak.values()) if peak else float('nan')
     rows = [f'\n## Achieved FLOP/s (peak: float32 matmul 2048^3, ' +
             ', '.join(f'{k} {v:.1f}' for k, v in peak.items()) + ' GFLOP/s)\n',
-            '| model | GFLOP per step (XLA cost analysis) | steps/s | achieved GFLOP/s | fraction of peak |',
+            '| model | GFLOP per step (convs + matmuls) | steps/s | achieved GFLOP/s | fraction of peak |',
             '|---|---:|---:|---:|---:|']
     for r in train_results:
         if r.case.framework != 'jaxvision' or not r.images_per_s:
+            continue
+        if not r.info.get('flops_per_step'):
             continue
         gflop = r.info['flops_per_step'] / 1e9
         steps_per_s = r.median / r.case.images_per_step
@@ -167,8 +169,8 @@ def flops_table(train_results, peak: dict) -> str:
 def pmap_section(models, repeats) -> str:
     rows = ['\n## pmap: 4 simulated CPU devices against 1, same global batch\n',
             '| model | global batch | 1 device images/s | 4 devices images/s | 4 / 1 |', '|---|---:|---:|---:|---:|']
-    env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS='cpu',
-               XLA_FLAGS=f'{os.environ.get("XLA_FLAGS", "")} --xla_force_host_platform_device_count=4')
+    env = child_env(JAX_PLATFORMS='cpu',
+                    XLA_FLAGS=f'{os.environ.get("XLA_FLAGS", "")} --xla_force_host_platform_device_count=4')
     for model in models:
         proc = subprocess.run([sys.executable, '-m', 'benchmarks.pmap_overhead', model, str(repeats)],
                               cwd=ROOT, env=env, capture_output=True, text=True)
@@ -193,7 +195,7 @@ def pipeline_section(train_results, epochs) -> str:
     if not available('tensorflow'):
         return '\n## Input pipelines\n\nTensorFlow is not installed: skipped.'
     proc = subprocess.run([sys.executable, '-m', 'benchmarks.pipeline_rate', str(epochs)], cwd=ROOT,
-                          env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True)
+                          env=child_env(), capture_output=True, text=True)
     if proc.returncode:
         return f'\n## Input pipelines\n\nfailed: {proc.stderr.strip()[-500:]}'
     step = {r.case.model: r.median for r in train_results if r.case.framework == 'jaxvision' and r.images_per_s}
@@ -209,6 +211,23 @@ def pipeline_section(train_results, epochs) -> str:
     return '\n'.join(rows)
 
 
+def layers_section(batch: int, threads: int, rounds: int = 2) -> str:
+    runs = {}
+    for _ in range(rounds):                     # alternate frameworks, as the other sections do
+        for fw in ('jax', 'torch'):
+            if fw == 'torch' and not available('torch'):
+                continue
+            proc = subprocess.run([sys.executable, '-m', 'benchmarks.layers', fw, str(batch)], cwd=ROOT,
+                                  env=child_env(BENCH_THREADS=str(threads)), capture_output=True, text=True)
+            if proc.returncode == 0:
+                for op, ms in json.loads(proc.stdout.splitlines()[-1]).items():
+                    runs.setdefault(op, []).append(ms)
+    rows = [f'\n## The autoencoder\'s heaviest ops, batch {batch} (ms, median of {rounds} runs)\n',
+            '| op | ms |', '|---|---:|']
+    rows += [f'| {op} | {statistics.median(ms):.0f} |' for op, ms in runs.items()]
+    return '\n'.join(rows)
+
+
 def ablation_cases(model: str, batch: int | None) -> list[Case]:
     cases = [Case(label, 'jaxvision', model, variant=variant, xla_flags=flags, batch=batch)
              for label, variant, flags in ABLATIONS[model]]
@@ -220,14 +239,17 @@ def ablation_cases(model: str, batch: int | None) -> list[Case]:
 
 def ablation_table(model, results) -> str:
     base = results[0].median
+    base_cpu = results[0].cpu_median
     rows = [f'\n## CPU-gap ablations: {model}, batch {results[0].case.images_per_step}\n',
-            '| variant | images/s (median) | min-max | / as is |', '|---|---:|---:|---:|']
+            '| variant | images/s (median) | min-max | / as is | images per CPU-s | / as is (CPU) |',
+            '|---|---:|---:|---:|---:|---:|']
     for r in results:
         if r.error:
-            rows.append(f'| {r.case.label} | failed: {r.error} | | |')
+            rows.append(f'| {r.case.label} | failed: {r.error} | | | | |')
             continue
         lo, hi = r.spread
-        rows.append(f'| {r.case.label} | {r.median:.2f} | {lo:.2f}-{hi:.2f} | {r.median / base:.2f} |')
+        rows.append(f'| {r.case.label} | {r.median:.2f} | {lo:.2f}-{hi:.2f} | {r.median / base:.2f} | '
+                    f'{r.cpu_median:.2f} | {r.cpu_median / base_cpu:.2f} |')
     return '\n'.join(rows)
 
 
@@ -235,7 +257,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--quick', action='store_true', help='3 rounds of 1 step; pmap/compile on the segmenter only')
     parser.add_argument('--models', default=','.join(SPECS))
-    parser.add_argument('--sections', default=','.join(s for s in SECTIONS if s != 'ablations'),
+    parser.add_argument('--sections', default=','.join(s for s in SECTIONS if s not in ('layers', 'ablations')),
                         help=f'comma-separated, from {", ".join(SECTIONS)}, or "all"')
     parser.add_argument('--repeats', type=int, default=None, help='timed rounds per case (default 5, quick 3)')
     parser.add_argument('--steps', type=int, default=None, help='steps per round (default 2, quick 1)')
@@ -282,6 +304,9 @@ def main(argv=None) -> None:
     if 'pipeline' in sections:
         say('pipeline')
         print(pipeline_section(train_results, 1 if args.quick else 2))
+    if 'layers' in sections:
+        say('layers')
+        print(layers_section(args.batch or 8, args.threads))
     if 'ablations' in sections:
         for model in args.ablation_models.split(','):
             say(f'ablations: {model}')
@@ -291,7 +316,8 @@ def main(argv=None) -> None:
     if args.json:
         with open(args.json, 'w') as f:
             json.dump({k: [{'label': r.case.label, 'model': r.case.model, 'images_per_s': r.images_per_s,
-                            'info': r.info, 'memory': r.memory, 'error': r.error} for r in v]
+                            'images_per_cpu_s': r.images_per_cpu_s, 'info': r.info,
+                            'memory': r.memory, 'error': r.error} for r in v]
                        for k, v in raw.items()}, f, indent=1)
 
 

@@ -2,7 +2,10 @@
 
 Cases of one group are built one after another (so compilations do not overlap), then timed
 round-robin A, B, C, A, B, C, ...: on a machine shared with other work, load then falls on
-every case alike, and the median over rounds is compared.
+every case alike, and the median over rounds is compared. Besides images per wall-clock
+second, images per CPU-second of the case's process are kept: on a shared machine that
+figure moves far less with the others' load (time spent descheduled is not counted), though
+it also counts threads that spin while they wait, which favours no framework in particular.
 """
 
 from __future__ import annotations
@@ -18,6 +21,12 @@ import tempfile
 from benchmarks.specs import SPECS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def child_env(**extra) -> dict:
+    """This process's environment for a child, with the repository first on PYTHONPATH."""
+    path = os.pathsep.join(p for p in (ROOT, os.environ.get('PYTHONPATH')) if p)
+    return dict(os.environ, PYTHONPATH=path, **extra)
 
 
 @dataclasses.dataclass
@@ -44,6 +53,7 @@ class Case:
 class Result:
     case: Case
     images_per_s: list = dataclasses.field(default_factory=list)
+    images_per_cpu_s: list = dataclasses.field(default_factory=list)
     info: dict = dataclasses.field(default_factory=dict)
     memory: dict = dataclasses.field(default_factory=dict)
     error: str = ''
@@ -53,14 +63,18 @@ class Result:
         return statistics.median(self.images_per_s) if self.images_per_s else float('nan')
 
     @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.images_per_cpu_s) if self.images_per_cpu_s else float('nan')
+
+    @property
     def spread(self) -> tuple[float, float]:
         return (min(self.images_per_s), max(self.images_per_s)) if self.images_per_s else (0, 0)
 
 
 class Worker:
     def __init__(self, case: Case, threads: int):
-        env = dict(os.environ, KERAS_BACKEND='jax', TF_CPP_MIN_LOG_LEVEL='2',
-                   BENCH_THREADS=str(threads), PYTHONPATH=ROOT, **case.env)
+        env = child_env(KERAS_BACKEND='jax', TF_CPP_MIN_LOG_LEVEL='2', BENCH_THREADS=str(threads),
+                        **case.env)
         env['XLA_FLAGS'] = f"{env.get('XLA_FLAGS', '')} {case.xla_flags}".strip()
         self.log = tempfile.TemporaryFile(mode='w+')
         self.proc = subprocess.Popen(
@@ -97,13 +111,15 @@ def measure(cases: list[Case], repeats: int, steps: int, threads: int,
                 live.append((r, worker))
                 say(f'  built {r.case.label}: first step {r.info["first_step_s"]:.1f}s')
             except RuntimeError as e:
-                r.error = str(e).splitlines()[-1]
+                lines = str(e).splitlines()
+                r.error = next((x for x in reversed(lines) if 'Error' in x or 'Exception' in x), lines[-1])
                 worker.close()
                 say(f'  {r.case.label} failed: {r.error}')
         for i in range(repeats):
             for r, worker in live:
-                seconds = worker.ask({'steps': steps})['seconds']
-                r.images_per_s.append(steps * r.case.images_per_step / seconds)
+                reply = worker.ask({'steps': steps})
+                r.images_per_s.append(steps * r.case.images_per_step / reply['seconds'])
+                r.images_per_cpu_s.append(steps * r.case.images_per_step / reply['cpu_seconds'])
             say(f'  round {i + 1}/{repeats}: ' + ', '.join(f'{r.case.label} {r.images_per_s[-1]:.1f}'
                                                           for r, _ in live))
         for r, worker in live:

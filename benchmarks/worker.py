@@ -5,7 +5,8 @@ pools never compete inside one process, a framework's import never leaks into an
 timing (Keras pulls TensorFlow in; jaxvision's step must not), and memory is per case.
 
 Protocol, one JSON object per line: the parent sends the case on the command line, then
-{"steps": n} to time n steps (reply {"seconds": t}), and finally {"memory": true} (reply
+{"steps": n} to time n steps (reply {"seconds": wall, "cpu_seconds": this process's CPU
+time, all threads}), and finally {"memory": true} (reply
 {"peak_mb": ...}). Every reply is a single line on stdout; library chatter goes to stderr.
 """
 
@@ -75,15 +76,16 @@ def main() -> None:
     t0 = time.perf_counter()
     run(1)                           # compiles (jax, keras) or warms the allocator (torch)
     first_s = time.perf_counter() - t0
+    run(1)                           # a step whose inputs are a step's outputs may compile again
     print(json.dumps({'build_s': build_s, 'first_step_s': first_s, **info}), file=reply, flush=True)
     for line in sys.stdin:
         msg = json.loads(line)
         if 'steps' in msg:
             with sampler:
-                t0 = time.perf_counter()
+                t0, cpu0 = time.perf_counter(), time.process_time()
                 run(msg['steps'])
-                seconds = time.perf_counter() - t0
-            print(json.dumps({'seconds': seconds}), file=reply, flush=True)
+                seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
+            print(json.dumps({'seconds': seconds, 'cpu_seconds': cpu_seconds}), file=reply, flush=True)
         elif 'memory' in msg:
             device = device_peak_mb()
             print(json.dumps({'peak_mb': device if device is not None else sampler.peak_mb(),
