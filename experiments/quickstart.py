@@ -32,6 +32,7 @@ import ml_collections
 from jaxvision.main import load_config
 from jaxvision.models import AUTOENCODER_FILTERS, code_size
 
+VARIANTS = ()  # one configuration: get_config() takes no variant
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIZE = 32  # autoencoders and classifiers
 SEGMENTATION_SIZE = 64
@@ -72,6 +73,7 @@ def _scale(name: str, run: ml_collections.ConfigDict) -> None:
     if run.task == "reconstruction":
         codes = code_size(_AE_FILTERS[_CODES.index(run.model.code_size)], input_shape=(SIZE, SIZE, 3))
         run.report.row = f"autoencoder of the {run.model.code_size}-code net: {codes} codes at {SIZE}x{SIZE}"
+        run.report.label = f"AE, {codes} codes"
         run.num_epochs = EPOCHS["ae"]
         return
     run.num_epochs = EPOCHS[name]

@@ -32,6 +32,7 @@ CODE_SIZES = (2048, 4096, 8192)
 PAPER = {2048: (0.04, 0.15), 4096: (0.02, 0.10), 8192: (0.01, 0.08)}  # code size -> (MSE, MAE)
 TABLE = "Paper B, Table 1: reconstruction error on the validation images"
 LOSSES = {"": "mean_squared_error", "_mae": "mean_absolute_error"}
+VARIANTS = tuple(f"code{c}{suffix}" for c in CODE_SIZES for suffix in LOSSES) + ("table1",)
 
 
 def voc_images() -> ml_collections.ConfigDict:
@@ -69,6 +70,7 @@ def autoencoder(code_size: int, loss: str = "mean_squared_error") -> ml_collecti
         row=f"autoencoder, {code_size} codes" + (", MAE loss" if loss == "mean_absolute_error" else ""),
         curves=("loss", "mean_absolute_error" if loss == "mean_squared_error" else "mean_squared_error"),
         figure="reconstruction",
+        label=f"AE {code_size}" + (" MAE" if loss == "mean_absolute_error" else ""),
     ))
     return config
 
@@ -106,5 +108,4 @@ def get_config(variant: str = "code2048") -> ml_collections.ConfigDict:
         for suffix, loss in LOSSES.items():
             if variant == f"code{code_size}{suffix}":
                 return autoencoder(code_size, loss)
-    known = [f"code{c}{s}" for c in CODE_SIZES for s in LOSSES] + ["table1"]
-    raise ValueError(f"Unknown variant {variant!r} of experiments/voc_autoencoder.py: use one of {', '.join(known)}.")
+    raise ValueError(f"Unknown variant {variant!r} of experiments/voc_autoencoder.py: use one of {', '.join(VARIANTS)}.")

@@ -28,16 +28,17 @@ import ml_collections
 from jaxvision.data import default_data_config
 
 TABLE = "Paper B, Table 3: segmentation of the validation images"
-# variant -> (row name, model, loss, paper's Dice, paper's IoU)
-VARIANTS = {
-    "bce": ("binary cross-entropy", "segmenter", "binary_cross_entropy", 0.55, 0.39),
-    "dice": ("Dice loss", "segmenter", "dice", 0.68, 0.54),
-    "unet_dice": ("U-Net, Dice loss (ours, not in the paper)", "unet", "dice", None, None),
+# variant -> (row name, figure label, model, loss, paper's Dice, paper's IoU)
+RUNS = {
+    "bce": ("binary cross-entropy", "BCE", "segmenter", "binary_cross_entropy", 0.55, 0.39),
+    "dice": ("Dice loss", "Dice", "segmenter", "dice", 0.68, 0.54),
+    "unet_dice": ("U-Net, Dice loss (ours, not in the paper)", "U-Net, Dice", "unet", "dice", None, None),
 }
+VARIANTS = tuple(RUNS) + ("table3",)
 
 
 def segmentation(variant: str) -> ml_collections.ConfigDict:
-    row, model, loss, dice, iou = VARIANTS[variant]
+    row, label, model, loss, dice, iou = RUNS[variant]
     config = ml_collections.ConfigDict()
     config.seed = 0
     config.batch_size = 32
@@ -61,6 +62,7 @@ def segmentation(variant: str) -> ml_collections.ConfigDict:
         row=row,
         curves=("loss", "dice"),
         figure="segmentation",
+        label=label,
     ))
     return config
 
@@ -68,15 +70,15 @@ def segmentation(variant: str) -> ml_collections.ConfigDict:
 def table3() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.suite = ml_collections.ConfigDict(dict(
-        title="Paper B, Table 3: segmentation, BCE against Dice loss", order=tuple(VARIANTS), notes=()))
-    config.runs = ml_collections.ConfigDict({v: segmentation(v) for v in VARIANTS})
+        title="Paper B, Table 3: segmentation, BCE against Dice loss", order=tuple(RUNS), notes=()))
+    config.runs = ml_collections.ConfigDict({v: segmentation(v) for v in RUNS})
     return config
 
 
 def get_config(variant: str = "dice") -> ml_collections.ConfigDict:
     if variant == "table3":
         return table3()
-    if variant not in VARIANTS:
+    if variant not in RUNS:
         raise ValueError(f"Unknown variant {variant!r} of experiments/voc_segmentation.py: use one of "
-                         f"{', '.join(tuple(VARIANTS) + ('table3',))}.")
+                         f"{', '.join(VARIANTS)}.")
     return segmentation(variant)

@@ -11,8 +11,8 @@ A suite config (experiments/quickstart.py, the `table*` variants of paper B's fi
 
 Every run config carries `config.report`: its results `table` (title), `columns` ((name,
 'split/metric', paper's value), ...), its `row` name, the metric keys of its `curves`, its
-`figure` ('reconstruction', 'segmentation' or '') and optionally `extra_rows` of numbers the
-paper cites without a run. Each run's workdir gets curves.png, its figure and results.md; the
+`figure` ('reconstruction', 'segmentation' or '') with the short `label` naming the run there,
+and optionally `extra_rows` of numbers the paper cites without a run. Each run's workdir gets curves.png, its figure and results.md; the
 suite's workdir gets results.md (one table per paper table, paper beside ours, with the dataset
 and settings of every row), figures/ and report.md linking all of it. A suite started again in
 the same workdir resumes: finished runs are only re-evaluated.
@@ -71,10 +71,10 @@ def _report_run(config, workdir: str) -> tuple[list[str], list[Row], list[str], 
     written = [report.plot_curves(outcomes.history(workdir), r.curves, os.path.join(workdir, "curves.png"), r.row)]
     shown = _run_figure(config, workdir)
     if shown is not None and r.figure == "reconstruction":
-        written.append(report.reconstruction_grid(shown["image"], {r.row: shown["output"]},
+        written.append(report.reconstruction_grid(shown["image"], {r.label: shown["output"]},
                                                   os.path.join(workdir, "reconstruction.png")))
     elif shown is not None:
-        written.append(report.segmentation_overlays(shown["image"], shown["target"], {r.row: shown["output"]},
+        written.append(report.segmentation_overlays(shown["image"], shown["target"], {r.label: shown["output"]},
                                                     os.path.join(workdir, "segmentation.png")))
     rows, notes = _rows(config, workdir)
     path = os.path.join(workdir, "results.md")
@@ -215,7 +215,7 @@ def write_report(config: ml_collections.ConfigDict, workdir: str, wall_seconds: 
             rows, notes = _pca_rows(run_config, sub)
             pca_shown = _pca_reconstructions(sub)
             shown.setdefault("reconstruction", pca_shown["image"])
-            reconstructions.update({f"PCA, {k} components": pca_shown[str(k)] for k in run_config.components})
+            reconstructions.update({f"PCA, {k}": pca_shown[str(k)] for k in run_config.components})
         else:
             run_files[name], rows, notes, out = _report_run(run_config, sub)
             figure = run_config.report.figure
@@ -223,7 +223,7 @@ def write_report(config: ml_collections.ConfigDict, workdir: str, wall_seconds: 
                 shown.setdefault(figure, out["image"])
                 if figure == "segmentation":
                     shown.setdefault("target", out["target"])
-                (reconstructions if figure == "reconstruction" else segmentations)[run_config.report.row] = out["output"]
+                (reconstructions if figure == "reconstruction" else segmentations)[run_config.report.label] = out["output"]
         table["rows"] += rows
         table["notes"] += notes
     results = "\n".join(_table(title, t["columns"], t["rows"], t["notes"]) for title, t in tables.items())

@@ -82,6 +82,7 @@ def prepare(config: ml_collections.ConfigDict, workdir: str) -> str | None:
     try:
         if checkpoints.step() is not None:
             return None
+        borrowed = None if init.keras_h5 else _source_params(init)  # before the costly build: fail fast
         config = resolve(config)
         pipelines = data.make_pipelines(config)
         engine = build_engine(config, pipelines.info, pipelines.steps_per_epoch)
@@ -91,8 +92,7 @@ def prepare(config: ml_collections.ConfigDict, workdir: str) -> str | None:
             params, batch_stats, source = variables["params"], variables["batch_stats"], init.keras_h5
         else:
             source = f"the {init.checkpoint} checkpoint in {init.workdir}"
-            params = _graft(state.params, _source_params(init), source)
-            batch_stats = state.batch_stats
+            params, batch_stats = _graft(state.params, borrowed, source), state.batch_stats
         params = jax.device_get(params)
         state = state.replace(params=params, batch_stats=jax.device_get(batch_stats), opt_state=engine.tx.init(params))
         monitor = Monitor(config.monitor.metric, config.monitor.mode)

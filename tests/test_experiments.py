@@ -1,0 +1,260 @@
+"""Every experiment config stays runnable, and the quickstart suite leaves its report.
+
+Two tiers, so the whole file stays within a few minutes on 2 CPU cores:
+  * every variant of every file in experiments/ (and every run of the suites) is checked at
+    its real size without compiling anything: the config resolves, the model takes its
+    arguments and its output fits the task's target, the optimizer builds, and every metric
+    the report asks for is one the task computes;
+  * tiny versions (16-32 px 'shapes' images, 4 examples, a few filters, one step) really
+    train: the quickstart suite, which trains scaled copies of every run of paper B's tables,
+    and, through the command line, the paper B variants it leaves out (MAE loss, U-Net).
+    InceptionV3 (paper A) is only traced here: compiling its training step on a CPU takes
+    minutes; tests/test_models_inception.py trains it.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from jaxvision import main, outcomes, suite, train, warmstart
+from jaxvision.data import resolve_data_config
+from jaxvision.models import build_model
+from jaxvision.train.optim import make_optimizer
+from jaxvision.train.tasks import make_task
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FILES = sorted(glob.glob(os.path.join(ROOT, "experiments", "*.py")))
+
+
+def _module(path):
+    spec = importlib.util.spec_from_file_location(f"_exp_{os.path.basename(path)[:-3]}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _specs() -> list[str]:
+    specs = []
+    for path in FILES:
+        variants = _module(path).VARIANTS
+        specs += [path] if not variants else [f"{path}:{v}" for v in variants]
+    return specs
+
+
+def _runs(config) -> list[tuple[str, ml_collections.ConfigDict]]:
+    if suite.is_suite(config):
+        return [(name, config.runs[name]) for name in config.suite.order]
+    return [("", config)]
+
+
+def _num_classes(data) -> int | None:
+    if data.name in ("shapes", "voc_multilabel"):
+        return 3 if data.name == "shapes" else len(data.voc.classes)
+    return {"oxford_flowers102": 102}.get(data.name)
+
+
+def _check_abstractly(run: ml_collections.ConfigDict) -> None:
+    """The run at its real size, traced but never compiled."""
+    run = train.resolve(run)
+    resolve_data_config(run.data)
+    size, channels = run.data.image_size, 1 if run.data.grayscale else 3
+    if run.get("kind") == "pca":
+        assert run.components and all(k > 0 for k in run.components)
+        return
+    kwargs = run.model.to_dict()
+    model = build_model(kwargs.pop("name"), **kwargs)
+    x = jax.ShapeDtypeStruct((2, size, size, channels), jnp.float32)
+    variables = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros(x.shape), train=False))
+    out = jax.eval_shape(lambda v: model.apply(v, jnp.zeros(x.shape), train=False), variables)
+    task = make_task(run.task, run.loss)
+    targets = {"mask": (2, size, size, 1), "image": x.shape}
+    if task.target == "label":
+        targets["label"] = (2, _num_classes(run.data) or run.model.num_classes)
+    target = targets[task.target]
+    assert out.shape == target, (run.report.row, out.shape, target)
+    make_optimizer(run.optimizer, model, variables["params"], steps_per_epoch=10, num_epochs=run.num_epochs)
+    batch = {"image": x, task.target: jax.ShapeDtypeStruct(target, jnp.float32),
+             "valid": jax.ShapeDtypeStruct((2,), jnp.float32)}
+    produced = set(jax.eval_shape(task.metrics, out, batch)) | {"loss"} | set(outcomes.PREDICTED)
+    for column, source, _ in run.report.columns:
+        split, name = source.split("/", 1)
+        assert split in ("train", "validation", "test") and name in produced, (column, source)
+    if run.monitor.metric:
+        assert run.monitor.metric.split("/", 1)[1] in produced
+    for metric in run.report.curves:
+        assert metric in produced
+    assert run.report.figure in ("", "reconstruction", "segmentation")
+    if run.report.figure:
+        assert run.report.label
+    if run.get("init") is not None:
+        assert set(run.init.params) <= set(variables["params"])
+
+
+@pytest.mark.parametrize("spec", _specs(), ids=lambda s: os.path.basename(s))
+def test_every_variant_builds_at_its_real_size(spec):
+    for _, run in _runs(main.load_config(spec)):
+        _check_abstractly(run)
+
+
+@pytest.mark.parametrize("path", [p for p in FILES if _module(p).VARIANTS], ids=os.path.basename)
+def test_an_unknown_variant_is_one_clear_sentence(path):
+    with pytest.raises(ValueError, match="Unknown variant 'nope'.*use one of"):
+        main.load_config(f"{path}:nope")
+
+
+# --- tiny runs that really train ---------------------------------------------------------------
+
+
+def tiny(run: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """A quickstart run shrunk to one step on 4 'shapes' images; task, loss, optimizer and
+    model kind stay as they are."""
+    run = ml_collections.ConfigDict(run)
+    size = 32 if run.get("model") is not None and run.model.name == "deep_cnn" else 16  # 5 pools
+    run.data.image_size = size
+    run.data.prefetch_to_device = 0
+    run.data.shapes.update(dict(image_size=size, num_train=4, num_validation=4, num_test=4))
+    run.batch_size, run.eval_batch_size = 4, 4
+    if run.get("kind") == "pca":
+        run.components = (2, 3)
+        return run
+    run.num_epochs = 1
+    if run.model.name == "segmenter":
+        run.model.filters = (4, 4, 4, 4)
+    if run.model.name == "deep_cnn":
+        run.model.filters = (4, 4, 4, 4, 4)
+    return run
+
+
+@pytest.fixture(scope="module")
+def tfds_dir(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("tfds"))
+    old = os.environ.get("TFDS_DATA_DIR")
+    os.environ["TFDS_DATA_DIR"] = path
+    yield path
+    if old is None:
+        os.environ.pop("TFDS_DATA_DIR")
+    else:
+        os.environ["TFDS_DATA_DIR"] = old
+
+
+@pytest.fixture(scope="module")
+def quickstart(tfds_dir, tmp_path_factory):
+    config = main.load_config(os.path.join(ROOT, "experiments", "quickstart.py"))
+    for name in config.suite.order:
+        config.runs[name] = tiny(config.runs[name])
+    workdir = str(tmp_path_factory.mktemp("quickstart"))
+    message = suite.run(config, workdir)
+    return config, workdir, message
+
+
+def _table(markdown: str, title: str) -> list[list[str]]:
+    """The body rows of the markdown table under `### title`, as cells."""
+    lines = markdown.split(f"### {title}\n\n", 1)[1].splitlines()[2:]  # past the header and |---|
+    rows = []
+    for line in lines:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split("|")])
+    return rows
+
+
+def test_quickstart_writes_every_table_with_the_papers_rows(quickstart):
+    config, workdir, message = quickstart
+    assert "9 runs finished" in message
+    results = open(os.path.join(workdir, "results.md")).read()
+    table1 = _table(results, "Paper B, Table 1: reconstruction error on the validation images")
+    assert [r[0] for r in table1] == [
+        "autoencoder of the 2048-code net: 128 codes at 32x32", "autoencoder of the 4096-code net: 256 codes at 32x32",
+        "autoencoder of the 8192-code net: 512 codes at 32x32", "PCA, 2 components", "PCA, 3 components"]
+    assert [r[1] for r in table1[:3]] == ["0.0400", "0.0200", "0.0100"]  # the paper's MSE
+    for row in table1:  # ours: a finite error everywhere
+        assert 0.0 < float(row[2]) < 1.0 and 0.0 < float(row[4]) < 1.0
+    table2 = _table(results, "Paper B, Table 2: multi-label classifiers (validation images)")
+    assert [r[0] for r in table2] == ["frozen encoder + dense", "encoder + dense, from scratch", "deep CNN",
+                                      "AlexNet, ImageNet-pretrained (cited by the paper, not run)"]
+    assert [r[1] for r in table2] == ["0.4139", "0.4672", "0.6721", "0.8560"]
+    assert all(0.0 <= float(r[6]) <= 1.0 for r in table2[:3])  # mAP, computed from predictions
+    table3 = _table(results, "Paper B, Table 3: segmentation of the validation images")
+    assert [(r[0], r[1], r[3]) for r in table3] == [("binary cross-entropy", "0.5500", "0.3900"),
+                                                   ("Dice loss", "0.6800", "0.5400")]
+    assert "embedded 'shapes'" in results and "rmsprop lr 0.001" in results and "1 of 1 epochs" in results
+
+
+def test_quickstart_report_links_figures_that_exist(quickstart):
+    _, workdir, _ = quickstart
+    text = open(os.path.join(workdir, "report.md")).read()
+    linked = [part.split(")", 1)[0] for part in text.split("](")[1:]]
+    images = [p for p in linked if p.endswith(".png")]
+    assert "figures/reconstructions.png" in images and "figures/segmentation.png" in images
+    assert len([p for p in images if p.endswith("curves.png")]) == 8  # every trained run
+    for path in linked:
+        assert os.path.isfile(os.path.join(workdir, path)), path
+    assert "quickstart scale" in text
+
+
+def test_frozen_encoder_starts_from_the_autoencoders_encoder(quickstart):
+    _, workdir, _ = quickstart
+
+    def encoder(run: str, checkpoint: str):
+        init = ml_collections.ConfigDict(dict(workdir=os.path.join(workdir, run), checkpoint=checkpoint,
+                                              params=("encoder",)))
+        return jax.tree.leaves(warmstart._source_params(init)["encoder"])
+
+    trained = encoder("frozen_encoder", "latest")
+    for a, b in zip(encoder("ae_8192", "best"), trained):  # borrowed, then left alone by training
+        np.testing.assert_array_equal(a, b)
+    assert len(trained) == 8  # the four convolutions' kernels and biases
+
+
+TINY_OVERRIDES = ["--config.data.name=shapes", "--config.data.image_size=16", "--config.data.shapes.image_size=16",
+                  "--config.data.shapes.num_train=4", "--config.data.shapes.num_validation=4",
+                  "--config.data.shapes.num_test=4", "--config.data.prefetch_to_device=0", "--config.batch_size=4",
+                  "--config.eval_batch_size=4", "--config.num_epochs=1"]
+
+
+@pytest.mark.parametrize("spec, extra", [
+    ("voc_autoencoder.py:code4096_mae", []),
+    ("voc_segmentation.py:unet_dice", ["--config.model.filters=(4, 4, 4, 4)"]),
+])
+def test_a_single_variant_trains_and_reports_through_the_command_line(spec, extra, tfds_dir, tmp_path, capsys):
+    workdir = str(tmp_path / "run")
+    argv = ["--config", os.path.join(ROOT, "experiments", spec), "--workdir", workdir] + TINY_OVERRIDES + extra
+    assert main.main(argv) == 0
+    assert "Training finished at step 1" in capsys.readouterr().out
+    for name in ("curves.png", "results.md", "config.json", "metrics.jsonl"):
+        assert os.path.isfile(os.path.join(workdir, name))
+    assert os.path.isfile(os.path.join(workdir, "reconstruction.png" if "autoencoder" in spec else "segmentation.png"))
+    results = open(os.path.join(workdir, "results.md")).read()
+    assert ("MAE loss" in results) if "mae" in spec else ("U-Net, Dice loss" in results)
+    os.remove(os.path.join(workdir, "curves.png"))
+    assert main.main(argv + ["--mode", "report"]) == 0  # redrawn from the workdir alone
+    assert os.path.isfile(os.path.join(workdir, "curves.png"))
+
+
+def test_warm_start_names_what_is_missing(tfds_dir, tmp_path):
+    pretrained = main.load_config(os.path.join(ROOT, "experiments", "flowers_inception.py:bce_softmax"))
+    with pytest.raises(ValueError, match="inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"):
+        warmstart.prepare(pretrained, str(tmp_path / "a"))
+    pretrained.init.keras_h5 = str(tmp_path / "missing.h5")
+    with pytest.raises(FileNotFoundError, match="is not a file: download"):
+        warmstart.prepare(pretrained, str(tmp_path / "b"))
+    frozen = main.load_config(os.path.join(ROOT, "experiments", "voc_classifier.py:frozen_encoder"))
+    frozen.init.workdir = str(tmp_path / "no_such_run")
+    with pytest.raises(FileNotFoundError, match="holds no best checkpoint.*voc_autoencoder.py:code8192"):
+        warmstart.prepare(frozen, str(tmp_path / "c"))
+
+
+@pytest.mark.skipif(not os.path.isdir(os.path.join(ROOT, "..", "shared", "data", "flowers17")),
+                    reason="the real photos of ../shared/data are not on this machine")
+def test_real_photo_configs_point_at_the_shared_data():
+    for variant, classes in (("flowers17", 12), ("flowers102", 102)):
+        config = main.load_config(os.path.join(ROOT, "experiments", f"flowers_real.py:{variant}"))
+        assert os.path.isdir(config.data.folder.root) and config.model.num_classes == classes
