@@ -19,7 +19,7 @@ from jaxvision.train.checkpoint import Checkpoints
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = os.path.join(ROOT, "tests", "configs", "tiny.py")
-EPOCHS, STEPS_PER_EPOCH = 2, 4  # 32 training images in batches of 8
+EPOCHS, STEPS_PER_EPOCH = 2, 12  # 96 training images in batches of 8
 LAST_STEP = EPOCHS * STEPS_PER_EPOCH
 SUBPROCESS_TIMEOUT_S = 300
 
@@ -38,7 +38,7 @@ def env(tmp_path_factory):
 def _overrides(env, variant):
     """Command-line overrides of the tiny config used by every run of this module."""
     return [f"--config.data.data_dir={env['data_dir']}", f"--config.num_epochs={EPOCHS}", "--config.log_every_steps=1",
-            "--config.checkpoint.every_steps=1" if variant == "segmentation" else "--config.checkpoint.every_steps=0"]
+            "--config.checkpoint.every_steps=2" if variant == "segmentation" else "--config.checkpoint.every_steps=0"]
 
 
 def _config(env, variant, **changes):
@@ -181,12 +181,12 @@ def test_sigkill_mid_run_then_resume_ends_exactly_like_an_uninterrupted_run(env,
     _, reference = runs("segmentation")  # in this process, uninterrupted; also fills the cache
     workdir = str(env["root"] / "killed")
     process = _start(env, workdir)
-    _wait_for_checkpoint(process, workdir, at_least=3)
+    _wait_for_checkpoint(process, workdir, at_least=4)
     assert process.poll() is None, "the run ended before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=SUBPROCESS_TIMEOUT_S)
     killed_at = _steps(os.path.join(workdir, "checkpoints"))[-1]
-    assert 3 <= killed_at < LAST_STEP, killed_at
+    assert 4 <= killed_at < LAST_STEP, killed_at
 
     resumed = _start(env, workdir)
     out = resumed.communicate(timeout=SUBPROCESS_TIMEOUT_S)[0]
