@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ml_collections
 
-from jaxvision.data import resolve_data_config
 from jaxvision.train.optim import OPTIMIZERS, SCHEDULES
 from jaxvision.train.tasks import make_task
 
@@ -96,6 +95,8 @@ def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
             # data, model and anything else belong to other parts, which check them.
             _assign(resolved, key, value, f"config.{key}")
     if "data" in resolved:
+        from jaxvision.data import resolve_data_config  # loads TensorFlow: only for configs with data
+
         resolved.data = resolve_data_config(resolved.data)
     if resolved.monitor.mode not in ("min", "max"):
         raise ValueError(f"config.monitor.mode is {resolved.monitor.mode!r}: use 'min' or 'max'.")

@@ -2,10 +2,17 @@
 
 A run has several processes when the environment says so:
   * SLURM: `srun` sets SLURM_JOB_ID, SLURM_STEP_NODELIST, SLURM_NTASKS > 1, SLURM_PROCID, ...
+    e.g. two nodes with 8 GPUs each (on GPUs jax gives each SLURM task one GPU, so one task per
+    GPU); build .venv once beforehand (`./launch.sh --help`) so that the tasks do not all build
+    it at once, and put the workdir on a shared file system:
+      #SBATCH --nodes=2 --ntasks-per-node=8 --gpus-per-node=8
+      srun ./launch.sh experiments/flowers_inception.py --workdir /shared/runs/flowers
   * by hand: JAX_COORDINATOR_ADDRESS (host:port of process 0), JAX_NUM_PROCESSES, JAX_PROCESS_ID
-    e.g. on one machine, two shells:
+    e.g. two processes on one machine, in two shells:
       JAX_COORDINATOR_ADDRESS=127.0.0.1:12345 JAX_NUM_PROCESSES=2 JAX_PROCESS_ID=0 ./launch.sh ...
       JAX_COORDINATOR_ADDRESS=127.0.0.1:12345 JAX_NUM_PROCESSES=2 JAX_PROCESS_ID=1 ./launch.sh ...
+Every process runs the same command and reads its own share of the data; process 0 writes the
+logs; all of them take part in writing checkpoints.
 `initialize_from_environment` must run before anything touches a device; `fit` calls it first.
 
 When a peer dies, the others stop instead of waiting forever in a collective: a collective with
@@ -19,6 +26,7 @@ from __future__ import annotations
 import os
 
 import jax
+
 
 class PeerLost(RuntimeError):
     """A collective with the other processes failed: one of them has probably died."""

@@ -25,7 +25,6 @@ import numpy as np
 from flax import jax_utils
 from jax.experimental import multihost_utils
 
-from jaxvision import data
 from jaxvision.metrics import Ratio
 from jaxvision.train import steps
 from jaxvision.train.checkpoint import Checkpoints
@@ -229,6 +228,7 @@ class _Run:
                 # Mid-epoch: save here; the epoch's evaluation runs after the resume.
                 self._save(state, epoch)
                 return self._interrupted(state, step)
+            # After a mid-epoch resume, 'train' averages the steps run since the resume.
             train = _summarize(sums, self.class_names) if sums else {}
             train.update(learning_rate=float(self.engine.schedule(step)), epoch_seconds=time.time() - started)
             self.results = {"train": train}
@@ -255,12 +255,13 @@ class _Run:
     def _final_test(self, state, step: int) -> None:
         if "test" not in self.pipelines.evals:
             return
+        which = "last"
         if self.config.test_with == "best" and self.checkpoints.step("best") is not None:
             self.checkpoints.wait()
-            state = _replicate(self.checkpoints.restore(self.engine.initial_state, "best")[0])
+            state, which = _replicate(self.checkpoints.restore(self.engine.initial_state, "best")[0]), "best"
         self.results["test"] = evaluate_split(self.engine, state, self.pipelines.evals["test"], self.class_names)
         self.log.write(step, step // self.pipelines.steps_per_epoch, "test", self.results["test"])
-        self.log.say(f"{_format({'test': self.results['test']})}  ({self.config.test_with} state)")
+        self.log.say(f"{_format({'test': self.results['test']})}  ({which} state)")
 
     def _interrupted(self, state, step: int) -> FitResult:
         self.checkpoints.wait()
@@ -277,6 +278,8 @@ def fit(config: ml_collections.ConfigDict, workdir: str) -> FitResult:
     are kept), PeerLost when another process of a multi-process run dies. SIGTERM/SIGINT save a
     checkpoint and return with status 'interrupted'.
     """
+    from jaxvision import data  # TensorFlow (tf.data) loads only when a run reads data
+
     config = resolve(config)
     initialize_from_environment(config.peer_timeout_s)  # before anything touches a device
     workdir = os.path.abspath(workdir)
@@ -304,6 +307,8 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str, split: str = "test
 
     Writes WORKDIR/evaluation-SPLIT-WHICH.json (process 0) and never changes the checkpoints.
     """
+    from jaxvision import data  # TensorFlow (tf.data) loads only when a run reads data
+
     config = resolve(config)
     initialize_from_environment(config.peer_timeout_s)
     workdir = os.path.abspath(workdir)

@@ -69,8 +69,9 @@ def train_step(
 
     grads, (outputs, batch_stats, per_example) = jax.grad(loss_fn, has_aux=True)(state.params)
     grads = lax.pmean(grads, AXIS)
-    # The models synchronise batch norm over 'batch' already; averaging again keeps the replicas
-    # bit-identical even for a module that does not.
+    # Batch norm already normalised with global statistics (engine.build_model gives it the
+    # 'batch' axis); averaging the running statistics keeps the replicas identical even for a
+    # module whose batch norm has no axis name.
     batch_stats = lax.pmean(batch_stats, AXIS)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     new_state = state.replace(

@@ -46,7 +46,6 @@ def get_config(variant: str = "classification") -> ml_collections.ConfigDict:
     config.data.image_size = 16
     config.data.grayscale = variant == "segmentation"
     config.data.random_flip = True
-    config.data.prefetch_to_device = 0
     if variant == "reconstruction":
         # The paper's autoencoder (the smallest one build_model offers) needs far more steps than
         # a test has to improve on its untrained output, a sigmoid of about 0.5, which is already
