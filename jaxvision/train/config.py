@@ -14,7 +14,8 @@ fills in the rest and rejects misspelt keys, so a typo stops the run instead of 
   checkpoint      keep (latest checkpoints kept), every_steps (also save mid-epoch; 0: epoch
                   ends only)
   test_with       'best' or 'last': which state the final test evaluation uses
-  log_every_steps also log training metrics every this many steps (0: per epoch only)
+  log_every_steps also log each this-many-th step's training metrics, as split 'train_step'
+                  (0: per epoch only)
   peer_timeout_s  in a multi-process run, how long a silent peer may go before the others stop
 """
 
