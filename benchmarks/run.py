@@ -49,6 +49,8 @@ ABLATIONS = {
         ('max pool: reshape + max', {'maxpool': 'reshape'}, ''),
         ('taps + max pool reshape', {'conv': 'taps', 'maxpool': 'reshape'}, ''),
         ('batch over 2 CPU devices (pmap)', {'devices': 2}, '--xla_force_host_platform_device_count=2'),
+        ('taps + reshape + 2 devices', {'conv': 'taps', 'maxpool': 'reshape', 'devices': 2},
+         '--xla_force_host_platform_device_count=2'),
         ('bf16 compute', {'dtype': 'bfloat16'}, ''),
         ('no buffer donation', {'donate': False}, ''),
         ('XLA --xla_cpu_use_onednn', {}, '--xla_cpu_use_onednn=true'),
@@ -59,6 +61,21 @@ ABLATIONS = {
         ('max pool: reshape + max', {'maxpool': 'reshape'}, ''),
         ('batch norm: one-pass variance', {'fast_variance': True}, ''),
         ('batch over 2 CPU devices (pmap)', {'devices': 2}, '--xla_force_host_platform_device_count=2'),
+        ('taps + max pool reshape', {'conv': 'taps', 'maxpool': 'reshape'}, ''),
+        ('taps + reshape + one-pass variance', {'conv': 'taps', 'maxpool': 'reshape', 'fast_variance': True}, ''),
+    ],
+    'segmenter': [
+        ('as is', {}, ''),
+        ('conv kernel grad as tap matmuls', {'conv': 'taps'}, ''),
+        ('max pool: reshape + max', {'maxpool': 'reshape'}, ''),
+        ('taps + max pool reshape', {'conv': 'taps', 'maxpool': 'reshape'}, ''),
+        ('taps + reshape + 2 devices', {'conv': 'taps', 'maxpool': 'reshape', 'devices': 2},
+         '--xla_force_host_platform_device_count=2'),
+    ],
+    'inception_v3': [
+        ('as is', {}, ''),
+        ('conv kernel grad as tap matmuls', {'conv': 'taps'}, ''),
+        ('taps + 2 devices', {'conv': 'taps', 'devices': 2}, '--xla_force_host_platform_device_count=2'),
     ],
 }
 
