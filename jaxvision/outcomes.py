@@ -124,7 +124,8 @@ def column_values(config: ml_collections.ConfigDict, workdir: str) -> dict[str, 
     return {column: found.get(source) for column, source, _ in config.report.columns}
 
 
-def _dataset(d: ml_collections.ConfigDict) -> str:
+def describe_data(d: ml_collections.ConfigDict) -> str:
+    """The dataset of a (resolved) data config, in a few words."""
     size = f"{d.image_size}x{d.image_size} {'grayscale' if d.grayscale else 'RGB'}"
     if d.name == "shapes":
         s = d.shapes
@@ -143,6 +144,6 @@ def settings(config: ml_collections.ConfigDict, workdir: str) -> str:
     config = resolve(config)
     model = ", ".join(f"{k}={v}" for k, v in config.model.items() if k != "name")
     opt = config.optimizer
-    return (f"{_dataset(config.data)}; {config.model.name}({model}); loss {config.loss}; {opt.name} lr {opt.learning_rate:g}"
+    return (f"{describe_data(config.data)}; {config.model.name}({model}); loss {config.loss}; {opt.name} lr {opt.learning_rate:g}"
             f"{f' + L2 {opt.l2:g}' if opt.l2 else ''}; batch {config.batch_size}; {epochs_run(workdir)} of "
             f"{config.num_epochs} epochs, {train_seconds(workdir):.0f} s of training")

@@ -12,10 +12,11 @@ A suite config (experiments/quickstart.py, the `table*` variants of paper B's fi
 Every run config carries `config.report`: its results `table` (title), `columns` ((name,
 'split/metric', paper's value), ...), its `row` name, the metric keys of its `curves`, its
 `figure` ('reconstruction', 'segmentation' or '') with the short `label` naming the run there,
-and optionally `extra_rows` of numbers the paper cites without a run. Each run's workdir gets curves.png, its figure and results.md; the
-suite's workdir gets results.md (one table per paper table, paper beside ours, with the dataset
-and settings of every row), figures/ and report.md linking all of it. A suite started again in
-the same workdir resumes: finished runs are only re-evaluated.
+and optionally `extra_rows` of numbers the paper cites without a run. Each run's workdir gets
+curves.png, its figure and results.md; the suite's workdir gets results.md (one table per paper
+table, paper beside ours, with the dataset and settings of every row), figures/ and report.md
+linking all of it. A suite started again in the same workdir resumes: finished runs are only
+re-evaluated.
 """
 
 from __future__ import annotations
@@ -83,11 +84,6 @@ def _report_run(config, workdir: str) -> tuple[list[str], list[Row], list[str], 
     return [str(p) for p in written] + [path], rows, notes, shown
 
 
-def write_run_report(config: ml_collections.ConfigDict, workdir: str) -> list[str]:
-    """curves.png, the run's figure and results.md in `workdir`; returns the files written."""
-    return _report_run(config, workdir)[0]
-
-
 def start(config: ml_collections.ConfigDict, workdir: str) -> None:
     """Before `train.fit`: put the weights `config.init` borrows into the run's step 0."""
     message = warmstart.prepare(config, workdir)
@@ -98,7 +94,7 @@ def start(config: ml_collections.ConfigDict, workdir: str) -> None:
 def finish(config: ml_collections.ConfigDict, workdir: str) -> None:
     """After `train.fit`: the run's report, when its config describes one."""
     if "report" in config:
-        _say(f"Report written: {report_path(config, workdir)}")
+        _say(f"Report written: {_report_run(config, workdir)[0][-1]}")
 
 
 def redraw(config: ml_collections.ConfigDict, workdir: str) -> str:
@@ -107,11 +103,7 @@ def redraw(config: ml_collections.ConfigDict, workdir: str) -> str:
         return write_report(config, workdir)
     if "report" not in config:
         raise ValueError("This experiment's config has no report section (config.report): nothing to draw.")
-    return report_path(config, workdir)
-
-
-def report_path(config: ml_collections.ConfigDict, workdir: str) -> str:
-    return write_run_report(config, workdir)[-1]
+    return _report_run(config, workdir)[0][-1]
 
 
 # --- the PCA baseline -------------------------------------------------------------------------
@@ -155,7 +147,7 @@ def _pca_rows(config, workdir: str) -> tuple[list[Row], list[str]]:
         name = f"PCA, {k} components" + (f" (only {found['components']} exist)" if found["components"] < k else "")
         rows.append(Row(name, {}, {c: found.get(source) for c, source, _ in config.report.columns}))
     note = (f"- *PCA*: fitted on the {results[str(config.components[0])]['train_images']} training images of "
-            f"{outcomes._dataset(train.resolve(config).data)}.")
+            f"{outcomes.describe_data(train.resolve(config).data)}.")
     return rows, [note]
 
 
@@ -191,10 +183,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> str:
         if run_config.get("kind") == "pca":
             run_pca(run_config, sub)
             continue
-        message = warmstart.prepare(run_config, sub)
-        if message:
-            _say(message)
-        train.fit(run_config, sub)
+        start(run_config, sub)
+        result = train.fit(run_config, sub)
+        if result.status == "interrupted":  # SIGTERM / Ctrl-C stops the suite, not just this run
+            return f"Stopped during run {name}; run the same command again to resume from there."
     path = write_report(config, workdir, wall_seconds=time.time() - started)
     return f"{len(runs)} runs finished in {(time.time() - started) / 60:.1f} min; the report is {path}."
 
