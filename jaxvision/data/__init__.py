@@ -12,19 +12,9 @@ already placed on the devices (config.data.prefetch_to_device batches ahead) or,
 prefetch_to_device=0, numpy arrays.
 """
 
-import importlib.resources.abc
-import importlib.util
-import sys
 import warnings
 
 import tensorflow as tf
-
-# tfds 4.9.10 evaluates `importlib_resources.abc.Traversable` whenever it locates a builder's
-# code (every download_and_prepare), but installs that backport only on Python < 3.9. The
-# standard library's `importlib.resources` has the same classes: stand it in when the backport
-# is absent (the lasting fix is `importlib_resources` among the project's dependencies).
-if importlib.util.find_spec("importlib_resources") is None:
-    sys.modules["importlib_resources"] = importlib.resources
 
 # TensorFlow only feeds data: it must never take a GPU (or its memory) from JAX.
 try:
