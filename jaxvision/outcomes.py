@@ -50,7 +50,7 @@ def numbers(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]
     out = {}
     for record in records:
         split = record.get("split")
-        if split == "test" or (int(record.get("epoch", -1)) == epoch and split in ("train", "validation")):
+        if split == "test" or (int(record.get("epoch", -1)) == epoch and split != "train_step"):
             out.update({f"{split}/{k}": v for k, v in record.items()
                         if k not in ("step", "epoch", "split") and isinstance(v, (int, float))})
     return out

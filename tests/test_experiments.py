@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import glob
 import importlib.util
+import json
 import os
 
 import jax
@@ -108,6 +109,21 @@ def test_every_variant_builds_at_its_real_size(spec):
 def test_an_unknown_variant_is_one_clear_sentence(path):
     with pytest.raises(ValueError, match="Unknown variant 'nope'.*use one of"):
         main.load_config(f"{path}:nope")
+
+
+def test_reported_numbers_are_the_best_epochs_or_the_last(tmp_path):
+    records = [{"step": 10 * (e + 1), "epoch": e, "split": split, "loss": loss}
+               for e, (train_loss, val_loss) in enumerate([(0.9, 0.5), (0.6, 0.3), (0.2, 0.4)])
+               for split, loss in (("train", train_loss), ("validation", val_loss))]
+    records.append({"step": 30, "epoch": 3, "split": "test", "loss": 0.35, "accuracy": 0.75})
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    best = train.resolve(ml_collections.ConfigDict(dict(monitor=dict(metric="validation/loss", mode="min"))))
+    assert outcomes.reported_epoch(best, records) == 1
+    assert outcomes.numbers(best, str(tmp_path)) == {"train/loss": 0.6, "validation/loss": 0.3,
+                                                     "test/loss": 0.35, "test/accuracy": 0.75}
+    last = train.resolve(ml_collections.ConfigDict(dict(monitor=dict(metric="", mode="min"))))
+    assert outcomes.numbers(last, str(tmp_path))["validation/loss"] == 0.4
+    assert outcomes.epochs_run(str(tmp_path)) == 3
 
 
 # --- tiny runs that really train ---------------------------------------------------------------
