@@ -110,4 +110,5 @@ def get_config(variant: str = "code2048") -> ml_collections.ConfigDict:
         for suffix, loss in LOSSES.items():
             if variant == f"code{code_size}{suffix}":
                 return autoencoder(code_size, loss)
-    raise ValueError(f"Unknown variant {variant!r} of experiments/voc_autoencoder.py: use one of {', '.join(VARIANTS)}.")
+    raise ValueError(f"Unknown variant {variant!r} of experiments/voc_autoencoder.py: use one of "
+                     f"{', '.join(VARIANTS)}.")

@@ -91,7 +91,8 @@ def predict(config: ml_collections.ConfigDict, workdir: str, split: str = "valid
     config = resolve(config)
     pipelines, engine, state = _restore(config, workdir)
     if split not in pipelines.evals:
-        raise ValueError(f"{workdir}: split {split!r} is not evaluated for this dataset; it has {', '.join(pipelines.evals)}.")
+        raise ValueError(f"{workdir}: split {split!r} is not evaluated for this dataset; it has "
+                         f"{', '.join(pipelines.evals)}.")
     activation = {"multilabel": jax.nn.sigmoid, "segmentation": jax.nn.sigmoid,
                   "classification": jax.nn.softmax}.get(config.task, lambda x: x)
     forward = jax.jit(lambda variables, x: activation(engine.model.apply(variables, x, train=False)))
@@ -144,6 +145,7 @@ def settings(config: ml_collections.ConfigDict, workdir: str) -> str:
     config = resolve(config)
     model = ", ".join(f"{k}={v}" for k, v in config.model.items() if k != "name")
     opt = config.optimizer
-    return (f"{describe_data(config.data)}; {config.model.name}({model}); loss {config.loss}; {opt.name} lr {opt.learning_rate:g}"
+    return (f"{describe_data(config.data)}; {config.model.name}({model}); loss {config.loss}; "
+            f"{opt.name} lr {opt.learning_rate:g}"
             f"{f' + L2 {opt.l2:g}' if opt.l2 else ''}; batch {config.batch_size}; {epochs_run(workdir)} of "
             f"{config.num_epochs} epochs, {train_seconds(workdir):.0f} s of training")

@@ -202,7 +202,8 @@ def write_report(config: ml_collections.ConfigDict, workdir: str, wall_seconds: 
     run_files: dict[str, list[str]] = {}
     for name, run_config in runs.items():
         sub = os.path.join(workdir, name)
-        table = tables.setdefault(run_config.report.table, {"columns": run_config.report.columns, "rows": [], "notes": []})
+        table = tables.setdefault(run_config.report.table,
+                                  {"columns": run_config.report.columns, "rows": [], "notes": []})
         if run_config.get("kind") == "pca":
             rows, notes = _pca_rows(run_config, sub)
             pca_shown = _pca_reconstructions(sub)
@@ -215,7 +216,8 @@ def write_report(config: ml_collections.ConfigDict, workdir: str, wall_seconds: 
                 shown.setdefault(figure, out["image"])
                 if figure == "segmentation":
                     shown.setdefault("target", out["target"])
-                (reconstructions if figure == "reconstruction" else segmentations)[run_config.report.label] = out["output"]
+                figures_of = reconstructions if figure == "reconstruction" else segmentations
+                figures_of[run_config.report.label] = out["output"]
         table["rows"] += rows
         table["notes"] += notes
     results = "\n".join(_table(title, t["columns"], t["rows"], t["notes"]) for title, t in tables.items())
