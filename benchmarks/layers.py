@@ -33,7 +33,6 @@ def _ms(fn, repeats: int = 3) -> float:
 
 def jax_ops(b: int) -> dict[str, float]:
     import jax
-    import jax.numpy as jnp
     from jax import lax
 
     from benchmarks import proposals
