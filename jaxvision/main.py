@@ -142,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
             apply_override(config, key, value)
         config = train.resolve(config)  # checks the overridden values too
         workdir = args.workdir or _default_workdir(args.config)
+        if args.mode == "evaluate" and suite.is_suite(config):
+            raise UsageError(f"{args.config} runs several experiments: evaluate one of them with its own experiment "
+                             "file and its sub-workdir (--mode report redraws the whole report).")
         if args.mode == "evaluate":
             results = train.evaluate(config, workdir, split=args.split, which=args.checkpoint)
             print(f"{args.split} ({args.checkpoint} checkpoint): " + ", ".join(f"{k} {v:.4g}" for k, v in results.items()))

@@ -111,6 +111,11 @@ def test_an_unknown_variant_is_one_clear_sentence(path):
         main.load_config(f"{path}:nope")
 
 
+def test_a_suite_is_not_evaluated_as_one_experiment(capsys):
+    assert main.main(["--config", os.path.join(ROOT, "experiments", "quickstart.py"), "--mode", "evaluate"]) == 1
+    assert "runs several experiments" in capsys.readouterr().err
+
+
 def test_reported_numbers_are_the_best_epochs_or_the_last(tmp_path):
     records = [{"step": 10 * (e + 1), "epoch": e, "split": split, "loss": loss}
                for e, (train_loss, val_loss) in enumerate([(0.9, 0.5), (0.6, 0.3), (0.2, 0.4)])
