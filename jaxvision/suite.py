@@ -245,7 +245,7 @@ def _report_markdown(config, runs, results: str, figures, run_files, workdir: st
     if config.suite.notes:
         lines += [str(note) for note in config.suite.notes] + [""]
     if wall_seconds is not None:
-        lines += [f"All {len(runs)} runs took {wall_seconds / 60:.1f} minutes (wall clock).", ""]
+        lines += [f"All {len(runs)} runs took {wall_seconds / 60:.1f} minutes (wall clock, before this report).", ""]
     lines += ["## Results (the paper's numbers beside ours; also in [results.md](results.md))", "",
               results, "## Figures", ""]
     for caption, figure in figures:
