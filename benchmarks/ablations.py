@@ -2,9 +2,10 @@
 
 A variant is a dict applied inside a fresh worker process before the model is built:
 
-  conv='taps'            flax.linen.Conv with `proposals.conv_general_dilated`
+  conv='xla'             the models' convolutions with XLA's own kernel gradient
+                         (`lax.conv_general_dilated` instead of `models.cpu_conv`'s)
   upsample='broadcast' | 'resize'    the models' `upsample2` replaced
-  maxpool='reshape'      the models' `max_pool2` replaced
+  maxpool='reduce_window'            the models' `max_pool2` as flax's `nn.max_pool`
   dtype='bfloat16'       the model computes in bf16 (parameters stay float32)
   fast_variance=True     batch norm's one-pass variance (jaxvision uses the two-pass one)
   donate=False           the step without buffer donation (read by jaxvision_side)
@@ -18,16 +19,16 @@ models possible without editing them; nothing outside a worker process is ever p
 
 from __future__ import annotations
 
-import functools
-
 import flax.linen as nn
 import jax.numpy as jnp
+from jax import lax
 
-from benchmarks import proposals
+from benchmarks import alternatives
 
 # modules that bound the building blocks at import time (`from layers import upsample2`)
 _MODEL_MODULES = ('jaxvision.models.layers', 'jaxvision.models.autoencoder',
-                  'jaxvision.models.classifiers', 'jaxvision.models.segmentation')
+                  'jaxvision.models.classifiers', 'jaxvision.models.segmentation',
+                  'jaxvision.models.inception_v3')
 
 
 def _replace(attr: str, fn) -> None:
@@ -48,13 +49,13 @@ def apply(variant: dict) -> dict:
                               'devices'}
     if unknown:
         raise ValueError(f'Unknown variant keys {sorted(unknown)}.')
-    if variant.get('conv') == 'taps':
-        nn.Conv = functools.partial(nn.Conv, conv_general_dilated=proposals.conv_general_dilated)
+    if variant.get('conv') == 'xla':
+        _replace('conv_general_dilated', lax.conv_general_dilated)
     if 'upsample' in variant:
-        _replace('upsample2', {'broadcast': proposals.upsample2_broadcast,
-                               'resize': proposals.upsample2_resize}[variant['upsample']])
-    if variant.get('maxpool') == 'reshape':
-        _replace('max_pool2', proposals.max_pool2_reshape)
+        _replace('upsample2', {'broadcast': alternatives.upsample2_broadcast,
+                               'resize': alternatives.upsample2_resize}[variant['upsample']])
+    if variant.get('maxpool') == 'reduce_window':
+        _replace('max_pool2', alternatives.max_pool2_reduce_window)
     if variant.get('fast_variance'):
         nn.BatchNorm = _batch_norm_fast_variance(nn.BatchNorm)
     return {'dtype': jnp.dtype(variant['dtype'])} if 'dtype' in variant else {}

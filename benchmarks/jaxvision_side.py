@@ -9,8 +9,6 @@ devices. Nothing here imports TensorFlow.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import sys
 import types
 from typing import Any, Callable
 
@@ -22,32 +20,8 @@ import ml_collections
 import numpy as np
 
 from benchmarks.specs import KERAS_EPS, LEARNING_RATE, RMSPROP_RHO, SPECS, ModelSpec, make_batch
-
-
-def _import_steps_without_tensorflow():
-    """Makes `jaxvision.train.{engine,config}` importable without loading TensorFlow.
-
-    Today `jaxvision/train/__init__.py` imports the fit loop and `train/config.py` imports
-    `jaxvision.data.resolve_data_config`; both load `jaxvision.data` and so TensorFlow, which
-    the step needs not at all and a GPU machine with only jax/flax/optax lacks. So the
-    package is registered without running its `__init__`, and `jaxvision.data` (if not
-    already loaded) by a stand-in whose `resolve_data_config` passes the benchmark's
-    data-less config section through. Both go once those two imports become lazy.
-    """
-    if 'jaxvision.train' not in sys.modules:
-        spec = importlib.util.find_spec('jaxvision.train')
-        package = types.ModuleType('jaxvision.train')
-        package.__path__, package.__spec__ = spec.submodule_search_locations, spec
-        sys.modules['jaxvision.train'] = package
-    if 'jaxvision.data' not in sys.modules:
-        stand_in = types.ModuleType('jaxvision.data')
-        stand_in.resolve_data_config = lambda data: data
-        sys.modules['jaxvision.data'] = stand_in
-
-
-_import_steps_without_tensorflow()
-from jaxvision.train import engine as jv_engine, steps as jv_steps  # noqa: E402
-from jaxvision.train.config import resolve  # noqa: E402
+from jaxvision.train import engine as jv_engine, steps as jv_steps
+from jaxvision.train.config import resolve
 
 
 @dataclasses.dataclass
@@ -69,7 +43,6 @@ def config_for(spec: ModelSpec, batch: int | None = None, **model_overrides) -> 
     """The experiment config of `spec` (the fields the engine reads)."""
     return resolve(ml_collections.ConfigDict({
         'seed': 0, 'batch_size': batch or spec.batch, 'task': spec.task, 'loss': spec.loss,
-        'data': {'name': 'in-memory'},
         'model': {'name': spec.jaxvision_name, **spec.kwargs, **model_overrides},
         'optimizer': {'name': spec.optimizer, 'learning_rate': LEARNING_RATE, 'eps': KERAS_EPS,
                       'rho': RMSPROP_RHO, 'l2': spec.l2},

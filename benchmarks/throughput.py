@@ -26,7 +26,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def child_env(**extra) -> dict:
     """This process's environment for a child, with the repository first on PYTHONPATH."""
     path = os.pathsep.join(p for p in (ROOT, os.environ.get('PYTHONPATH')) if p)
-    return dict(os.environ, PYTHONPATH=path, **extra)
+    # Cases run side by side in their own processes: a GPU worker must not take 75% of the
+    # device up front (JAX's default), or the second one runs out of memory.
+    return {'XLA_PYTHON_CLIENT_PREALLOCATE': 'false', **os.environ, 'PYTHONPATH': path, **extra}
 
 
 @dataclasses.dataclass

@@ -35,7 +35,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxvision.models.layers import kernel_init, bias_init
+from jaxvision.models.cpu_conv import conv_general_dilated
+from jaxvision.models.layers import bias_init, kernel_init
 
 Dtype = Any
 
@@ -105,6 +106,7 @@ class InceptionV3(nn.Module):
             i = next(counter)
             x = nn.Conv(filters, (num_row, num_col), strides=strides, padding=padding,
                         use_bias=False, kernel_init=kernel_init, dtype=self.dtype,
+                        conv_general_dilated=conv_general_dilated,
                         name=keras_layer_name('conv2d', i))(x)
             x = nn.BatchNorm(use_running_average=not bn_train, momentum=BN_MOMENTUM,
                              epsilon=BN_EPSILON, use_scale=False, use_fast_variance=False,

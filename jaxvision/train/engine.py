@@ -104,7 +104,7 @@ def build_engine(
     """The engine of a resolved config for a dataset described by `info` (DatasetInfo)."""
     model = build_model(config.model)
     task = make_task(config.task, config.loss)
-    _check_task_fits_data(task, info, config.data.get("name", "?"))
+    _check_task_fits_data(task, info, config.get("data", {}).get("name", "?"))
     batch = _example_batch(task, info)
     variables = init_variables(model, config.seed, jnp.zeros(batch["image"].shape, jnp.float32))
     _check_outputs(model, variables, task, batch, config.model.name)

@@ -1,0 +1,88 @@
+"""The CPU-speed building blocks agree with XLA's own convolution and pooling."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from jaxvision.models import cpu_conv
+from jaxvision.models.layers import conv3x3, max_pool2
+
+CASES = [  # (input shape, kernel shape, strides, padding): every kind the models use
+    ((2, 9, 8, 3), (3, 3, 3, 5), (1, 1), 'SAME'),
+    ((2, 11, 10, 4), (3, 3, 4, 6), (2, 2), 'VALID'),
+    ((1, 8, 9, 4), (1, 7, 4, 3), (1, 1), 'SAME'),
+    ((1, 8, 9, 4), (7, 1, 4, 3), (1, 1), 'SAME'),
+    ((3, 6, 6, 5), (1, 1, 5, 2), (1, 1), 'VALID'),
+    ((2, 10, 10, 3), (3, 3, 3, 4), (2, 2), 'SAME'),
+]
+
+
+def _grads(conv, x, w, g):
+    return jax.vjp(conv, x, w)[1](g)
+
+
+@pytest.mark.parametrize('x_shape,w_shape,strides,padding', CASES)
+def test_conv_value_and_gradients_match_xla_in_float64(x_shape, w_shape, strides, padding):
+    # float64: both sides compute the same sums, so they agree to rounding (1e-12), which a
+    # wrong tap offset or stride would miss by far more.
+    with jax.enable_x64(True):
+        keys = jax.random.split(jax.random.key(0), 3)
+        x = jax.random.normal(keys[0], x_shape, jnp.float64)
+        w = jax.random.normal(keys[1], w_shape, jnp.float64)
+        dims = ('NHWC', 'HWIO', 'NHWC')
+        ours = lambda x, w: cpu_conv.conv_general_dilated(x, w, strides, padding, dimension_numbers=dims)
+        xla = lambda x, w: lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=dims)
+        y = ours(x, w)
+        g = jax.random.normal(keys[2], y.shape, jnp.float64)
+        np.testing.assert_allclose(y, xla(x, w), rtol=1e-12, atol=1e-12)
+        for a, b in zip(_grads(ours, x, w, g), _grads(xla, x, w, g)):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_kernel_gradient_is_the_tap_matmul_on_cpu():
+    # The custom rule must be what runs on CPU: its jaxpr holds dot_generals where XLA's own
+    # kernel gradient is a convolution.
+    x, w = jnp.ones((1, 6, 6, 2)), jnp.ones((3, 3, 2, 4))
+    kernel_grad = lambda w: jax.grad(lambda w: cpu_conv.conv_general_dilated(
+        x, w, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC')).sum())(w)
+    hlo = jax.jit(kernel_grad).lower(w).as_text()
+    assert hlo.count('dot_general') >= 9
+
+
+def test_dilated_convolution_falls_back_to_xla():
+    x = jax.random.normal(jax.random.key(1), (1, 9, 9, 2))
+    w = jax.random.normal(jax.random.key(2), (3, 3, 2, 3))
+    args = ((1, 1), 'SAME')
+    kw = dict(rhs_dilation=(2, 2), dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    f = lambda w: cpu_conv.conv_general_dilated(x, w, *args, **kw).sum()
+    g = lambda w: lax.conv_general_dilated(x, w, *args, **kw).sum()
+    np.testing.assert_array_equal(jax.grad(f)(w), jax.grad(g)(w))
+
+
+def test_conv3x3_float32_gradients_match_plain_flax_conv():
+    # float32, different summation order: 1e-5 relative is ~100 ulps of the largest entries.
+    x = jax.random.normal(jax.random.key(3), (4, 16, 16, 8))
+    ours = conv3x3(6, name='c')
+    plain = nn.Conv(6, (3, 3), padding='SAME')
+    params = ours.init(jax.random.key(4), x)
+    loss = lambda m: lambda p: jnp.sum(jnp.tanh(m.apply(p, x)))
+    a, b = jax.grad(loss(ours))(params), jax.grad(loss(plain))(params)
+    jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-5), a, b)
+
+
+@pytest.mark.parametrize('shape', [(2, 8, 8, 3), (1, 7, 9, 2)])
+def test_max_pool2_matches_flax_max_pool(shape):
+    # Continuous random values have no ties, so even the gradient is the same bit for bit.
+    x = jax.random.normal(jax.random.key(5), shape)
+    reference = lambda x: nn.max_pool(x, (2, 2), strides=(2, 2), padding='VALID')
+    np.testing.assert_array_equal(max_pool2(x), reference(x))
+    g = jax.random.normal(jax.random.key(6), reference(x).shape)
+    np.testing.assert_array_equal(jax.vjp(max_pool2, x)[1](g)[0], jax.vjp(reference, x)[1](g)[0])
+
+
+def test_max_pool2_splits_the_gradient_of_a_tie():
+    x = jnp.zeros((1, 2, 2, 1))
+    np.testing.assert_array_equal(jax.grad(lambda x: max_pool2(x).sum())(x), jnp.full(x.shape, 0.25))
