@@ -4,8 +4,8 @@ A variant is a dict applied inside a fresh worker process before the model is bu
 
   conv='xla'             the models' convolutions with XLA's own kernel gradient
                          (`lax.conv_general_dilated` instead of `models.cpu_conv`'s)
-  upsample='broadcast' | 'resize'    the models' `upsample2` replaced
-  maxpool='reduce_window'            the models' `max_pool2` as flax's `nn.max_pool`
+  upsample='repeat' | 'broadcast' | 'resize'    the models' `upsample2` replaced
+  maxpool='reduce_window' | 'reshape'           the models' `max_pool2` replaced
   dtype='bfloat16'       the model computes in bf16 (parameters stay float32)
   fast_variance=True     batch norm's one-pass variance (jaxvision uses the two-pass one)
   donate=False           the step without buffer donation (read by jaxvision_side)
@@ -52,10 +52,12 @@ def apply(variant: dict) -> dict:
     if variant.get('conv') == 'xla':
         _replace('conv_general_dilated', lax.conv_general_dilated)
     if 'upsample' in variant:
-        _replace('upsample2', {'broadcast': alternatives.upsample2_broadcast,
+        _replace('upsample2', {'repeat': alternatives.upsample2_repeat,
+                               'broadcast': alternatives.upsample2_broadcast,
                                'resize': alternatives.upsample2_resize}[variant['upsample']])
-    if variant.get('maxpool') == 'reduce_window':
-        _replace('max_pool2', alternatives.max_pool2_reduce_window)
+    if 'maxpool' in variant:
+        _replace('max_pool2', {'reduce_window': alternatives.max_pool2_reduce_window,
+                               'reshape': alternatives.max_pool2_reshape}[variant['maxpool']])
     if variant.get('fast_variance'):
         nn.BatchNorm = _batch_norm_fast_variance(nn.BatchNorm)
     return {'dtype': jnp.dtype(variant['dtype'])} if 'dtype' in variant else {}

@@ -20,9 +20,21 @@ def max_pool2_reduce_window(x):
     return nn.max_pool(x, (2, 2), strides=(2, 2), padding='VALID')
 
 
+def max_pool2_reshape(x):
+    """For `layers.max_pool2`: a reshape + `max` over the window axes; its gradient is a
+    reduction that XLA:CPU runs slowly (the models take the elementwise maximum of corners)."""
+    b, h, w, c = x.shape
+    return x.reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+
+
+def upsample2_repeat(x):
+    """For `layers.upsample2`: two `jnp.repeat`s, what the models used before; XLA:CPU
+    differentiates them with a slow reduction."""
+    return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+
 def upsample2_broadcast(x):
-    """For `layers.upsample2`: nearest 2x upsampling as one broadcast + reshape instead of two
-    `jnp.repeat`s, each of which materialises its result."""
+    """For `layers.upsample2`: one broadcast + reshape, differentiated by XLA (a reduction)."""
     b, h, w, c = x.shape
     return jnp.broadcast_to(x[:, :, None, :, None, :], (b, h, 2, w, 2, c)).reshape(b, 2 * h, 2 * w, c)
 

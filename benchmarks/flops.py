@@ -48,6 +48,9 @@ def _jaxpr_flops(jaxpr) -> float:
             (contract, _), _ = eqn.params['dimension_numbers']
             lhs = eqn.invars[0].aval
             total += 2.0 * math.prod(eqn.outvars[0].aval.shape) * math.prod(lhs.shape[d] for d in contract)
+        if name == 'cond':      # one branch runs (lax.platform_dependent: one per platform)
+            total += max(_jaxpr_flops(b.jaxpr) for b in eqn.params['branches'])
+            continue
         copies = eqn.params['mesh'].size if name == 'shard_map' else 1   # pmap: per-device body
         for value in eqn.params.values():
             total += copies * sum(_jaxpr_flops(sub) for sub in _jaxprs(value))

@@ -43,7 +43,7 @@ def jax_ops(b: int) -> dict[str, float]:
     x, kern = jax.random.normal(k[0], (b, h, w, cin)), jax.random.normal(k[1], (3, 3, cin, cout))
     g = jax.random.normal(k[2], (b, h, w, cout))
     out = {}
-    for name, conv in (('XLA', lax.conv_general_dilated), ('tap matmuls, as is', cpu_conv.conv_general_dilated)):
+    for name, conv in (('XLA', lax.conv_general_dilated), ('jaxvision cpu_conv, as is', cpu_conv.conv_general_dilated)):
         f = lambda x, kern: conv(x, kern, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
         fwd = jax.jit(f)
         d_in = jax.jit(lambda x, kern, g: jax.vjp(lambda x: f(x, kern), x)[1](g)[0])
@@ -54,11 +54,15 @@ def jax_ops(b: int) -> dict[str, float]:
 
     def fwd_bwd(op, shape):
         a = jax.random.normal(k[3], (b, *shape))
-        f = jax.jit(lambda a: jax.vjp(op, a)[1](op(a))[0])     # forward, then backward of its output
-        return _ms(lambda: f(a).block_until_ready())
-    out['max pool fwd+bwd (reshape + max, as is)'] = fwd_bwd(layers.max_pool2, POOL)
+        # a cotangent of its own: with op(a) as cotangent XLA simplified some backward passes away
+        g = jax.random.normal(k[2], jax.eval_shape(op, a).shape)
+        f = jax.jit(lambda a, g: jax.vjp(op, a)[1](g)[0])
+        return _ms(lambda: f(a, g).block_until_ready())
+    out['max pool fwd+bwd (corner maxima, as is)'] = fwd_bwd(layers.max_pool2, POOL)
+    out['max pool fwd+bwd (reshape + max)'] = fwd_bwd(alternatives.max_pool2_reshape, POOL)
     out['max pool fwd+bwd (nn.max_pool)'] = fwd_bwd(alternatives.max_pool2_reduce_window, POOL)
-    out['upsample fwd+bwd (jnp.repeat, as is)'] = fwd_bwd(layers.upsample2, UP)
+    out['upsample fwd+bwd (custom gradient, as is)'] = fwd_bwd(layers.upsample2, UP)
+    out['upsample fwd+bwd (jnp.repeat)'] = fwd_bwd(alternatives.upsample2_repeat, UP)
     out['upsample fwd+bwd (broadcast + reshape)'] = fwd_bwd(alternatives.upsample2_broadcast, UP)
     out['upsample fwd+bwd (jax.image.resize)'] = fwd_bwd(alternatives.upsample2_resize, UP)
     return out

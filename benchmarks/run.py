@@ -40,22 +40,26 @@ SECTIONS = ('train', 'infer', 'flops', 'pmap', 'compile', 'pipeline', 'layers', 
 PEERS = {'keras': 'Keras 3 (JAX)', 'torch': 'PyTorch'}
 
 # The CPU-gap investigation: (label, variant, XLA flags). See ablations.py for the variants.
-# 'as is' has the tap-matmul kernel gradient and the reshape max pool; 'before' is the step
-# without both, as it was until they were measured here. Attempts that were measured and not
-# taken (bf16, no donation, oneDNN, one-pass variance, other upsamplings) are in RESULTS.md.
+# 'as is' has models/cpu_conv.py's convolutions and layers.py's max pool and upsampling;
+# 'before' is the step with XLA's and flax's own, as it was until they were measured here.
+# Attempts that were measured and not taken (bf16, no donation, oneDNN, ...) are in RESULTS.md.
 _TWO_DEVICES = ('batch over 2 CPU devices (pmap)', {'devices': 2}, '--xla_force_host_platform_device_count=2')
+_BEFORE = {'conv': 'xla', 'maxpool': 'reduce_window', 'upsample': 'repeat'}
 _PAPER_B = [
     ('as is', {}, ''),
-    ("XLA's conv kernel gradient", {'conv': 'xla'}, ''),
-    ('nn.max_pool', {'maxpool': 'reduce_window'}, ''),
-    ('before (both)', {'conv': 'xla', 'maxpool': 'reduce_window'}, ''),
+    ("XLA's convolutions", {'conv': 'xla'}, ''),
+    ('max pool: nn.max_pool', {'maxpool': 'reduce_window'}, ''),
+    ('max pool: reshape + max', {'maxpool': 'reshape'}, ''),
+    ('before (all three)', _BEFORE, ''),
     _TWO_DEVICES,
 ]
+_UPSAMPLE = [('upsample: jnp.repeat', {'upsample': 'repeat'}, ''),
+             ('upsample: broadcast', {'upsample': 'broadcast'}, '')]
 ABLATIONS = {
-    'autoencoder': [*_PAPER_B, ('upsample: broadcast + reshape', {'upsample': 'broadcast'}, '')],
+    'autoencoder': [*_PAPER_B, *_UPSAMPLE],
+    'segmenter': [*_PAPER_B, *_UPSAMPLE],
     'deep_cnn': [*_PAPER_B, ('batch norm: one-pass variance', {'fast_variance': True}, '')],
-    'segmenter': _PAPER_B,
-    'inception_v3': [('as is', {}, ''), ("XLA's conv kernel gradient (before)", {'conv': 'xla'}, ''), _TWO_DEVICES],
+    'inception_v3': [('as is', {}, ''), ("XLA's convolutions (before)", {'conv': 'xla'}, ''), _TWO_DEVICES],
 }
 
 

@@ -8,15 +8,20 @@ import pytest
 from jax import lax
 
 from jaxvision.models import cpu_conv
-from jaxvision.models.layers import conv3x3, max_pool2
+from jaxvision.models.layers import conv3x3, max_pool2, upsample2
 
-CASES = [  # (input shape, kernel shape, strides, padding): every kind the models use
+CASES = [  # (input shape, kernel shape, strides, padding): every kind the models use, and more
     ((2, 9, 8, 3), (3, 3, 3, 5), (1, 1), 'SAME'),
     ((2, 11, 10, 4), (3, 3, 4, 6), (2, 2), 'VALID'),
     ((1, 8, 9, 4), (1, 7, 4, 3), (1, 1), 'SAME'),
     ((1, 8, 9, 4), (7, 1, 4, 3), (1, 1), 'SAME'),
     ((3, 6, 6, 5), (1, 1, 5, 2), (1, 1), 'VALID'),
     ((2, 10, 10, 3), (3, 3, 3, 4), (2, 2), 'SAME'),
+    ((2, 9, 8, 6), (3, 3, 6, 4), (1, 1), 'SAME'),            # fewer outputs: g is shifted
+    ((2, 7, 7, 5), (3, 3, 5, 2), (1, 1), ((0, 2), (2, 0))),  # uneven padding
+    ((1, 6, 6, 4), (2, 2, 4, 3), (1, 1), ((0, 3), (0, 0))),  # padding beyond the kernel
+    ((2, 6, 7, 8), (3, 3, 8, 6), (1, 1), 'SAME'),            # XLA's forward, g shifted
+    ((1, 6, 6, 9), (2, 2, 9, 3), (1, 1), ((0, 3), (1, 0))),  # col2im, padding beyond the kernel
 ]
 
 
@@ -42,14 +47,22 @@ def test_conv_value_and_gradients_match_xla_in_float64(x_shape, w_shape, strides
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
-def test_kernel_gradient_is_the_tap_matmul_on_cpu():
-    # The custom rule must be what runs on CPU: its jaxpr holds dot_generals where XLA's own
-    # kernel gradient is a convolution.
-    x, w = jnp.ones((1, 6, 6, 2)), jnp.ones((3, 3, 2, 4))
-    kernel_grad = lambda w: jax.grad(lambda w: cpu_conv.conv_general_dilated(
-        x, w, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC')).sum())(w)
-    hlo = jax.jit(kernel_grad).lower(w).as_text()
-    assert hlo.count('dot_general') >= 9
+@pytest.mark.parametrize('x_shape,w_shape,grad_only', [
+    ((2, 16, 16, 3), (3, 3, 3, 8), False),     # first layer: im2col
+    ((2, 16, 16, 8), (3, 3, 8, 1), False),     # logits layer: col2im
+    ((2, 16, 16, 8), (3, 3, 8, 8), True),      # XLA's forward, matmul kernel gradient
+])
+def test_cpu_lowering_has_no_slow_convolution(x_shape, w_shape, grad_only):
+    # The point of the module: what runs on CPU is matmuls where XLA's convolution is slow.
+    x, w = jnp.ones(x_shape), jnp.ones(w_shape)
+    conv = lambda x, w: cpu_conv.conv_general_dilated(x, w, (1, 1), 'SAME',
+                                                      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    kernel_grad = jax.grad(lambda w: conv(x, w).sum())
+    hlos = [jax.jit(kernel_grad).lower(w).compile().as_text()]
+    if not grad_only:
+        hlos.append(jax.jit(conv).lower(x, w).compile().as_text())
+    for hlo in hlos:
+        assert 'convolution(' not in hlo and ' dot(' in hlo
 
 
 def test_dilated_convolution_falls_back_to_xla():
@@ -86,3 +99,14 @@ def test_max_pool2_matches_flax_max_pool(shape):
 def test_max_pool2_splits_the_gradient_of_a_tie():
     x = jnp.zeros((1, 2, 2, 1))
     np.testing.assert_array_equal(jax.grad(lambda x: max_pool2(x).sum())(x), jnp.full(x.shape, 0.25))
+    x = jnp.array([0.0, 1.0, 1.0, -1.0]).reshape(1, 2, 2, 1)
+    np.testing.assert_array_equal(jax.grad(lambda x: max_pool2(x).sum())(x).ravel(), [0, 0.5, 0.5, 0])
+
+
+def test_upsample2_and_its_gradient_match_repeat():
+    # Sums of four values in another order: float32 rounding, 1e-6 relative.
+    x = jax.random.normal(jax.random.key(7), (2, 3, 5, 4))
+    reference = lambda x: jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+    np.testing.assert_array_equal(upsample2(x), reference(x))
+    g = jax.random.normal(jax.random.key(8), (2, 6, 10, 4))
+    np.testing.assert_allclose(jax.vjp(upsample2, x)[1](g)[0], jax.vjp(reference, x)[1](g)[0], rtol=1e-6, atol=1e-6)

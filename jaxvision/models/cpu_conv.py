@@ -1,14 +1,23 @@
-"""A convolution whose kernel gradient on CPU is a sum of plain matmuls.
+"""Convolutions lowered for XLA:CPU as matmuls where XLA's own convolution is slow.
 
-XLA:CPU computes a convolution's kernel gradient as another convolution whose window is the
-whole output-gradient image; it runs about 5x slower than the forward convolution of the
-same FLOPs and was the largest cost of every paper-B training step on CPU (benchmarks/
-RESULTS.md). Written as one [Cin, B*H*W] x [B*H*W, Cout] matmul per kernel tap it runs at
-matmul speed. Forward and input gradient stay XLA's own, and GPUs/TPUs, whose libraries have
-a fast kernel-gradient convolution, keep XLA's path entirely (`lax.platform_dependent`).
+Profiles of the paper-B training steps on CPU (benchmarks/RESULTS.md, `benchmarks/
+profile_step.py`) found three kinds of convolution that XLA:CPU runs far below its matmul
+speed, and each is one matmul here:
 
-Parameters, names and checkpoints are unchanged; only the order of a float32 sum differs.
-The price is host memory: XLA keeps the kernel's shifted input slices alive together.
+* the **kernel gradient**, which XLA computes as a convolution whose window is the whole
+  output-gradient image (5x slower than the forward of the same FLOPs): one
+  [kh*kw*C, B*H*W] x [B*H*W, C'] matmul against the shifted copies ("im2col") of whichever of
+  input and output gradient has fewer channels;
+* the forward of a convolution with **few input values per window** (the first layer of every
+  model: 3x3x1 or 3x3x3): im2col of the input, then one matmul;
+* the forward of a convolution with **few output channels** (the last layer: 1 or 3): one
+  matmul of the input with every tap's kernel at once, then the kh*kw shifted results summed
+  ("col2im"); its input gradient, by transposition, is one matmul too.
+
+Everything else, and every other platform (GPUs and TPUs have fast convolution libraries), is
+XLA's own convolution (`lax.platform_dependent`). Parameters, names and checkpoints are
+unchanged; only the order of float32 sums differs. The price is host memory for the shifted
+copies, which XLA keeps alive together.
 """
 
 from __future__ import annotations
@@ -20,6 +29,13 @@ import jax.numpy as jnp
 from jax import lax
 
 _NHWC = lax.ConvDimensionNumbers(lhs_spec=(0, 3, 1, 2), rhs_spec=(3, 2, 0, 1), out_spec=(0, 3, 1, 2))
+# im2col's copies cost kh*kw*Cin values per output pixel: cheap only for small windows of
+# few channels. Measured at the first layers (27 values): 1.9x XLA's forward.
+_IM2COL_MAX_WINDOW = 32
+# col2im sums kh*kw shifted maps of Cout channels: cheap only for few output channels.
+# Measured at the segmenter's 1-channel logits: 10x XLA's forward.
+_COL2IM_MAX_OUT = 4
+_TN = (((0,), (0,)), ((), ()))      # contract the rows of both: A^T B
 
 
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
@@ -39,13 +55,18 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
         return plain(lhs, rhs)
     if isinstance(padding, str):
         padding = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding)
-    conv = _tap_grad_conv(tuple(window_strides), tuple(map(tuple, padding)), precision)
+    conv = _cpu_conv(tuple(window_strides), tuple(map(tuple, padding)), precision)
     return lax.platform_dependent(lhs, rhs, cpu=conv, default=plain)
 
 
 @functools.cache
-def _tap_grad_conv(strides, padding, precision):
+def _cpu_conv(strides, padding, precision):
     def forward(x, w):
+        kh, kw, cin, cout = w.shape
+        if kh * kw * cin <= _IM2COL_MAX_WINDOW:
+            return _im2col_conv(x, w, strides, padding, precision)
+        if cout <= _COL2IM_MAX_OUT and strides == (1, 1):
+            return _col2im_conv(x, w, padding, precision)
         return lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=_NHWC,
                                         precision=precision)
 
@@ -65,20 +86,61 @@ def _tap_grad_conv(strides, padding, precision):
     return conv
 
 
+def _shifted(a, window, strides, padding, out_hw):
+    """The kh*kw windows' shifted views of `a` (padded), each [B, Ho, Wo, C], tap-major."""
+    (kh, kw), (sh, sw), (ho, wo) = window, strides, out_hw
+    ap = lax.pad(a, jnp.zeros((), a.dtype), ((0, 0, 0), (*padding[0], 0), (*padding[1], 0), (0, 0, 0)))
+    return [lax.slice(ap, (0, i, j, 0), (a.shape[0], i + sh * (ho - 1) + 1, j + sw * (wo - 1) + 1, a.shape[3]),
+                      (1, sh, sw, 1))
+            for i in range(kh) for j in range(kw)]
+
+
+def _matmul(a, b, precision, dims=(((1,), (0,)), ((), ()))):
+    accumulate = jnp.promote_types(a.dtype, jnp.float32)   # bf16 sums in float32, f64 stays f64
+    return lax.dot_general(a, b, dims, precision=precision, preferred_element_type=accumulate)
+
+
+def _out_hw(x_hw, window, strides, padding):
+    return tuple((n + lo + hi - k) // s + 1 for n, k, s, (lo, hi) in zip(x_hw, window, strides, padding))
+
+
+def _im2col_conv(x, w, strides, padding, precision):
+    kh, kw, cin, cout = w.shape
+    ho, wo = _out_hw(x.shape[1:3], (kh, kw), strides, padding)
+    cols = jnp.concatenate(_shifted(x, (kh, kw), strides, padding, (ho, wo)), axis=-1)
+    y = _matmul(cols.reshape(-1, kh * kw * cin), w.reshape(kh * kw * cin, cout), precision)
+    return y.reshape(x.shape[0], ho, wo, cout).astype(x.dtype)
+
+
+def _col2im_conv(x, w, padding, precision):
+    """Stride 1: y[b, h, w] = sum over taps (i, j) of (x_padded @ w[i, j])[b, h + i, w + j]."""
+    b, h, wd, cin = x.shape
+    kh, kw, _, cout = w.shape
+    ho, wo = _out_hw((h, wd), (kh, kw), (1, 1), padding)
+    per_tap = _matmul(x.reshape(-1, cin), w.transpose(2, 0, 1, 3).reshape(cin, kh * kw * cout), precision)
+    per_tap = per_tap.reshape(b, h, wd, kh * kw * cout)
+    shifted = _shifted(per_tap, (kh, kw), (1, 1), padding, (ho, wo))
+    y = sum(s[..., t * cout:(t + 1) * cout] for t, s in enumerate(shifted))
+    return y.astype(x.dtype)
+
+
 def kernel_grad(x, g, kernel_shape, strides, padding, precision=None):
     """dL/dw[i, j] = sum over (b, h, w) of x_padded[b, s*h + i, s*w + j, :] outer g[b, h, w, :].
 
-    Flattening (b, h, w) into one contracting axis ran faster on XLA:CPU than a 3-axis einsum.
+    One matmul of the unshifted operand against the concatenated shifted copies of the other,
+    whichever of x and g has fewer channels: the copies, not the multiplications, were the
+    larger cost, and one matmul reads the unshifted operand once instead of kh*kw times.
     """
     kh, kw, cin, cout = kernel_shape
-    (sh, sw), (ho, wo) = strides, g.shape[1:3]
-    xp = jnp.pad(x, ((0, 0), *padding, (0, 0)))
-    g2 = g.reshape(-1, cout)
-    contract_rows = (((0,), (0,)), ((), ()))
-    accumulate = jnp.promote_types(x.dtype, jnp.float32)   # bf16 sums in float32, f64 stays f64
-    taps = [lax.dot_general(
-        lax.slice(xp, (0, i, j, 0), (xp.shape[0], i + sh * (ho - 1) + 1, j + sw * (wo - 1) + 1, cin),
-                  (1, sh, sw, 1)).reshape(-1, cin),
-        g2, contract_rows, precision=precision, preferred_element_type=accumulate)
-        for i in range(kh) for j in range(kw)]
-    return jnp.stack(taps).reshape(kernel_shape)
+    b, ho, wo, _ = g.shape
+    if strides == (1, 1) and cout < cin:
+        # With q = h + i - top: the sum over x[b, q] g[b, q + top - i], g zero outside its image.
+        (top, bottom), (left, right) = padding
+        h, w = x.shape[1:3]
+        flipped = ((kh - 1 - top, h + top - ho), (kw - 1 - left, w + left - wo))
+        cols = jnp.concatenate(_shifted(g, (kh, kw), (1, 1), flipped, (h, w))[::-1], axis=-1)
+        grad = _matmul(x.reshape(-1, cin), cols.reshape(-1, kh * kw * cout), precision, _TN)
+        return grad.reshape(cin, kh, kw, cout).transpose(1, 2, 0, 3)
+    cols = jnp.concatenate(_shifted(x, (kh, kw), strides, padding, (ho, wo)), axis=-1)
+    grad = _matmul(cols.reshape(-1, kh * kw * cin), g.reshape(-1, cout), precision, _TN)
+    return grad.reshape(kernel_shape)
