@@ -22,9 +22,8 @@ backgrounds, drawn at 64x64) instead of PASCAL VOC:
 The paper's numbers stand beside ours for orientation: the data and the scale differ. The
 papers' own settings are in experiments/voc_*.py.
 
-Measured 2026-11-22: 26.8 minutes wall clock on 2 CPU cores that other jobs kept busy (load
-average about 6), using 16 minutes of user and 5 of system CPU time, so roughly 10-11 minutes
-on 2 free cores (an estimate from the CPU time, not a measurement). The tables it wrote are in
+Measured 2026-11-22: 9.0 minutes wall clock on 2 CPU cores with nothing else running (11.6
+minutes of user and 1.9 of system CPU time, 1.7 GB peak memory). The tables it wrote are in
 docs/results.md and in the docstrings of experiments/voc_*.py.
 """
 

@@ -13,15 +13,15 @@ codes (at most one fewer than the training images, see jaxvision/pca.py).
 
 | net   | paper MSE | paper MAE | ours MSE | ours MAE | ours: PCA, as many components (MSE / MAE) |
 |-------|-----------|-----------|----------|----------|-------------------------------------------|
-| 2048  | 0.04      | 0.15      | 0.0305   | 0.1402   | 0.0058 / 0.0562                           |
-| 4096  | 0.02      | 0.10      | 0.0244   | 0.1237   | 0.0037 / 0.0454                           |
-| 8192  | 0.01      | 0.08      | 0.0218   | 0.1168   | 0.0022 / 0.0354                           |
+| 2048  | 0.04      | 0.15      | 0.0333   | 0.1475   | 0.0058 / 0.0562                           |
+| 4096  | 0.02      | 0.10      | 0.0250   | 0.1256   | 0.0037 / 0.0454                           |
+| 8192  | 0.01      | 0.08      | 0.0225   | 0.1183   | 0.0022 / 0.0354                           |
 
 Ours: measured 2026-11-22 by `./launch.sh` (experiments/quickstart.py) on the embedded 'shapes'
 dataset at quickstart scale, not on VOC, which cannot be downloaded here: 32x32 RGB, so the
 same networks give 128 / 256 / 512 codes (PCA keeps as many components), 800 training images,
 6 epochs in batches of 8. The order is the paper's (more codes, lower error), but in 600 steps
-the autoencoders stay blurry (the 2048 net little better than the mean colour) while PCA,
+the autoencoders stay blurry (the 2048 net gives one grey for every image) while PCA,
 the best linear reconstruction, is sharper. VOC itself: run this file (tfds downloads the VOC
 2009 tar once, or give --config.data.voc.manual_dir=DIR holding VOCdevkit/VOC2009 or the tar).
 """

@@ -24,14 +24,14 @@ images hold one of the three classes, so answering "no" to every label already s
 
 | classifier     | paper val. acc. | paper log-loss (train / val) | ours exact match | ours binary acc. | ours mAP | ours log-loss (train / val) |
 |----------------|-----------------|------------------------------|------------------|------------------|----------|-----------------------------|
-| frozen encoder | 0.4139          | 0.136 / 0.781                | 0.2200           | 0.6050           | 0.6032   | 0.654 / 0.674               |
-| encoder        | 0.4672          | 0.000 / 2.693                | 0.2250           | 0.6083           | 0.6301   | 0.666 / 0.671               |
-| deep CNN       | 0.6721          | 0.466 / 1.033                | 0.2300           | 0.6150           | 0.6579   | 0.683 / 0.675               |
+| frozen encoder | 0.4139          | 0.136 / 0.781                | 0.2200           | 0.6100           | 0.6154   | 0.655 / 0.673               |
+| encoder        | 0.4672          | 0.000 / 2.693                | 0.2250           | 0.6083           | 0.6206   | 0.667 / 0.670               |
+| deep CNN       | 0.6721          | 0.466 / 1.033                | 0.2100           | 0.6167           | 0.6635   | 0.688 / 0.684               |
 | AlexNet (cited)| 0.856           |                              | not run          |                  |          |                             |
 
 Ours: measured 2026-11-22 by `./launch.sh` (experiments/quickstart.py) on the embedded 'shapes'
-dataset at quickstart scale (32x32 RGB, 800 training images, 6 / 6 / up to 20 epochs in
-batches of 8), not on VOC, which cannot be downloaded here. At 32x32 the objects span a few
+dataset at quickstart scale (32x32 RGB, 800 training images, 6 / 6 / 13 of up to 20 epochs
+in batches of 8), not on VOC, which cannot be downloaded here. At 32x32 the objects span a few
 pixels and none of the three does clearly better than answering "yes" to every label, which
 scores exact match 0.225 and binary accuracy 0.608 on these validation images (each label is
 present in 58-66% of them). VOC itself: run this file (see experiments/voc_autoencoder.py for
