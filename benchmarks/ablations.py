@@ -6,6 +6,7 @@ A variant is a dict applied inside a fresh worker process before the model is bu
                          (`lax.conv_general_dilated` instead of `models.cpu_conv`'s)
   upsample='repeat' | 'broadcast' | 'resize'    the models' `upsample2` replaced
   maxpool='reduce_window' | 'reshape'           the models' `max_pool2` replaced
+  overlapping_pool='reduce_window'              InceptionV3's `max_pool` as flax's `nn.max_pool`
   dtype='bfloat16'       the model computes in bf16 (parameters stay float32)
   fast_variance=True     batch norm's one-pass variance (jaxvision uses the two-pass one)
   donate=False           the step without buffer donation (read by jaxvision_side)
@@ -45,8 +46,8 @@ def _batch_norm_fast_variance(batch_norm):
 
 def apply(variant: dict) -> dict:
     """Applies `variant` to this process; returns keyword overrides for build_model."""
-    unknown = set(variant) - {'conv', 'upsample', 'maxpool', 'dtype', 'fast_variance', 'donate',
-                              'devices'}
+    unknown = set(variant) - {'conv', 'upsample', 'maxpool', 'overlapping_pool', 'dtype',
+                              'fast_variance', 'donate', 'devices'}
     if unknown:
         raise ValueError(f'Unknown variant keys {sorted(unknown)}.')
     if variant.get('conv') == 'xla':
@@ -58,6 +59,8 @@ def apply(variant: dict) -> dict:
     if 'maxpool' in variant:
         _replace('max_pool2', {'reduce_window': alternatives.max_pool2_reduce_window,
                                'reshape': alternatives.max_pool2_reshape}[variant['maxpool']])
+    if variant.get('overlapping_pool') == 'reduce_window':
+        _replace('max_pool', alternatives.max_pool_reduce_window)
     if variant.get('fast_variance'):
         nn.BatchNorm = _batch_norm_fast_variance(nn.BatchNorm)
     return {'dtype': jnp.dtype(variant['dtype'])} if 'dtype' in variant else {}

@@ -20,6 +20,12 @@ def max_pool2_reduce_window(x):
     return nn.max_pool(x, (2, 2), strides=(2, 2), padding='VALID')
 
 
+def max_pool_reduce_window(x, window, strides):
+    """For `layers.max_pool` (InceptionV3's 3x3 / 2 pools): flax's `nn.max_pool`, differentiated
+    by XLA's `select_and_scatter`."""
+    return nn.max_pool(x, window, strides=strides, padding='VALID')
+
+
 def max_pool2_reshape(x):
     """For `layers.max_pool2`: a reshape + `max` over the window axes; its gradient is a
     reduction that XLA:CPU runs slowly (the models take the elementwise maximum of corners)."""

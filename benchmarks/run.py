@@ -59,7 +59,13 @@ ABLATIONS = {
     'autoencoder': [*_PAPER_B, *_UPSAMPLE],
     'segmenter': [*_PAPER_B, *_UPSAMPLE],
     'deep_cnn': [*_PAPER_B, ('batch norm: one-pass variance', {'fast_variance': True}, '')],
-    'inception_v3': [('as is', {}, ''), ("XLA's convolutions (before)", {'conv': 'xla'}, ''), _TWO_DEVICES],
+    'inception_v3': [
+        ('as is', {}, ''),
+        ("XLA's convolutions", {'conv': 'xla'}, ''),
+        ('3x3/2 max pool: nn.max_pool', {'overlapping_pool': 'reduce_window'}, ''),
+        ('before (both)', {'conv': 'xla', 'overlapping_pool': 'reduce_window'}, ''),
+        _TWO_DEVICES,
+    ],
 }
 
 

@@ -8,7 +8,7 @@ import pytest
 from jax import lax
 
 from jaxvision.models import cpu_conv
-from jaxvision.models.layers import conv3x3, max_pool2, upsample2
+from jaxvision.models.layers import conv3x3, max_pool, max_pool2, upsample2
 
 CASES = [  # (input shape, kernel shape, strides, padding): every kind the models use, and more
     ((2, 9, 8, 3), (3, 3, 3, 5), (1, 1), 'SAME'),
@@ -110,3 +110,23 @@ def test_upsample2_and_its_gradient_match_repeat():
     np.testing.assert_array_equal(upsample2(x), reference(x))
     g = jax.random.normal(jax.random.key(8), (2, 6, 10, 4))
     np.testing.assert_allclose(jax.vjp(upsample2, x)[1](g)[0], jax.vjp(reference, x)[1](g)[0], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize('shape', [(2, 9, 9, 3), (1, 10, 7, 2)])
+def test_overlapping_max_pool_matches_flax(shape):
+    # No ties in continuous random values: the same maxima; overlapping windows add their
+    # gradients in another order, so float32 rounding (1e-6).
+    x = jax.random.normal(jax.random.key(9), shape)
+    reference = lambda x: nn.max_pool(x, (3, 3), strides=(2, 2), padding='VALID')
+    ours = lambda x: max_pool(x, (3, 3), (2, 2))
+    np.testing.assert_array_equal(ours(x), reference(x))
+    g = jax.random.normal(jax.random.key(10), reference(x).shape)
+    np.testing.assert_allclose(jax.vjp(ours, x)[1](g)[0], jax.vjp(reference, x)[1](g)[0], rtol=1e-6, atol=1e-6)
+
+
+def test_overlapping_max_pool_gives_a_tie_to_the_first_maximum_as_xla_does():
+    x = jnp.zeros((1, 5, 5, 1))
+    grad = lambda pool: jax.grad(lambda x: pool(x).sum())(x)
+    ours = grad(lambda x: max_pool(x, (3, 3), (2, 2)))
+    np.testing.assert_array_equal(ours, grad(lambda x: nn.max_pool(x, (3, 3), strides=(2, 2), padding='VALID')))
+    assert float(ours.sum()) == 4.0

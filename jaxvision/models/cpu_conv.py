@@ -9,7 +9,8 @@ speed, and each is one matmul here:
   [kh*kw*C, B*H*W] x [B*H*W, C'] matmul against the shifted copies ("im2col") of whichever of
   input and output gradient has fewer channels;
 * the forward of a convolution with **few input values per window** (the first layer of every
-  model: 3x3x1 or 3x3x3): im2col of the input, then one matmul;
+  model: 3x3x1 or 3x3x3), of 1x1 convolutions, and of strided or unpadded ('VALID') ones
+  (InceptionV3's): im2col of the input, then one matmul;
 * the forward of a convolution with **few output channels** (the last layer: 1 or 3): one
   matmul of the input with every tap's kernel at once, then the kh*kw shifted results summed
   ("col2im"); its input gradient, by transposition, is one matmul too.
@@ -61,14 +62,27 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
 
 @functools.cache
 def _cpu_conv(strides, padding, precision):
-    def forward(x, w):
-        kh, kw, cin, cout = w.shape
-        if kh * kw * cin <= _IM2COL_MAX_WINDOW:
-            return _im2col_conv(x, w, strides, padding, precision)
-        if cout <= _COL2IM_MAX_OUT and strides == (1, 1):
-            return _col2im_conv(x, w, padding, precision)
+    def xla(x, w):
         return lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=_NHWC,
                                         precision=precision)
+
+    def lowering(w_shape):
+        kh, kw, cin, cout = w_shape
+        if kh * kw * cin <= _IM2COL_MAX_WINDOW or (kh, kw, strides) == (1, 1, (1, 1)):
+            return 'im2col'          # first layers, and 1x1 convolutions: one matmul
+        if cout <= _COL2IM_MAX_OUT and strides == (1, 1):
+            return 'col2im'          # last layers
+        if strides != (1, 1) or not any(map(any, padding)):
+            return 'im2col forward'  # strided or 'VALID': XLA's forward is ~1.8x slower here
+        return 'xla'
+
+    def forward(x, w):
+        kind = lowering(w.shape)
+        if kind.startswith('im2col'):
+            return _im2col_conv(x, w, strides, padding, precision)
+        if kind == 'col2im':
+            return _col2im_conv(x, w, padding, precision)
+        return xla(x, w)
 
     @jax.custom_vjp
     def conv(x, w):
@@ -79,7 +93,10 @@ def _cpu_conv(strides, padding, precision):
 
     def bwd(res, g):
         x, w = res
-        input_grad = jax.linear_transpose(lambda x: forward(x, w), x)(g)[0]
+        # The transpose of im2col scatters kh*kw copies back: slower than XLA's own input
+        # gradient except where the forward is a single matmul (1x1) or col2im.
+        transposed = forward if lowering(w.shape) in ('im2col', 'col2im') else xla
+        input_grad = jax.linear_transpose(lambda x: transposed(x, w), x)(g)[0]
         return input_grad, kernel_grad(x, g, w.shape, strides, padding, precision).astype(w.dtype)
 
     conv.defvjp(fwd, bwd)

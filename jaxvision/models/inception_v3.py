@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxvision.models.cpu_conv import conv_general_dilated
+from jaxvision.models import layers
 from jaxvision.models.layers import bias_init, kernel_init
 
 Dtype = Any
@@ -115,7 +116,7 @@ class InceptionV3(nn.Module):
             return nn.relu(x)
 
         def max_pool(x):
-            return nn.max_pool(x, (3, 3), strides=(2, 2), padding='VALID')
+            return layers.max_pool(x, (3, 3), (2, 2))
 
         def avg_pool(x):
             return nn.avg_pool(x, (3, 3), strides=(1, 1), padding='SAME', count_include_pad=False)

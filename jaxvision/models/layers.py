@@ -7,11 +7,13 @@ nearest-neighbour 2x upsampling (Keras `UpSampling2D`'s default).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from jaxvision.models.cpu_conv import conv_general_dilated
 
@@ -51,6 +53,42 @@ def max_pool2(x):
     top = jnp.maximum(x[:, :, 0, :, 0], x[:, :, 0, :, 1])
     bottom = jnp.maximum(x[:, :, 1, :, 0], x[:, :, 1, :, 1])
     return jnp.maximum(top, bottom)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
+def max_pool(x, window: tuple[int, int], strides: tuple[int, int]):
+    """A 'valid' max pool, `nn.max_pool`'s forward, with a gradient written out for XLA:CPU.
+
+    For overlapping windows (InceptionV3's 3x3 / 2), where the corner trick of `max_pool2`
+    does not apply. XLA differentiates `reduce_window` with a slow `select_and_scatter`; here
+    each window position's gradient goes to the first maximum in the window, as XLA (and
+    TensorFlow) choose, through kh*kw strided selects (3-5x faster on CPU).
+    """
+    return nn.max_pool(x, window, strides=strides, padding='VALID')
+
+
+def _max_pool_fwd(x, window, strides):
+    y = max_pool(x, window, strides)
+    return y, (x, y)
+
+
+def _max_pool_bwd(window, strides, res, g):
+    x, y = res
+    b, h, w, c = x.shape
+    (ho, wo), (sh, sw) = y.shape[1:3], strides
+    taken = jnp.zeros(y.shape, bool)
+    grad = jnp.zeros_like(x)
+    for i in range(window[0]):
+        for j in range(window[1]):
+            ends = (b, i + sh * (ho - 1) + 1, j + sw * (wo - 1) + 1, c)
+            first = (lax.slice(x, (0, i, j, 0), ends, (1, sh, sw, 1)) == y) & ~taken
+            taken = taken | first
+            spread = ((0, 0, 0), (i, h - ends[1], sh - 1), (j, w - ends[2], sw - 1), (0, 0, 0))
+            grad = grad + lax.pad(jnp.where(first, g, 0), jnp.zeros((), g.dtype), spread)
+    return (grad,)
+
+
+max_pool.defvjp(_max_pool_fwd, _max_pool_bwd)
 
 
 @jax.custom_vjp
