@@ -22,6 +22,8 @@ CASES = [  # (input shape, kernel shape, strides, padding): every kind the model
     ((1, 6, 6, 4), (2, 2, 4, 3), (1, 1), ((0, 3), (0, 0))),  # padding beyond the kernel
     ((2, 6, 7, 8), (3, 3, 8, 6), (1, 1), 'SAME'),            # XLA's forward, g shifted
     ((1, 6, 6, 9), (2, 2, 9, 3), (1, 1), ((0, 3), (1, 0))),  # col2im, padding beyond the kernel
+    ((2, 5, 5, 40), (1, 1, 40, 8), (1, 1), 'SAME'),          # 1x1: one matmul
+    ((2, 8, 8, 8), (3, 3, 8, 6), (1, 1), 'VALID'),           # im2col forward, XLA's input gradient
 ]
 
 
