@@ -49,15 +49,17 @@ def test_conv_value_and_gradients_match_xla_in_float64(x_shape, w_shape, strides
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize('x_shape,w_shape,grad_only', [
-    ((2, 16, 16, 3), (3, 3, 3, 8), False),     # first layer: im2col
-    ((2, 16, 16, 8), (3, 3, 8, 1), False),     # logits layer: col2im
-    ((2, 16, 16, 8), (3, 3, 8, 8), True),      # XLA's forward, matmul kernel gradient
+@pytest.mark.parametrize('x_shape,w_shape,strides,padding,grad_only', [
+    ((2, 16, 16, 3), (3, 3, 3, 8), (1, 1), 'SAME', False),     # first layer: im2col
+    ((2, 16, 16, 8), (3, 3, 8, 1), (1, 1), 'SAME', False),     # logits layer: col2im
+    ((2, 16, 16, 40), (1, 1, 40, 8), (1, 1), 'SAME', False),   # 1x1: one matmul
+    ((2, 17, 17, 16), (3, 3, 16, 8), (2, 2), 'VALID', False),  # strided, unpadded: im2col
+    ((2, 16, 16, 8), (3, 3, 8, 8), (1, 1), 'SAME', True),      # XLA's forward, matmul kernel gradient
 ])
-def test_cpu_lowering_has_no_slow_convolution(x_shape, w_shape, grad_only):
+def test_cpu_lowering_has_no_slow_convolution(x_shape, w_shape, strides, padding, grad_only):
     # The point of the module: what runs on CPU is matmuls where XLA's convolution is slow.
     x, w = jnp.ones(x_shape), jnp.ones(w_shape)
-    conv = lambda x, w: cpu_conv.conv_general_dilated(x, w, (1, 1), 'SAME',
+    conv = lambda x, w: cpu_conv.conv_general_dilated(x, w, strides, padding,
                                                       dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
     kernel_grad = jax.grad(lambda w: conv(x, w).sum())
     hlos = [jax.jit(kernel_grad).lower(w).compile().as_text()]

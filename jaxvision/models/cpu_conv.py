@@ -152,7 +152,7 @@ def kernel_grad(x, g, kernel_shape, strides, padding, precision=None):
     b, ho, wo, _ = g.shape
     if strides == (1, 1) and cout < cin:
         # With q = h + i - top: the sum over x[b, q] g[b, q + top - i], g zero outside its image.
-        (top, bottom), (left, right) = padding
+        (top, _), (left, _) = padding
         h, w = x.shape[1:3]
         flipped = ((kh - 1 - top, h + top - ho), (kw - 1 - left, w + left - wo))
         cols = jnp.concatenate(_shifted(g, (kh, kw), (1, 1), flipped, (h, w))[::-1], axis=-1)
