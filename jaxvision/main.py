@@ -1,13 +1,16 @@
 """The command line: train an experiment, or evaluate one of its checkpoints.
 
     python -m jaxvision.main --config EXPERIMENT.py[:variant] [--workdir DIR]
-                             [--mode train|evaluate|report] [--split test] [--checkpoint best|latest]
-                             [--config.key=value ...]
+                             [--mode train|evaluate|predict|report] [--split test]
+                             [--checkpoint best|latest] [--config.key=value ...]
 
 `./launch.sh EXPERIMENT.py[:variant] ...` runs exactly this. An experiment file defines
 `get_config(variant)` returning an ml_collections.ConfigDict; `--config.a.b=value` overrides a
 field (the value is read as the field's type: 3, 1e-3, true, "(64, 32)", text). The workdir
 defaults to runs/EXPERIMENT[-variant]; a workdir that holds a checkpoint resumes from it.
+`--mode evaluate` scores a checkpoint on a split ('all' = every split, e.g. of another folder
+given with --config.data.folder.root), `--mode predict` writes each image's top-5 classes to
+WORKDIR/predictions-SPLIT-CHECKPOINT.csv.
 
 Training itself is `jaxvision.train.fit(config, workdir)` (jaxvision/train/loop.py).
 """
@@ -23,7 +26,13 @@ import sys
 
 import ml_collections
 
+from jaxvision import supervisor
+
 USER_ERRORS = (ValueError, FileNotFoundError, RuntimeError)  # the engine's own errors derive from these
+# Exit codes: 0 done, 1 failed (one sentence on stderr), 2 a command-line mistake, and this one for a
+# run stopped by SIGTERM/SIGINT after saving its checkpoint: run the same command again to resume
+# (EX_TEMPFAIL, "try again later"; a SLURM script can requeue on it).
+EXIT_INTERRUPTED = 75
 
 
 class UsageError(ValueError):
@@ -37,7 +46,10 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
         raise UsageError(f"The experiment file {path} does not exist: give a path such as experiments/quickstart.py.")
     module_spec = importlib.util.spec_from_file_location(f"_experiment_{os.path.basename(path)[:-3]}", path)
     module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    try:
+        module_spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise UsageError(f"{e.filename}, line {e.lineno}: {e.msg}; fix the experiment file and run again.") from None
     if not hasattr(module, "get_config"):
         raise UsageError(f"{path} has no get_config(variant) function: it is not an experiment file.")
     return module.get_config(variant) if variant else module.get_config()
@@ -103,10 +115,12 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
     parser = argparse.ArgumentParser(prog="python -m jaxvision.main", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="EXPERIMENT.py[:variant]")
     parser.add_argument("--workdir", help="where checkpoints and logs go (default runs/EXPERIMENT[-variant])")
-    parser.add_argument("--mode", choices=("train", "evaluate", "report"), default="train",
-                        help="report: redraw the figures and tables of a finished run or suite")
-    parser.add_argument("--split", default="test", help="split to evaluate (--mode evaluate)")
-    parser.add_argument("--checkpoint", choices=("best", "latest"), default="best", help="checkpoint to evaluate")
+    parser.add_argument("--mode", choices=("train", "evaluate", "predict", "report"), default="train",
+                        help="evaluate: metrics of a checkpoint; predict: its top-5 classes per image, as CSV; "
+                             "report: redraw the figures and tables of a finished run or suite")
+    parser.add_argument("--split", default="test",
+                        help="split to evaluate or predict ('all': every split of the dataset)")
+    parser.add_argument("--checkpoint", choices=("best", "latest"), default="best", help="checkpoint to score")
     args, rest = parser.parse_known_args(argv)
     overrides, i = [], 0
     while i < len(rest):
@@ -132,29 +146,40 @@ def _default_workdir(spec: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if supervisor.multi_process_environment() and not os.environ.get(supervisor.ENV_FLAG):
+        return supervisor.run(argv)  # a lost peer: one sentence instead of jax's abort
+    args, overrides = parse_args(argv)
     try:
         # Imported here so that `--help` and command-line mistakes answer at once.
-        from jaxvision import suite, train
+        from jaxvision import suite, train, warmstart
 
         config = train.resolve(load_config(args.config))
         for key, value in overrides:
             apply_override(config, key, value)
         config = train.resolve(config)  # checks the overridden values too
         workdir = args.workdir or _default_workdir(args.config)
-        if args.mode == "evaluate" and suite.is_suite(config):
-            raise UsageError(f"{args.config} runs several experiments: evaluate one of them with its own experiment "
+        if args.mode in ("evaluate", "predict") and suite.is_suite(config):
+            raise UsageError(f"{args.config} runs several experiments: score one of them with its own experiment "
                              "file and its sub-workdir (--mode report redraws the whole report).")
+        if not suite.is_suite(config):
+            config = warmstart.bind(config, workdir)  # the graph its weights need (config.init)
         if args.mode == "evaluate":
-            results = train.evaluate(config, workdir, split=args.split, which=args.checkpoint)
-            print(f"{args.split} ({args.checkpoint} checkpoint): " + ", ".join(f"{k} {v:.4g}" for k, v in results.items()))
+            train.evaluate(config, workdir, split=args.split, which=args.checkpoint)
+        elif args.mode == "predict":
+            print(f"Predictions written: {train.predict(config, workdir, split=args.split, which=args.checkpoint)}")
         elif args.mode == "report":
             print(f"Report written: {suite.redraw(config, workdir)}")
         elif suite.is_suite(config):  # several runs and one report (quickstart, paper tables)
-            print(suite.run(config, workdir))
+            message, interrupted = suite.run(config, workdir)
+            print(message)
+            return EXIT_INTERRUPTED if interrupted else 0
         else:
             suite.start(config, workdir)  # config.init: begin from borrowed weights
-            print(train.fit(config, workdir).message)
+            result = train.fit(config, workdir)
+            print(result.message)
+            if result.status == "interrupted":
+                return EXIT_INTERRUPTED
             suite.finish(config, workdir)  # curves, figures and results.md beside the run
         return 0
     except USER_ERRORS as error:

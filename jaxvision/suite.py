@@ -166,14 +166,15 @@ def _resolved_runs(config, workdir: str) -> dict[str, ml_collections.ConfigDict]
         if name not in config.runs:
             raise ValueError(f"config.suite.order names {name!r}, but config.runs has only {', '.join(config.runs)}.")
         run = train.resolve(config.runs[name])
-        if run.get("init") is not None and run.init.workdir in config.runs:
+        if run.get("init") is not None and run.init.get("workdir") in config.runs:
             run.init.workdir = os.path.join(workdir, run.init.workdir)
-        runs[name] = run
+        runs[name] = run if run.get("kind") == "pca" else warmstart.bind(run, os.path.join(workdir, name))
     return runs
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> str:
-    """Runs every run of the suite in order, then writes the report; returns one line for people."""
+def run(config: ml_collections.ConfigDict, workdir: str) -> tuple[str, bool]:
+    """Runs every run of the suite in order, then writes the report; returns one line for people
+    and whether a signal stopped it (to be resumed)."""
     workdir = os.path.abspath(workdir)
     runs = _resolved_runs(config, workdir)
     started = time.time()
@@ -183,12 +184,13 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> str:
         if run_config.get("kind") == "pca":
             run_pca(run_config, sub)
             continue
+        run_config = warmstart.bind(run_config, sub)  # again: a run it starts from may have just finished
         start(run_config, sub)
         result = train.fit(run_config, sub)
         if result.status == "interrupted":  # SIGTERM / Ctrl-C stops the suite, not just this run
-            return f"Stopped during run {name}; run the same command again to resume from there."
+            return f"{result.message} The suite stopped during run {name}; it resumes from there.", True
     path = write_report(config, workdir, wall_seconds=time.time() - started)
-    return f"{len(runs)} runs finished in {(time.time() - started) / 60:.1f} min; the report is {path}."
+    return f"{len(runs)} runs finished in {(time.time() - started) / 60:.1f} min; the report is {path}.", False
 
 
 def write_report(config: ml_collections.ConfigDict, workdir: str, wall_seconds: float | None = None) -> str:

@@ -165,6 +165,19 @@ def test_missing_root_is_a_clear_error(tmp_path):
         make_pipelines(make_config(tmp_path, tmp_path / "nowhere"))
 
 
+def test_an_empty_class_folder_is_refused_by_name(tmp_path):
+    write(tmp_path / "root" / "a_blue" / "1.png", thirds())
+    (tmp_path / "root" / "b_empty").mkdir()
+    with pytest.raises(DataError, match=r"the class folder 'b_empty' holds no images .*: add its images or remove"):
+        scan(str(tmp_path / "root"))
+    # a class missing from one split but present in another is a class all the same
+    write(tmp_path / "split" / "train" / "a" / "1.png", thirds())
+    write(tmp_path / "split" / "train" / "b" / "1.png", thirds())
+    write(tmp_path / "split" / "test" / "a" / "1.png", thirds())
+    (tmp_path / "split" / "test" / "b").mkdir()
+    assert scan(str(tmp_path / "split")).class_names == ("a", "b")
+
+
 @pytest.mark.skipif(not FLOWERS.is_dir(), reason=f"real Oxford-102 photos not found at {FLOWERS} (they live beside the project)")
 def test_real_oxford_flowers_folder(tmp_path):
     labels = scipy.io.loadmat(FLOWERS / "imagelabels.mat")["labels"].ravel()

@@ -196,6 +196,19 @@ def test_segmentation_pipeline_keeps_masks_aligned_under_augmentation(devkit_roo
     assert present == [(), (BOTTLE - 1, DOG - 1)]  # image 4 has no object, image 5 a dog and a bottle
 
 
+def test_another_devkit_in_the_same_data_dir_is_prepared_afresh(devkit_root, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(devkit_root / "VOCdevkit", other / "VOCdevkit")
+    (other / "VOCdevkit" / "VOC2009" / "ImageSets" / "Segmentation" / "val.txt").write_text("2009_000005\n")
+    config = lambda root: make_config(tmp_path, root, name="voc_segmentation", batch_size=2)  # noqa: E731
+    first = make_pipelines(config(devkit_root), devices=jax.local_devices()[:2])
+    second = make_pipelines(config(other), devices=jax.local_devices()[:2])
+    assert first.info.num_examples["validation"] == 2 and second.info.num_examples["validation"] == 1
+    assert first.info.source != second.info.source
+    again = make_pipelines(config(devkit_root), devices=jax.local_devices()[:2])
+    assert again.info.source == first.info.source  # the unchanged devkit: its prepared data are reused
+
+
 def test_unknown_year_and_class_are_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="config.data.voc.year is 2013"):
         make_pipelines(make_config(tmp_path, tmp_path, name="voc_segmentation", voc=dict(year=2013)))

@@ -2,6 +2,7 @@
 logs, early stopping and the NaN stop work, and a real subprocess killed with SIGKILL (or
 stopped with SIGTERM) resumes to exactly the parameters of an uninterrupted run."""
 
+import dataclasses
 import json
 import os
 import re
@@ -126,26 +127,57 @@ def test_early_stopping_keeps_the_best_and_does_not_train_on(env, runs):
     assert again.status == "early_stopped" and int(again.state.step) == 2 * STEPS_PER_EPOCH
 
 
-def test_diverging_learning_rate_stops_with_the_step_and_keeps_the_last_good_checkpoint(env):
-    # A sane learning rate for epoch 1, then multiplied by 1e10: the run blows up in epoch 2.
-    config = _config(env, "classification", **{
-        "num_epochs": 4, "optimizer.name": "sgd", "optimizer.learning_rate": 0.01,
-        "optimizer.schedule": "piecewise", "optimizer.boundaries": "(1,)", "optimizer.decay_rate": 1e10})
-    workdir = str(env["root"] / "nan")
-    with pytest.raises(train.TrainingDiverged, match=r"diverged at step (\d+)") as error:
-        train.fit(config, workdir)
-    step = int(re.search(r"at step (\d+)", str(error.value)).group(1))
-    kept = _steps(os.path.join(workdir, "checkpoints"))
-    assert step > STEPS_PER_EPOCH and kept and kept[-1] < step, (step, kept)
-    assert f"last good checkpoint (step {kept[-1]})" in str(error.value)
-    from jaxvision import data
-    from jaxvision.train.engine import build_engine
+def _finite(state) -> bool:
+    return all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(state) if np.issubdtype(leaf.dtype, np.floating))
 
-    pipelines = data.make_pipelines(config)
-    target = build_engine(config, pipelines.info, pipelines.steps_per_epoch).initial_state
+
+def test_a_nan_mid_epoch_keeps_the_state_before_and_the_run_resumes_to_the_end(env, monkeypatch):
+    # A NaN pixel in one batch of epoch 2, between two mid-epoch checkpoints (every 2 steps).
+    from jaxvision import data
+
+    poisoned = STEPS_PER_EPOCH + 4  # the step that reads it
+    make_pipelines = data.make_pipelines
+
+    def with_a_nan(config):
+        pipelines = make_pipelines(config)
+
+        def train_batches(epoch, start_step=0):
+            for i, batch in enumerate(pipelines.train(epoch, start_step), start=start_step):
+                if epoch * STEPS_PER_EPOCH + i + 1 == poisoned:
+                    batch = dict(batch, image=np.asarray(batch["image"]).copy())
+                    batch["image"][0, 0, 0, 0, 0] = np.nan
+                yield batch
+
+        return dataclasses.replace(pipelines, train=train_batches)
+
+    config = _config(env, "segmentation", num_epochs=3)
+    workdir = str(env["root"] / "nan")
+    monkeypatch.setattr(data, "make_pipelines", with_a_nan)
+    with pytest.raises(train.TrainingDiverged, match=rf"diverged at step {poisoned} \(epoch 2\): the loss is nan"
+                       ) as error:
+        train.fit(config, workdir)
+    monkeypatch.setattr(data, "make_pipelines", make_pipelines)
+    kept = _steps(os.path.join(workdir, "checkpoints"))
+    assert kept[-1] == poisoned - 1 and (poisoned - 1) % 2, kept  # saved at the stop, not a regular save
+    assert f"The state before it (step {poisoned - 1}, every value finite) is saved" in str(error.value)
+    target = _target(config)
     state, _ = _restore(workdir, target)
-    assert int(state.step) == kept[-1]
-    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(state))
+    assert int(state.step) == poisoned - 1 and _finite(state) and _finite(_restore(workdir, target, "best")[0])
+    # the same command, with a gentler learning rate, continues from there to the end
+    result = train.fit(_config(env, "segmentation", num_epochs=3, **{"optimizer.learning_rate": 1e-3}), workdir)
+    assert result.status == "finished" and int(result.state.step) == 3 * STEPS_PER_EPOCH and _finite(result.state)
+
+
+def test_a_nan_learning_rate_never_reaches_a_checkpoint(env):
+    # The loss and gradient of the first step are finite; the update it would make is not.
+    config = _config(env, "segmentation", **{"optimizer.learning_rate": float("nan"), "checkpoint.every_steps": 1})
+    workdir = str(env["root"] / "nan_lr")
+    with pytest.raises(train.TrainingDiverged, match=r"diverged at step 1 \(epoch 1\): its update would have made "
+                                                     r"the weights non-finite. The state before it \(step 0"):
+        train.fit(config, workdir)
+    assert _steps(os.path.join(workdir, "checkpoints")) == [0] and _steps(os.path.join(workdir, "best")) == []
+    state, _ = _restore(workdir, _target(config))
+    assert _finite(state)
 
 
 # --- real interruptions, in subprocesses -------------------------------------------------------
@@ -169,12 +201,21 @@ def _wait_for_checkpoint(process, workdir, at_least):
     pytest.fail(f"no checkpoint at step >= {at_least} appeared:\n{process.communicate()[0][-3000:]}")
 
 
-def _restore(workdir, like):
+def _restore(workdir, like, which="latest"):
     checkpoints = Checkpoints(workdir, read_only=True)
     try:
-        return checkpoints.restore(like)
+        return checkpoints.restore(like, which)
     finally:
         checkpoints.close()
+
+
+def _target(config):
+    """The run's step 0, as a template to restore into."""
+    from jaxvision import data
+    from jaxvision.train.engine import build_engine
+
+    pipelines = data.make_pipelines(config)
+    return build_engine(config, pipelines.info, pipelines.steps_per_epoch).initial_state
 
 
 def test_sigkill_mid_run_then_resume_ends_exactly_like_an_uninterrupted_run(env, runs):
@@ -200,16 +241,17 @@ def test_sigkill_mid_run_then_resume_ends_exactly_like_an_uninterrupted_run(env,
         assert jax.tree.all(same), name
 
 
-def test_sigterm_saves_a_checkpoint_and_exits_cleanly(env, runs):
+def test_sigterm_saves_a_checkpoint_and_exits_with_the_resume_code(env, runs):
     runs("segmentation")
     workdir = str(env["root"] / "terminated")
     process = _start(env, workdir)
     _wait_for_checkpoint(process, workdir, at_least=2)
     process.send_signal(signal.SIGTERM)
     out = process.communicate(timeout=SUBPROCESS_TIMEOUT_S)[0]
-    assert process.returncode == 0, out[-3000:]
-    stopped = re.search(r"Stopped by SIGTERM at step (\d+).*Run the same command again", out)
-    assert stopped, out[-3000:]
+    assert process.returncode == main.EXIT_INTERRUPTED == 75, out[-3000:]  # "resume me", not "done"
+    stopped = re.findall(r"Stopped by SIGTERM at step (\d+).*Run the same command again", out)
+    assert len(stopped) == 1, out[-3000:]  # said once
+    stopped = re.search(r"Stopped by SIGTERM at step (\d+)", out)
     step = int(stopped.group(1))
     assert step < LAST_STEP and _steps(os.path.join(workdir, "checkpoints"))[-1] == step
     _, reference = runs("segmentation")

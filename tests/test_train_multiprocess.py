@@ -73,10 +73,10 @@ def _pair(env, workdir, epochs):
                 p.wait()
 
 
-def _start_pair(env, workdir, epochs):
+def _start_pair(env, workdir, epochs, ids=(0, 1)):
     port = _free_port()
     processes = []
-    for process_id in range(2):
+    for process_id in ids:
         process_env = dict(
             os.environ,
             XLA_FLAGS="--xla_force_host_platform_device_count=2",
@@ -141,27 +141,41 @@ def test_two_processes_train_like_one_process_with_four_devices(env):
     assert steps == list(range(1, int(reference.step) + 1))
 
 
-def test_when_a_peer_dies_the_other_process_stops_with_an_error(env):
+@pytest.mark.parametrize("victim_id", [1, 0], ids=["a worker dies", "the coordinator dies"])
+def test_when_a_peer_dies_the_other_process_stops_with_one_sentence(env, victim_id):
     data.make_pipelines(_config(env))  # prepared here, not by two processes at once
-    workdir = str(env["root"] / "killed")
-    with _pair(env, workdir, epochs=1000) as (survivor, victim):
+    workdir = str(env["root"] / f"killed{victim_id}")
+    with _pair(env, workdir, epochs=1000) as processes:
+        victim, survivor = processes[victim_id], processes[1 - victim_id]
         deadline = time.time() + TIMEOUT_S
         log = os.path.join(workdir, "metrics.jsonl")
         while not (os.path.exists(log) and os.path.getsize(log) > 0):  # both are training
             if time.time() > deadline or survivor.poll() is not None or victim.poll() is not None:
                 pytest.fail("the pair did not start training:\n" + _output(workdir, 0))
             time.sleep(0.05)
-        victim.kill()
+        victim.kill()  # the watcher: its training process dies with it
         victim.wait(timeout=TIMEOUT_S)
         killed = time.time()
         try:
             survivor.wait(timeout=PEER_TIMEOUT_S + 60)
         except subprocess.TimeoutExpired:
             pytest.fail("the surviving process hung after its peer died")
-    # Bounded: a collective with the dead peer fails when its connection breaks (the survivor
-    # says so and exits 1); failing that, the coordination service misses the peer's heartbeats
-    # for PEER_TIMEOUT_S and terminates the survivor.
-    out = _output(workdir, 0)
-    assert survivor.returncode != 0, out
-    assert "a peer has probably died" in out or "heartbeat" in out, out
+    # Bounded: a collective with the dead peer fails when its connection breaks; failing that,
+    # the coordination service (or its loss) ends the survivor, whose watcher says so.
+    out = _output(workdir, 1 - victim_id)
+    assert survivor.returncode == 1, out
+    assert "Check failure stack trace" not in out and "Traceback" not in out, out
+    sentence = [line for line in out.splitlines() if line.startswith("error:")]
+    assert len(sentence) == 1 and "start every process again" in sentence[0], out
+    if victim_id == 0:
+        assert "process 0" in sentence[0], out
     assert time.time() - killed < PEER_TIMEOUT_S + 60
+
+
+def test_a_process_whose_peers_never_start_stops_with_one_sentence(env):
+    workdir = str(env["root"] / "alone")
+    process = _start_pair(env, workdir, epochs=1, ids=(0,))[0]
+    process.wait(timeout=TIMEOUT_S)
+    out = _output(workdir, 0)
+    assert process.returncode == 1 and "Check failure stack trace" not in out, out
+    assert "error: process 0 of 2 stops: not all 2 processes connected to the coordinator in time" in out, out

@@ -3,6 +3,7 @@ stopping, signals, distributed set-up, logs and checkpoints. No dataset, no trai
 
 import json
 import os
+import re
 import signal
 
 import jax
@@ -134,6 +135,28 @@ def test_frozen_parameters_do_not_move_even_with_momentum():
         make_optimizer(opt, _Model(), PARAMS, 10, 1)
 
 
+class _WithHead:
+    head_names = ("head",)
+
+
+def test_the_backbone_learns_at_a_scaled_rate_and_clipping_counts_trained_leaves_only():
+    opt = default_config().optimizer
+    opt.name, opt.learning_rate, opt.backbone_lr_scale = "sgd", 0.1, 0.25
+    tx, _ = make_optimizer(opt, _WithHead(), PARAMS, 10, 1)
+    updates, _ = tx.update(jax.tree.map(jnp.ones_like, PARAMS), tx.init(PARAMS), PARAMS)
+    np.testing.assert_allclose(updates["head"]["kernel"], -0.1)  # SGD: exact multiples of the gradient
+    np.testing.assert_allclose(updates["conv"]["kernel"], -0.025)
+    with pytest.raises(ValueError, match="backbone_lr_scale needs a model with a head"):
+        make_optimizer(opt, _Model(), PARAMS, 10, 1)
+    # clip_norm bounds the norm of what is trained: frozen gradients do not shrink the head's step
+    opt.backbone_lr_scale, opt.frozen, opt.clip_norm = 1.0, ("conv",), 1.0
+    tx, _ = make_optimizer(opt, _WithHead(), PARAMS, 10, 1)
+    grads = {"conv": {"kernel": jnp.full((3, 3), 100.0), "bias": jnp.zeros(3)}, "head": {"kernel": jnp.full((3, 2), 0.1)}}
+    updates, _ = tx.update(grads, tx.init(PARAMS), PARAMS)
+    np.testing.assert_allclose(updates["head"]["kernel"], -0.01, rtol=1e-6)  # norm 0.24 < 1: not clipped
+    assert not np.any(updates["conv"]["kernel"])
+
+
 # --- tasks ------------------------------------------------------------------------------------
 
 
@@ -261,7 +284,78 @@ def test_checkpoints_keep_latest_and_best_and_restore_exactly(tmp_path):
     # A run with another optimizer cannot read it: one sentence, and the checkpoint stays.
     other = create_state({"params": PARAMS, "batch_stats": {}}, optax.sgd(0.1, momentum=0.9), run_key(0))
     reader = Checkpoints(str(tmp_path), read_only=True)
-    with pytest.raises(CheckpointError, match="could not be read"):
+    with pytest.raises(CheckpointError, match=r"checkpoints/3 (has no|holds) \['.*: run with the config "
+                                              r"it was trained with \(its config.json\), or start in a new --workdir"):
         reader.restore(jax.device_get(other))
+    # Nor can a run whose model has other shapes: the leaf that differs is named.
+    wider = create_state({"params": {**PARAMS, "head": {"kernel": jnp.ones((3, 4))}},
+                          "batch_stats": {"bn": {"mean": jnp.ones(3)}}},
+                         optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-3)), run_key(0))
+    with pytest.raises(CheckpointError, match=r"holds \['params'\]\['head'\]\['kernel'\] with shape \(3, 2\), "
+                                              r"but this config's run has \(3, 4\)"):
+        reader.restore(jax.device_get(wider))
     reader.close()
     assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2", "3"]
+
+
+@pytest.mark.parametrize("damage", ["truncated_data", "deleted_manifest"])
+def test_a_damaged_checkpoint_is_moved_aside_and_the_one_before_is_used(tmp_path, damage):
+    checkpoints = Checkpoints(str(tmp_path), keep=2)
+    for step in (1, 2):
+        checkpoints.save(_state(step, float(step)), {"epoch": step})
+    checkpoints.wait()
+    state_dir = tmp_path / "checkpoints" / "2" / "state"
+    if damage == "deleted_manifest":
+        (state_dir / "manifest.ocdbt").unlink()
+    else:
+        for data_file in (state_dir / "d").iterdir():
+            data_file.write_bytes(data_file.read_bytes()[:10])
+    said = []
+    restored, meta = checkpoints.restore(_state(0, 0.0), say=said.append)
+    assert int(restored.step) == 1 and meta == {"epoch": 1}
+    assert len(said) == 1 and re.fullmatch(r"warning: the checkpoint .*checkpoints/2 is damaged \(.{1,125}\); it was "
+                                           r"moved to .*checkpoints/2\.damaged; using the one before it, step 1\.",
+                                           said[0]), said
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1", "2.damaged"]  # nothing deleted
+    # with nothing left to fall back on: one sentence, the checkpoint left as it is
+    os.rename(tmp_path / "checkpoints" / "2.damaged", tmp_path / "checkpoints" / "2")
+    (tmp_path / "checkpoints" / "1" / "state" / "manifest.ocdbt").unlink()
+    (tmp_path / "checkpoints" / "2" / "state" / "manifest.ocdbt").unlink(missing_ok=True)
+    reader = Checkpoints(str(tmp_path), read_only=True)
+    with pytest.raises(CheckpointError, match=r"checkpoints/1 is damaged \(.*\) and no earlier latest one is left"):
+        reader.restore(_state(0, 0.0), say=said.append)
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1", "2"]  # read-only: nothing moved
+    checkpoints.close()
+    reader.close()
+
+
+def test_a_failed_save_says_the_previous_checkpoint_is_intact(tmp_path, monkeypatch):
+    import orbax.checkpoint as ocp
+
+    checkpoints = Checkpoints(str(tmp_path), keep=2)
+    checkpoints.save(_state(1, 1.0), {"epoch": 1})
+    checkpoints.wait()
+
+    def disk_full(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ocp.CheckpointManager, "save", disk_full)
+    with pytest.raises(CheckpointError, match=r"Saving the checkpoint of step 2 in .*checkpoints failed \(\[Errno 28\] "
+                                              r"No space left on device\); the previous checkpoint \(step 1\) is intact"):
+        checkpoints.save(_state(2, 2.0), {"epoch": 2})
+    monkeypatch.undo()
+    restored, meta = checkpoints.restore(_state(0, 0.0))
+    checkpoints.close()
+    assert int(restored.step) == 1 and meta == {"epoch": 1}
+
+
+def test_an_unusable_workdir_is_one_sentence_before_any_work(tmp_path):
+    from jaxvision.train.checkpoint import writable_workdir
+
+    (tmp_path / "file").write_text("")
+    with pytest.raises(CheckpointError, match="is a file, not a folder: give a folder for the run"):
+        writable_workdir(str(tmp_path / "file"))
+    with pytest.raises(CheckpointError, match=r"file/run cannot be written \(Not a directory\): give a folder you can"):
+        writable_workdir(str(tmp_path / "file" / "run"))
+    assert writable_workdir(str(tmp_path / "new" / "run")) == str(tmp_path / "new" / "run")
+    assert os.listdir(tmp_path / "new" / "run") == []  # the probe leaves nothing behind

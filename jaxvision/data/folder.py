@@ -101,7 +101,8 @@ def scan(root: str) -> FolderConfig:
     if not os.path.isdir(root):
         raise FileNotFoundError(f"config.data.folder.root {root} is not a folder: point it at a folder of "
                                 "class sub-folders (<root>/<class>/*.jpg).")
-    if all(os.path.isfile(os.path.join(root, f)) for f in ("imagelabels.mat", "setid.mat")):
+    oxford = all(os.path.isfile(os.path.join(root, f)) for f in ("imagelabels.mat", "setid.mat"))
+    if oxford:
         class_names, files = _scan_oxford(root)
     else:
         top = _subfolders(root)
@@ -115,6 +116,12 @@ def scan(root: str) -> FolderConfig:
             class_names = top
             files = {"train": _scan_classes(root, "", class_names)}
     files = {split: pairs for split, pairs in files.items() if pairs}
+    used = {label for pairs in files.values() for _, label in pairs}
+    empty = [name for i, name in enumerate(class_names) if i not in used and not oxford]  # Oxford: classes from .mat
+    if files and empty:
+        raise DataError(f"{root}: the class folder {empty[0]!r}{f' (and {len(empty) - 1} more)' if len(empty) > 1 else ''} "
+                        f"holds no images ({', '.join(IMAGE_EXTENSIONS)}): add its images or remove the folder, "
+                        "else it would be a class no example teaches.")
     if not files:
         raise DataError(f"{root} holds no images ({', '.join(IMAGE_EXTENSIONS)}) in class sub-folders: "
                         "expected <root>/<class>/<image> or <root>/<split>/<class>/<image>.")

@@ -28,6 +28,7 @@ from jaxvision.data.errors import DataError
 from jaxvision.data.sources import Example, Source, make_source, prepare
 
 AUTOTUNE = tf.data.AUTOTUNE
+ALL = "all"  # the split name that reads every split of a dataset (e.g. to score a whole folder)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +42,7 @@ class DatasetInfo:
     num_examples: dict[str, int]  # examples of each split read (all processes together)
     multi_label: bool  # 'label' is multi-hot (else one-hot)
     has_mask: bool  # batches carry a foreground 'mask'
+    source: str = ""  # the prepared tfds dataset read ('name/config/version' in its data dir)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +94,11 @@ def _local_batch(global_batch: int, process_count: int, num_devices: int, name: 
 
 def _split_names(split: str) -> list[str]:
     return [part.split("[")[0].strip() for part in split.split("+")]
+
+
+def _expand(split: str, source: Source) -> str:
+    """The tfds split string of `split`: 'all' is every split of the source."""
+    return "+".join(source.splits) if split == ALL else split
 
 
 def _epoch_seeds(seed: int, epoch: int, process_index: int) -> tuple[int, int]:
@@ -176,8 +183,9 @@ def build_pipelines(source: Source, data: ml_collections.ConfigDict, *, seed: in
     train_batch = _local_batch(batch_size, process_count, num_devices, "config.batch_size")
     eval_batch = _local_batch(eval_batch_size, process_count, num_devices, "config.eval_batch_size")
     eval_splits = tuple(data.eval_splits) or tuple(s for s in source.splits if s != data.train_split)
-    for split in (data.train_split, *eval_splits):
-        unknown = [s for s in _split_names(split) if s not in source.splits]
+    read = tuple(s for s in (data.train_split, *eval_splits) if s)  # train_split '': evaluation only
+    for split in read:
+        unknown = [s for s in _split_names(_expand(split, source)) if s not in source.splits]
         if unknown:
             raise ValueError(f"Split {split!r} of config.data names {unknown[0]!r}, which {source.name} "
                              f"does not have: its splits are {', '.join(source.splits)}.")
@@ -191,7 +199,7 @@ def build_pipelines(source: Source, data: ml_collections.ConfigDict, *, seed: in
     options.deterministic = True
 
     def share(split: str, index: int = process_index) -> tf.data.Dataset:
-        part = tfds.split_for_jax_process(split, process_index=index, process_count=process_count)
+        part = tfds.split_for_jax_process(_expand(split, source), process_index=index, process_count=process_count)
         ds = source.builder.as_dataset(split=part, shuffle_files=False, decoders=decoders,
                                        read_config=tfds.ReadConfig(try_autocache=False))
         ds = ds.with_options(options).map(source.parse, num_parallel_calls=AUTOTUNE)
@@ -200,14 +208,15 @@ def build_pipelines(source: Source, data: ml_collections.ConfigDict, *, seed: in
     def share_sizes(split: str) -> list[int]:
         splits = source.builder.info.splits
         if source.keep is None and len(splits):
-            return [splits[tfds.split_for_jax_process(split, process_index=p, process_count=process_count)]
-                    .num_examples for p in range(process_count)]
+            return [splits[tfds.split_for_jax_process(_expand(split, source), process_index=p,
+                                                      process_count=process_count)].num_examples
+                    for p in range(process_count)]
         # Filtered (or mocked) data: count by reading the labels; the images stay encoded.
         return [int(share(split, p).reduce(np.int64(0), lambda n, _: n + 1)) for p in range(process_count)]
 
-    sizes = {split: share_sizes(split) for split in dict.fromkeys((data.train_split, *eval_splits))}
-    steps_per_epoch = min(sizes[data.train_split]) // train_batch
-    if steps_per_epoch == 0:
+    sizes = {split: share_sizes(split) for split in dict.fromkeys(read)}
+    steps_per_epoch = min(sizes[data.train_split]) // train_batch if data.train_split else 0
+    if data.train_split and steps_per_epoch == 0:
         raise DataError(f"{source.name} {data.train_split!r} gives {min(sizes[data.train_split])} examples "
                         f"to a process, fewer than one batch of {train_batch}: lower config.batch_size.")
     eval_steps = {split: math.ceil(max(sizes[split]) / eval_batch) for split in eval_splits}
@@ -231,6 +240,8 @@ def build_pipelines(source: Source, data: ml_collections.ConfigDict, *, seed: in
         return jax_utils.prefetch_to_device(batches, data.prefetch_to_device, devices=list(devices))
 
     def train(epoch: int, start_step: int = 0) -> Iterator[dict]:
+        if not data.train_split:
+            raise ValueError("These pipelines were built for evaluation only (config.data.train_split is '').")
         if not 0 <= start_step <= steps_per_epoch:
             raise ValueError(f"start_step {start_step} is outside the epoch's {steps_per_epoch} steps.")
         shuffle_seed, augment_seed = _epoch_seeds(seed, epoch, process_index)
@@ -244,14 +255,21 @@ def build_pipelines(source: Source, data: ml_collections.ConfigDict, *, seed: in
                     num_parallel_calls=AUTOTUNE)
         return on_devices(batches(_to_devices(ds, train_batch, num_devices), data.train_split))
 
-    def evaluator(split: str) -> Callable[[], Iterator[dict]]:
+    def evaluator(split: str) -> Callable[..., Iterator[dict]]:
         padding = eval_steps[split] * eval_batch - sizes[split][process_index]
 
-        def evaluate() -> Iterator[dict]:
-            ds = share(split).map(eval_preprocess, num_parallel_calls=AUTOTUNE)
+        def evaluate(with_names: bool = False) -> Iterator[dict]:
+            """Every example once, padded; `with_names` adds each one's file name or id as
+            'name' (bytes; padding b'') and leaves the batches on the host as numpy."""
+            if with_names:
+                ds = share(split).map(lambda ex: {**eval_preprocess(ex), "name": ex["name"]},
+                                      num_parallel_calls=AUTOTUNE)
+            else:
+                ds = share(split).map(eval_preprocess, num_parallel_calls=AUTOTUNE)
             blank = tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype), ds.element_spec)
             ds = ds.concatenate(tf.data.Dataset.from_tensors(blank).repeat(padding))
-            return on_devices(batches(_to_devices(ds, eval_batch, num_devices), split))
+            found = batches(_to_devices(ds, eval_batch, num_devices), split)
+            return found if with_names else on_devices(found)
 
         return evaluate
 
@@ -261,6 +279,7 @@ def build_pipelines(source: Source, data: ml_collections.ConfigDict, *, seed: in
         image_shape=(data.image_size, data.image_size, channels),
         num_examples={split: sum(n) for split, n in sizes.items()},
         multi_label=source.multi_label, has_mask=source.has_mask,
+        source=str(source.builder.data_dir),
     )
     return Pipelines(train=train, steps_per_epoch=steps_per_epoch,
                      evals={split: evaluator(split) for split in eval_splits}, eval_steps=eval_steps, info=info)

@@ -103,8 +103,8 @@ def _voc_multilabel(data: ml_collections.ConfigDict, data_dir: str | None) -> So
         builder, download_config = tfds.builder(f"voc/{year}", data_dir=data_dir), None
         splits = ("train", "validation", "test")
     else:
-        builder = voc.JaxvisionVoc(config=f"classification_{year}", data_dir=data_dir,
-                                   skip_bad_examples=data.skip_bad_examples)
+        builder = voc.JaxvisionVoc(config=voc.builder_config("classification", year, data.voc.manual_dir),
+                                   data_dir=data_dir, skip_bad_examples=data.skip_bad_examples)
         splits, download_config = ("train", "validation"), _voc_download_config(data)
     # VOC class id -> position in the subset, -1 (ignored by multi_hot) for the other classes.
     subset = tf.constant([classes.index(c) if c in classes else -1 for c in voc.VOC_CLASSES], tf.int64)
@@ -120,8 +120,8 @@ def _voc_multilabel(data: ml_collections.ConfigDict, data_dir: str | None) -> So
 
 
 def _voc_segmentation(data: ml_collections.ConfigDict, data_dir: str | None) -> Source:
-    builder = voc.JaxvisionVoc(config=f"segmentation_{_voc_year(data)}", data_dir=data_dir,
-                               skip_bad_examples=data.skip_bad_examples)
+    builder = voc.JaxvisionVoc(config=voc.builder_config("segmentation", _voc_year(data), data.voc.manual_dir),
+                               data_dir=data_dir, skip_bad_examples=data.skip_bad_examples)
     k = len(voc.VOC_CLASSES)
 
     def parse(ex):

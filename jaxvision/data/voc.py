@@ -25,6 +25,7 @@ download manager fetches the official tar from the VOC site.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import xml.etree.ElementTree as ElementTree
 
@@ -61,6 +62,33 @@ def tar_url(year: int) -> str:
 class VocConfig(tfds.core.BuilderConfig):
     year: int = 2012
     task: str = "segmentation"
+
+
+def builder_config(task: str, year: int, manual_dir: str = "") -> str | VocConfig:
+    """The builder config of `task` and `year`: the named one for the official tar that tfds
+    downloads; for files in a manual dir, one named by a digest of those files (paths, sizes,
+    modification times), so that another or a changed devkit is prepared afresh."""
+    if not manual_dir:
+        return f"{task}_{year}"
+    name = f"{task}_{year}_{_digest(manual_dir, year)}"
+    if name not in _MADE:  # one object per config: tfds accepts only its own object of a custom config
+        _MADE[name] = VocConfig(name=name, year=year, task=task, description=f"VOC{year} {task} from {manual_dir}")
+    return _MADE[name]
+
+
+_MADE: dict[str, VocConfig] = {}
+
+
+def _digest(manual_dir: str, year: int) -> str:
+    devkit = find_devkit(manual_dir, year)
+    tar = os.path.join(manual_dir, TARS[year])
+    if devkit:
+        files = [os.path.join(folder, f) for sub in ("ImageSets", "JPEGImages", "SegmentationClass", "Annotations")
+                 for folder, _, names in sorted(os.walk(os.path.join(devkit, sub))) for f in sorted(names)]
+    else:
+        files = [tar] if os.path.isfile(tar) else []
+    listing = [(os.path.abspath(f), os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
+    return hashlib.sha1(repr(listing).encode()).hexdigest()[:12]
 
 
 def find_devkit(root: os.PathLike | str, year: int) -> str | None:

@@ -23,7 +23,14 @@ With 1000 classes the model holds 23,817,352 parameters and 34,432 batch-norm st
 Fine-tuning: `freeze_backbone=True` keeps every batch norm in inference mode (running
 statistics are used and never updated, even with `train=True`) and stops gradients at the
 pooled features, so only `predictions` learns; pair it with `jaxvision.models.trainable_mask`
-for the optimizer.
+for the optimizer. `train_batch_norm=False` keeps batch norm in inference mode while the whole
+network learns (the usual choice when fine-tuning on a few hundred images). Given pooled
+features `[B, 2048]` instead of images, the model applies only its top: a frozen backbone's
+head is trained on features computed once (`jaxvision.train.features`), with the same variables.
+
+The 2015 graph: `last_pool='max'` makes the pool branch of the last block (`mixed10`) a 3x3
+stride-1 max pool, as in the TensorFlow graph of 2015 that `jaxvision.pretrained`'s 'tf2015'
+ImageNet weights were trained with; Keras (the default, 'avg') averages there.
 """
 
 from __future__ import annotations
@@ -77,6 +84,9 @@ class InceptionV3(nn.Module):
       include_top: global average pooling + dense top returning logits.
       pooling: without the top, None (4-D features), 'avg' or 'max' (2-D features).
       freeze_backbone: batch norm always in inference mode and no gradient into the backbone.
+      train_batch_norm: with `train=True`, normalise with the batch's statistics and update the
+        running ones (False: batch norm stays in inference mode while the weights learn).
+      last_pool: the pool of the last block's pool branch, 'avg' (Keras) or 'max' (2015 graph).
       axis_name: pmap axis over which training batch statistics are averaged (sync BN), or None.
       dtype: computation dtype (parameters stay float32).
     """
@@ -85,6 +95,8 @@ class InceptionV3(nn.Module):
     include_top: bool = True
     pooling: str | None = None
     freeze_backbone: bool = False
+    train_batch_norm: bool = True
+    last_pool: str = 'avg'
     axis_name: str | None = None
     dtype: Dtype = jnp.float32
 
@@ -95,12 +107,17 @@ class InceptionV3(nn.Module):
     def __call__(self, x, train: bool = False):
         if self.pooling not in (None, 'avg', 'max'):
             raise ValueError(f"InceptionV3 pooling must be None, 'avg' or 'max', got {self.pooling!r}.")
+        if self.last_pool not in ('avg', 'max'):
+            raise ValueError(f"InceptionV3 last_pool must be 'avg' (Keras) or 'max' (the 2015 graph), "
+                             f"got {self.last_pool!r}.")
+        if x.ndim == 2 and self.include_top and x.shape[-1] == FEATURES:
+            return self._top(x)
         if x.ndim != 4 or x.shape[-1] != 3:
             raise ValueError(f'InceptionV3 takes NHWC images with 3 channels, got shape {x.shape}.')
         if min(x.shape[1:3]) < MIN_INPUT_SIZE:
             raise ValueError(f'InceptionV3 needs images of at least {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE}, '
                              f'got {x.shape[1]}x{x.shape[2]}.')
-        bn_train = train and not self.freeze_backbone
+        bn_train = train and self.train_batch_norm and not self.freeze_backbone
         counter = itertools.count()
 
         def conv2d_bn(x, filters, num_row, num_col, padding='SAME', strides=(1, 1)):
@@ -174,8 +191,11 @@ class InceptionV3(nn.Module):
         branch7x7x3 = conv2d_bn(branch7x7x3, 192, 3, 3, strides=(2, 2), padding='VALID')
         x = cat([branch3x3, branch7x7x3, max_pool(x)])
 
+        def max_pool_same(x):
+            return nn.max_pool(x, (3, 3), strides=(1, 1), padding='SAME')
+
         # mixed9, mixed10: 8x8x2048
-        for _ in range(2):
+        for pool in (avg_pool, avg_pool if self.last_pool == 'avg' else max_pool_same):
             branch1x1 = conv2d_bn(x, 320, 1, 1)
             branch3x3 = conv2d_bn(x, 384, 1, 1)
             branch3x3 = cat([conv2d_bn(branch3x3, 384, 1, 3), conv2d_bn(branch3x3, 384, 3, 1)])
@@ -183,18 +203,13 @@ class InceptionV3(nn.Module):
             branch3x3dbl = conv2d_bn(branch3x3dbl, 384, 3, 3)
             branch3x3dbl = cat([conv2d_bn(branch3x3dbl, 384, 1, 3),
                                 conv2d_bn(branch3x3dbl, 384, 3, 1)])
-            branch_pool = conv2d_bn(avg_pool(x), 192, 1, 1)
+            branch_pool = conv2d_bn(pool(x), 192, 1, 1)
             x = cat([branch1x1, branch3x3, branch3x3dbl, branch_pool])
 
         assert next(counter) == NUM_CONV_BN
 
         if self.include_top:
-            x = jnp.mean(x, axis=(1, 2))                       # avg_pool (GlobalAveragePooling2D)
-            if self.freeze_backbone:
-                x = jax.lax.stop_gradient(x)
-            x = nn.Dense(self.num_classes, kernel_init=kernel_init, bias_init=bias_init,
-                         dtype=self.dtype, name='predictions')(x)
-            return jnp.asarray(x, jnp.float32)                 # logits; Keras adds softmax here
+            return self._top(jnp.mean(x, axis=(1, 2)))      # avg_pool (GlobalAveragePooling2D)
         if self.pooling == 'avg':
             x = jnp.mean(x, axis=(1, 2))
         elif self.pooling == 'max':
@@ -202,3 +217,11 @@ class InceptionV3(nn.Module):
         if self.freeze_backbone:
             x = jax.lax.stop_gradient(x)
         return x
+
+    def _top(self, features):
+        """Logits of pooled features (Keras applies the softmax here; we leave it to the loss)."""
+        if self.freeze_backbone:
+            features = jax.lax.stop_gradient(features)
+        x = nn.Dense(self.num_classes, kernel_init=kernel_init, bias_init=bias_init,
+                     dtype=self.dtype, name='predictions')(jnp.asarray(features, self.dtype))
+        return jnp.asarray(x, jnp.float32)

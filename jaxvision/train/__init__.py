@@ -1,4 +1,4 @@
-"""The training engine: `fit(config, workdir)` trains, `evaluate(...)` scores a checkpoint.
+"""The training engine: `fit(config, workdir)` trains, `evaluate(...)` and `predict(...)` score a checkpoint.
 
 Start reading at `loop.fit`. The parts, each in its own file:
   config.py       the config fields the engine owns, their defaults and checks
@@ -8,7 +8,9 @@ Start reading at `loop.fit`. The parts, each in its own file:
                   reconstruction, segmentation)
   steps.py        pure train/eval steps for one device's shard, and their pmapped forms
   engine.py       model + task + optimizer + steps + step 0, from a config
-  loop.py         fit and evaluate
+  loop.py         fit
+  scoring.py      evaluate and predict from a checkpoint
+  features.py     a frozen backbone's head trained on cached features
   checkpoint.py   orbax checkpoints: latest k and best, resume
   monitor.py      best epoch and early stopping
   signals.py      SIGTERM / SIGINT -> save and stop
@@ -18,6 +20,7 @@ Start reading at `loop.fit`. The parts, each in its own file:
 
 from jaxvision.train.config import default_config, resolve
 from jaxvision.train.distributed import PeerLost
-from jaxvision.train.loop import FitResult, TrainingDiverged, evaluate, fit
+from jaxvision.train.loop import FitResult, TrainingDiverged, fit
+from jaxvision.train.scoring import evaluate, predict
 
-__all__ = ["FitResult", "PeerLost", "TrainingDiverged", "default_config", "evaluate", "fit", "resolve"]
+__all__ = ["FitResult", "PeerLost", "TrainingDiverged", "default_config", "evaluate", "fit", "predict", "resolve"]

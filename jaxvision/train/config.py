@@ -12,11 +12,17 @@ fills in the rest and rejects misspelt keys, so a typo stops the run instead of 
                   pick the best checkpoint and drive early stopping; metric '' turns both off
   early_stopping  patience (epochs without improvement of more than min_delta; 0: off)
   checkpoint      keep (latest checkpoints kept), every_steps (also save mid-epoch; 0: epoch
-                  ends only)
+                  ends only), every_epochs (save at every this-many-th epoch end, and always at
+                  the last, at a new best and at a stop; resume replays the epochs since)
   test_with       'best' or 'last': which state the final test evaluation uses
   log_every_steps also log each this-many-th step's training metrics, as split 'train_step'
                   (0: per epoch only)
   peer_timeout_s  in a multi-process run, how long a silent peer may go before the others stop
+  cache_features  train a frozen backbone's head on features computed once and cached
+                  (see jaxvision.train.features)
+  feature_views   with cache_features: 1 = training images un-augmented, V > 1 = features of V
+                  augmented copies of each (epoch e trains on copy e mod V)
+  init            weights to start from (see jaxvision.warmstart); absent = none
 """
 
 from __future__ import annotations
@@ -56,13 +62,16 @@ def default_config() -> ml_collections.ConfigDict:
                 clip_norm=0.0,
                 l2=0.0,
                 frozen=(),
+                backbone_lr_scale=1.0,
             ),
             monitor=dict(metric="validation/loss", mode="min"),
             early_stopping=dict(patience=0, min_delta=0.0),
-            checkpoint=dict(keep=2, every_steps=0),
+            checkpoint=dict(keep=2, every_steps=0, every_epochs=1),
             test_with="best",
             log_every_steps=0,
             peer_timeout_s=60,
+            cache_features=False,
+            feature_views=1,
         )
     )
 
@@ -99,6 +108,15 @@ def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         from jaxvision.data import resolve_data_config  # loads TensorFlow: only for configs with data
 
         resolved.data = resolve_data_config(resolved.data)
+    for name, value, least in (("batch_size", resolved.batch_size, 1), ("eval_batch_size", resolved.eval_batch_size, 1),
+                               ("num_epochs", resolved.num_epochs, 1), ("checkpoint.keep", resolved.checkpoint.keep, 1),
+                               ("checkpoint.every_epochs", resolved.checkpoint.every_epochs, 1),
+                               ("checkpoint.every_steps", resolved.checkpoint.every_steps, 0),
+                               ("log_every_steps", resolved.log_every_steps, 0),
+                               ("feature_views", resolved.feature_views, 1),
+                               ("peer_timeout_s", resolved.peer_timeout_s, 1)):
+        if value < least:
+            raise ValueError(f"config.{name} is {value}: it must be at least {least}.")
     if resolved.monitor.mode not in ("min", "max"):
         raise ValueError(f"config.monitor.mode is {resolved.monitor.mode!r}: use 'min' or 'max'.")
     if resolved.test_with not in ("best", "last"):

@@ -17,8 +17,10 @@ logs; all of them take part in writing checkpoints.
 
 When a peer dies, the others stop instead of waiting forever in a collective: a collective with
 the dead peer fails at once when its connection breaks (`fit` raises PeerLost), and otherwise
-the coordination service misses the peer's heartbeats and, after `peer_timeout_s`, terminates
-every other process.
+the coordination service misses the peer's heartbeats and, after `peer_timeout_s`, reports it
+to every other process, which then says which process is missing and exits (code 1), in place
+of jax's own abort with a C++ stack trace (jaxvision/supervisor.py). A process whose peers
+never connect stops after `peer_timeout_s` with a sentence that says so.
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ class PeerLost(RuntimeError):
             f"probably died or been stopped; see its log, then start every process again to resume from "
             f"the last checkpoint."
         )
+
+
+def _initialize(peer_timeout_s: int, **where) -> None:
+    jax.distributed.initialize(heartbeat_timeout_seconds=peer_timeout_s, initialization_timeout=peer_timeout_s,
+                               **where)
 
 
 _BY_HAND = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
@@ -69,17 +76,10 @@ def initialize_from_environment(peer_timeout_s: int = 60) -> bool:
                 f"JAX_PROCESS_ID={process_id} is outside 0..{num_processes - 1}: give each process "
                 f"a distinct id below JAX_NUM_PROCESSES."
             )
-        jax.distributed.initialize(
-            coordinator_address=env["JAX_COORDINATOR_ADDRESS"],
-            num_processes=num_processes,
-            process_id=process_id,
-            heartbeat_timeout_seconds=peer_timeout_s,
-            initialization_timeout=max(peer_timeout_s, 60),
-        )
+        _initialize(peer_timeout_s, coordinator_address=env["JAX_COORDINATOR_ADDRESS"], num_processes=num_processes,
+                    process_id=process_id)
         return True
     if all(name in env for name in _SLURM) and int(env["SLURM_NTASKS"]) > 1:
-        jax.distributed.initialize(
-            heartbeat_timeout_seconds=peer_timeout_s, initialization_timeout=max(peer_timeout_s, 60)
-        )
+        _initialize(peer_timeout_s)
         return True
     return False

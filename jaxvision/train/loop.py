@@ -1,4 +1,4 @@
-"""The training loop: `fit(config, workdir)`, and `evaluate` from a checkpoint.
+"""The training loop: `fit(config, workdir)`.
 
 One epoch = `steps_per_epoch` pmapped train steps over this process's share of the training
 split, then an evaluation of every non-test split, then a checkpoint (the latest few, and the
@@ -14,7 +14,6 @@ from any checkpoint reproduces an uninterrupted run bit for bit on the same mach
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -26,8 +25,8 @@ from flax import jax_utils
 from jax.experimental import multihost_utils
 
 from jaxvision.metrics import Ratio
-from jaxvision.train import steps
-from jaxvision.train.checkpoint import Checkpoints
+from jaxvision.train import features, steps
+from jaxvision.train.checkpoint import Checkpoints, writable_workdir
 from jaxvision.train.config import resolve
 from jaxvision.train.distributed import PeerLost, initialize_from_environment
 from jaxvision.train.engine import Engine, build_engine
@@ -51,7 +50,7 @@ class FitResult:
     results: Results  # the latest evaluation of each split ('train' = the last epoch's average)
 
 
-def _replicate(tree):
+def replicate(tree):
     """One copy per local device, laid out as the pmapped steps return their state.
 
     Same mesh axis name as the steps' outputs, so step 2 reuses step 1's compiled program.
@@ -129,6 +128,8 @@ class _Run:
         self.results: Results = {}
         self.early_stopped = False
         self._check_monitor()
+        if config.cache_features:
+            features.check(config, engine.model)
 
     def _check_monitor(self) -> None:
         if not self.monitor.enabled:
@@ -149,36 +150,47 @@ class _Run:
             "monitor": self.monitor.counters(),
             "early_stopped": self.early_stopped,
             "results": self.results,
+            "class_names": list(self.class_names),
         }
 
     def _save(self, state, epoch: int, best: bool = False) -> None:
-        self.checkpoints.save(jax.device_get(jax_utils.unreplicate(state)), self._meta(epoch), best=best)
+        host = jax.device_get(jax_utils.unreplicate(state))
+        if not all(np.all(np.isfinite(x)) for x in jax.tree.leaves(host) if np.issubdtype(x.dtype, np.floating)):
+            raise TrainingDiverged(f"The state at step {int(host.step)} holds non-finite values, so it was not saved; "
+                                   f"the checkpoints in {self.checkpoints.directory} are untouched.")
+        self.checkpoints.save(host, self._meta(epoch), best=best)
 
     def _restore(self) -> TrainState:
-        restored = self.checkpoints.restore(self.engine.initial_state)
+        restored = self.checkpoints.restore(self.engine.initial_state, say=self.log.say)
         if restored is None:
             return self.engine.initial_state
         state, meta = restored
         self.monitor.load(meta["monitor"])
         self.results, self.early_stopped = meta["results"], meta["early_stopped"]
-        self.log.say(f"Resuming from the checkpoint at step {int(state.step)} in {self.checkpoints.directory}.")
+        if int(state.step):
+            self.log.say(f"Resuming from the checkpoint at step {int(state.step)} in {self.checkpoints.directory}.")
         return state
 
     # -- training --
 
-    def _check_finite(self, step: int, epoch: int, metrics: dict[str, Ratio]) -> None:
+    def _check_finite(self, state, step: int, epoch: int, metrics: dict[str, Ratio]) -> None:
+        """Stops the run at a step the train step refused (its metric 'finite' is 0), after saving
+        the state before it: the step left it unchanged, so it is finite."""
+        if float(metrics.pop("finite").total) > 0:
+            return
         loss = float(metrics["loss"].total / metrics["loss"].count)
         grad_norm = float(metrics["grad_norm"].total)
-        if np.isfinite(loss) and np.isfinite(grad_norm):
-            return
+        what = (f"the loss is {loss}" if not np.isfinite(loss) else f"the gradient norm is {grad_norm}"
+                if not np.isfinite(grad_norm) else "its update would have made the weights non-finite")
+        kept = step - 1
         self.checkpoints.wait()
-        last = self.checkpoints.step()
-        kept = (f"the last good checkpoint (step {last}) is kept in {self.checkpoints.directory}"
-                if last is not None else "no checkpoint had been written yet")
+        if self.checkpoints.step() != kept:
+            self._save(state, epoch)
+            self.checkpoints.wait()
         raise TrainingDiverged(
-            f"Training diverged at step {step} (epoch {epoch + 1}): the loss is {loss} and the gradient "
-            f"norm {grad_norm}; {kept}. Lower config.optimizer.learning_rate (or set "
-            f"config.optimizer.clip_norm) and run again to continue from it."
+            f"Training diverged at step {step} (epoch {epoch + 1}): {what}. The state before it (step {kept}, "
+            f"every value finite) is saved in {self.checkpoints.directory}: lower config.optimizer.learning_rate "
+            f"(or set config.optimizer.clip_norm) and run the same command again to continue from it."
         )
 
     def _check_batch(self, batch: dict) -> None:
@@ -201,7 +213,7 @@ class _Run:
                 state, metrics, votes = self.engine.train_step(state, batch, vote)
                 metrics = jax.device_get(jax_utils.unreplicate(metrics))
                 step = epoch * spe + i + 1
-                self._check_finite(step, epoch, metrics)
+                self._check_finite(state, step, epoch, metrics)
                 sums = _add(sums, metrics)
                 bar.update(batch_size)
                 bar.set_postfix(loss=f"{metrics['loss'].total / metrics['loss'].count:.4g}", refresh=False)
@@ -215,10 +227,14 @@ class _Run:
         return state, sums, stop
 
     def run(self) -> FitResult:
-        spe = self.pipelines.steps_per_epoch
         host_state = self._restore()
+        if self.config.cache_features:
+            from jaxvision import data
+
+            self.pipelines = features.cached(self.config, self.engine, host_state, data.make_pipelines, self.log.say)
+        spe = self.pipelines.steps_per_epoch
         step = int(host_state.step)
-        state = _replicate(host_state)
+        state = replicate(host_state)
         epoch = step // spe
         while epoch < self.config.num_epochs and not self.early_stopped:
             started = time.time()
@@ -238,7 +254,9 @@ class _Run:
             self.early_stopped = self.monitor.should_stop
             for split, metrics in self.results.items():
                 self.log.write(step, epoch, split, metrics)
-            self._save(state, epoch + 1, best=improved)
+            if (improved or stop or self.early_stopped or epoch + 1 == self.config.num_epochs
+                    or (epoch + 1) % self.config.checkpoint.every_epochs == 0):
+                self._save(state, epoch + 1, best=improved)
             self.log.say(f"epoch {epoch + 1}/{self.config.num_epochs} step {step}  {_format(self.results)}"
                          + ("  (best)" if improved else ""))
             if stop:
@@ -258,7 +276,7 @@ class _Run:
         which = "last"
         if self.config.test_with == "best" and self.checkpoints.step("best") is not None:
             self.checkpoints.wait()
-            state, which = _replicate(self.checkpoints.restore(self.engine.initial_state, "best")[0]), "best"
+            state, which = replicate(self.checkpoints.restore(self.engine.initial_state, "best")[0]), "best"
         self.results["test"] = evaluate_split(self.engine, state, self.pipelines.evals["test"], self.class_names)
         self.log.write(step, step // self.pipelines.steps_per_epoch, "test", self.results["test"])
         self.log.say(f"{_format({'test': self.results['test']})}  ({which} state)")
@@ -267,7 +285,6 @@ class _Run:
         self.checkpoints.wait()
         message = (f"Stopped by {self.stop.signal_name or 'a peer process'} at step {step}; the checkpoint is "
                    f"saved in {self.checkpoints.directory}. Run the same command again (same --workdir) to resume.")
-        self.log.say(message)
         return FitResult(jax.device_get(jax_utils.unreplicate(state)), "interrupted", message, self.results)
 
 
@@ -282,8 +299,7 @@ def fit(config: ml_collections.ConfigDict, workdir: str) -> FitResult:
 
     config = resolve(config)
     initialize_from_environment(config.peer_timeout_s)  # before anything touches a device
-    workdir = os.path.abspath(workdir)
-    os.makedirs(workdir, exist_ok=True)
+    workdir = writable_workdir(workdir)
     pipelines = data.make_pipelines(config)
     engine = build_engine(config, pipelines.info, pipelines.steps_per_epoch)
     log = RunLog(workdir, enabled=jax.process_index() == 0)
@@ -300,38 +316,3 @@ def fit(config: ml_collections.ConfigDict, workdir: str) -> FitResult:
         checkpoints.wait()
         checkpoints.close()
         log.close()
-
-
-def evaluate(config: ml_collections.ConfigDict, workdir: str, split: str = "test", which: str = "best") -> dict[str, float]:
-    """Metrics of the `which` ('best' or 'latest') checkpoint in `workdir` on `split`.
-
-    Writes WORKDIR/evaluation-SPLIT-WHICH.json (process 0) and never changes the checkpoints.
-    """
-    from jaxvision import data  # TensorFlow (tf.data) loads only when a run reads data
-
-    config = resolve(config)
-    initialize_from_environment(config.peer_timeout_s)
-    workdir = os.path.abspath(workdir)
-    if which not in ("best", "latest"):
-        raise ValueError(f"The checkpoint to evaluate is {which!r}: use 'best' or 'latest'.")
-    if not os.path.isdir(os.path.join(workdir, "checkpoints")):
-        raise FileNotFoundError(f"{workdir} holds no checkpoints: train there first (--mode train), or point --workdir at a run.")
-    pipelines = data.make_pipelines(config)
-    if split not in pipelines.evals:
-        raise ValueError(f"Split {split!r} is not evaluated for this dataset: use one of {', '.join(pipelines.evals)}.")
-    engine = build_engine(config, pipelines.info, pipelines.steps_per_epoch)
-    checkpoints = Checkpoints(workdir, read_only=True)
-    try:
-        restored = checkpoints.restore(engine.initial_state, which)
-    finally:
-        checkpoints.close()
-    if restored is None:
-        raise FileNotFoundError(f"{workdir} has no {which} checkpoint (a best one is kept only when config.monitor.metric "
-                                f"is set): evaluate the latest one instead.")
-    state, _ = restored
-    results = evaluate_split(engine, _replicate(state), pipelines.evals[split], pipelines.info.class_names)
-    if jax.process_index() == 0:
-        record = {"step": int(state.step), "split": split, "checkpoint": which, **results}
-        with open(os.path.join(workdir, f"evaluation-{split}-{which}.json"), "w") as f:
-            f.write(json.dumps(record, indent=2) + "\n")
-    return results

@@ -12,7 +12,7 @@ class Monitor:
 
     An epoch improves when its value beats the best by more than `min_delta` (lower for mode
     'min', higher for 'max'); after `patience` epochs in a row without improvement, training
-    stops (patience 0: never). A NaN value never improves. The counters are saved in every
+    stops (patience 0: never). A NaN or infinite value never improves. The counters are saved in every
     checkpoint, so a resumed run stops at the same epoch as an uninterrupted one.
     """
 
@@ -39,7 +39,7 @@ class Monitor:
         split, name = self.metric.split("/", 1)
         value = results[split][name]
         sign = 1.0 if self.mode == "min" else -1.0
-        improved = not math.isnan(value) and (
+        improved = math.isfinite(value) and (
             self.best is None or sign * (self.best - value) > self.min_delta
         )
         if improved:

@@ -15,6 +15,9 @@ Fields (defaults in `jaxvision.train.config.default_config`):
                   loss (applied in the train step, not here; see steps.py)
   frozen          '/'-joined parameter path prefixes that are not updated (transfer learning),
                   on top of what the model itself freezes (`freeze_backbone=True`)
+  backbone_lr_scale  the learning rate of every parameter outside the model's head
+                  (`model.head_names`) is the schedule's times this (fine-tuning a pretrained
+                  backbone more gently than its new head: e.g. 0.1)
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import jax
 import ml_collections
 import optax
 
-from jaxvision.models import masked_optimizer, trainable_mask
+from jaxvision.models import trainable_mask
 
 OPTIMIZERS = ("adam", "adamax", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine", "exponential", "piecewise")
@@ -91,23 +94,44 @@ def _frozen_mask(params, frozen: tuple[str, ...]):
     )
 
 
+def _labels(model, params, frozen: tuple[str, ...], scaled: bool):
+    """'frozen', 'backbone' (learning rate scaled) or 'trainable' for every parameter."""
+    trainable = jax.tree.map(lambda a, b: a and b, trainable_mask(model, params), _frozen_mask(params, frozen))
+    head = set(getattr(model, "head_names", ()))
+    if scaled and not head:
+        raise ValueError(f"config.optimizer.backbone_lr_scale needs a model with a head ({type(model).__name__} "
+                         "names none): leave it at 1.")
+
+    def label(path, train: bool) -> str:
+        if not train:
+            return "frozen"
+        return "backbone" if scaled and str(path[0].key) not in head else "trainable"
+
+    return jax.tree_util.tree_map_with_path(label, trainable)
+
+
 def make_optimizer(
     opt: ml_collections.ConfigDict, model, params, steps_per_epoch: int, num_epochs: int
 ) -> tuple[optax.GradientTransformation, Callable[[int], float]]:
     """Returns (optax transformation, learning-rate schedule) for `config.optimizer`.
 
     Frozen parameters (the model's own choice, e.g. a frozen backbone, and the prefixes in
-    `opt.frozen`) get no update at all, not even from momentum, and no optimizer state.
+    `opt.frozen`) get no update at all, not even from momentum, and no optimizer state; the
+    gradient norm that `clip_norm` bounds is that of the trained parameters.
     """
     schedule = make_schedule(opt, steps_per_epoch, num_epochs)
-    tx = _base_optimizer(opt, schedule)
+    scaled = opt.backbone_lr_scale != 1.0
+    labels = _labels(model, params, tuple(opt.frozen), scaled)
+    used = set(jax.tree.leaves(labels))
+    groups = {"trainable": _base_optimizer(opt, schedule), "frozen": optax.set_to_zero()}
+    if scaled:
+        groups["backbone"] = _base_optimizer(opt, lambda step: schedule(step) * opt.backbone_lr_scale)
+    tx = groups["trainable"] if used == {"trainable"} else optax.multi_transform(
+        {k: v for k, v in groups.items() if k in used}, labels)
     if opt.clip_norm:
-        tx = optax.chain(optax.clip_by_global_norm(opt.clip_norm), tx)
-    mask = jax.tree.map(
-        lambda model_says, config_says: model_says and config_says,
-        trainable_mask(model, params),
-        _frozen_mask(params, tuple(opt.frozen)),
-    )
-    if not all(jax.tree.leaves(mask)):
-        tx = masked_optimizer(tx, mask)
+        clip = optax.clip_by_global_norm(opt.clip_norm)
+        if "frozen" in used:  # frozen gradients must not count towards the norm
+            clip = optax.chain(optax.multi_transform({k: optax.set_to_zero() if k == "frozen" else optax.identity()
+                                                      for k in used}, labels), clip)
+        tx = optax.chain(clip, tx)
     return tx, schedule

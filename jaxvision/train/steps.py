@@ -45,9 +45,11 @@ def train_step(
 
     Minimises the mean loss of the batch plus `regularizer(params)` (L2 kernel regularisation).
     Returns the new state and metrics summed over all devices: the task's metrics, 'loss' (the
-    data loss, without the L2 term) and 'grad_norm' (the global norm of the averaged gradient).
-    A step whose loss or gradient norm is not finite leaves the state unchanged (step included),
-    so a diverging run never holds NaN parameters; the caller sees it in the metrics and stops.
+    data loss, without the L2 term), 'grad_norm' (the global norm of the averaged gradient) and
+    'finite' (1 when the step was taken). A step whose loss, gradient norm or resulting state
+    (parameters, optimizer state, batch statistics) is not finite leaves the state unchanged,
+    step counter included, so a diverging run never holds NaN weights; the caller sees
+    'finite' 0 and stops.
     """
     # Each device draws its own dropout masks; fold_in keeps them a function of (rng, device).
     dropout_rng = jax.random.fold_in(rng, lax.axis_index(AXIS))
@@ -85,9 +87,17 @@ def train_step(
     metrics = lax.psum(metrics, AXIS)
     grad_norm = optax.global_norm(grads)
     metrics["grad_norm"] = Ratio(grad_norm, jnp.ones(()))
-    finite = jnp.isfinite(metrics["loss"].total) & jnp.isfinite(grad_norm)
+    finite = jnp.isfinite(metrics["loss"].total) & jnp.isfinite(grad_norm) & _all_finite(
+        (new_state.params, new_state.opt_state, new_state.batch_stats))
+    metrics["finite"] = Ratio(finite.astype(jnp.float32), jnp.ones(()))
     new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, state)
     return new_state, metrics
+
+
+def _all_finite(tree) -> jax.Array:
+    """Whether every floating-point value of `tree` is finite (one scalar)."""
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
 def eval_step(state: TrainState, batch: dict[str, jax.Array], *, model, task: Task) -> dict[str, Ratio]:

@@ -1,0 +1,92 @@
+"""A multi-process run under a watcher: jax's abort on a lost peer becomes one sentence.
+
+When a peer of a multi-process run dies (or never starts), jax's coordination client ends the
+surviving processes from one of its C++ threads: a fatal log line, the RPC that failed and a
+stack trace, exit code 134. No Python code runs then, so `run` starts the command as a child
+process, passes its output through as it comes, holds back that fatal block, and says instead
+which peer is missing and how to resume. Signals reach the child as they would have reached
+the command (SIGTERM sent to the watcher alone is passed on), and the child dies with the watcher.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import signal
+import subprocess
+import sys
+
+ENV_FLAG = "JAXVISION_SUPERVISED"
+_FATAL = re.compile(rb"^F\d{4} .*Terminating process because the JAX distributed service detected fatal errors")
+_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)")
+
+
+def _explain(block: str) -> str:
+    """One sentence from the fatal block's status text."""
+    status = re.search(r"absl::Status: (.*)", block)
+    status = status.group(1).strip() if status else "no status"
+    process = os.environ.get("JAX_PROCESS_ID") or os.environ.get("SLURM_PROCID") or "?"
+    count = os.environ.get("JAX_NUM_PROCESSES") or os.environ.get("SLURM_NTASKS") or "?"
+    resume = "start every process again with the same command to resume from the last checkpoint"
+    if "RegisterTask" in block or ("DEADLINE_EXCEEDED" in status and "Barrier" not in block):
+        return (f"process {process} of {count} stops: not all {count} processes connected to the coordinator in "
+                f"time ({status}); start every one of them, with the same coordinator address and process ids "
+                f"0 to {int(count) - 1 if count.isdigit() else 'N-1'}.")
+    task = re.search(r"task[:_ ](\d+)", block)
+    if task and task.group(1) != process:
+        who = f"process {task.group(1)} stopped answering"
+    elif "coordination service" in block or process != "0":
+        who = "process 0, which runs the coordination service, stopped answering"
+    else:
+        who = "a peer stopped answering"
+    return f"process {process} of {count} stops: {who} ({status.split('.')[0][:120]}); {resume}."
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGKILL when the watcher dies (Linux), so that killing the watcher kills the run."""
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def multi_process_environment() -> bool:
+    """Whether the environment starts this process as one of several (see train/distributed.py)."""
+    env = os.environ
+    if env.get("JAX_NUM_PROCESSES"):
+        return env["JAX_NUM_PROCESSES"].isdigit() and int(env["JAX_NUM_PROCESSES"]) > 1
+    return all(env.get(k) for k in ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_PROCID")) and \
+        env.get("SLURM_NTASKS", "1").isdigit() and int(env["SLURM_NTASKS"]) > 1
+
+
+def run(argv: list[str]) -> int:
+    """Runs `python -m jaxvision.main ARGV` as a child and returns its exit code (1 for a lost peer)."""
+    child = subprocess.Popen([sys.executable, "-m", "jaxvision.main", *argv], stderr=subprocess.PIPE,
+                             env=dict(os.environ, **{ENV_FLAG: "1"}), preexec_fn=_die_with_parent)
+    signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the child from the terminal itself
+    held, pending, out = [], b"", sys.stderr.buffer
+    while True:
+        chunk = os.read(child.stderr.fileno(), 65536)
+        pending += chunk
+        lines = _LINE.findall(pending)
+        pending = pending[sum(map(len, lines)):]
+        if not chunk:
+            lines, pending = lines + ([pending] if pending else []), b""
+        for line in lines:
+            if held or _FATAL.match(line):
+                held.append(line)
+            else:
+                out.write(line)
+        if pending and not re.match(rb"F\d", pending):
+            out.write(pending)  # a progress bar's partial line: shown at once
+            pending = b""
+        out.flush()
+        if not chunk:
+            break
+    code = child.wait()
+    if held:
+        print(f"error: {_explain(b''.join(held).decode('utf-8', 'replace'))}", file=sys.stderr, flush=True)
+        return 1
+    return code if code >= 0 else 128 - code

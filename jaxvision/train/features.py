@@ -1,0 +1,202 @@
+"""Training a frozen backbone's head on features computed once (`config.cache_features`).
+
+With `config.cache_features=True` and an InceptionV3 whose backbone is frozen
+(`freeze_backbone=True`), `fit` computes the pooled backbone features of every example once,
+caches them in $JAXVISION_CACHE/features/ (see `jaxvision.pretrained.cache_dir`), and trains and
+evaluates the head on them. A frozen backbone computes exactly these features in training too
+(its batch norm stays in inference mode and it has no dropout), so this changes the speed, not
+the result: on 2 CPU cores an epoch of 700 Oxford-102 photos at 299x299 takes a second instead
+of minutes. The state and its checkpoints remain those of the whole model, so `--mode evaluate`,
+predictions and a later fine-tuning run read them on images as usual.
+
+Training images are seen one of two ways (`config.feature_views`):
+
+* 1: un-augmented, as evaluation reads them (the config must not augment);
+* V > 1: V augmented copies, copy v being the training pipeline's epoch v (its own random crops
+  and flips); epoch e trains on copy e mod V, in an order drawn afresh for each epoch. This is
+  training with augmentation whose draws repeat every V epochs.
+
+The cache key covers the dataset (its tfds name, which for a folder holds a hash of its
+listing), the split and this process's share of it, the preprocessing (and for augmented copies
+the seed, batch size and copy) and a hash of the backbone's weights: anything else gets
+features of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+
+import jax
+import ml_collections
+import numpy as np
+import tqdm
+from flax import jax_utils
+
+from jaxvision import pretrained
+from jaxvision.train.engine import Engine
+from jaxvision.train.state import TrainState
+
+_PREPROCESSING = ("image_size", "eval_crop", "central_crop_fraction", "value_range", "grayscale")
+_AUGMENTATION = ("train_crop", "inception_crop_area", "inception_crop_aspect", "random_flip", "shuffle_buffer")
+
+
+def _augments(data) -> bool:
+    return data.random_flip or data.train_crop != data.eval_crop
+
+
+def check(config: ml_collections.ConfigDict, model) -> None:
+    """Stops with a sentence when `config.cache_features` cannot be honoured."""
+    if not (getattr(model, "freeze_backbone", False) and hasattr(model, "last_pool")):
+        raise ValueError("config.cache_features trains a frozen backbone's head on cached features: it needs "
+                         "model inception_v3 with freeze_backbone=True; set config.cache_features=False otherwise.")
+    if config.feature_views == 1 and _augments(config.data):
+        raise ValueError("config.cache_features with config.feature_views=1 computes each training image's features "
+                         "once, without augmentation: set config.data.random_flip=False and config.data.train_crop "
+                         f"to config.data.eval_crop ({config.data.eval_crop!r}), or set config.feature_views to the "
+                         "number of augmented copies to cache.")
+    if config.feature_views > 1 and not _augments(config.data):
+        raise ValueError(f"config.feature_views={config.feature_views} caches augmented copies of the training "
+                         "images, but config.data augments nothing: set config.data.random_flip=True or "
+                         "config.data.train_crop='inception', or config.feature_views=1.")
+
+
+def _backbone_hash(model, state: TrainState) -> str:
+    digest = hashlib.sha1(repr((type(model).__name__, model.last_pool, str(model.dtype))).encode())
+    head = set(getattr(model, "head_names", ()))
+    variables = {"params": {k: v for k, v in state.params.items() if k not in head}, "batch_stats": state.batch_stats}
+    for path, leaf in jax.tree_util.tree_leaves_with_path(variables):
+        digest.update(jax.tree_util.keystr(path).encode())
+        digest.update(np.ascontiguousarray(leaf).tobytes())
+    return digest.hexdigest()
+
+
+def _cache_file(info, name: str, key: dict) -> str:
+    text = json.dumps({"dataset": info.source, "process": [jax.process_index(), jax.process_count()], **key},
+                      sort_keys=True, default=list)
+    return os.path.join(pretrained.cache_dir(), "features",
+                        f"{info.name}-{name.replace('+', '_')}-{hashlib.sha1(text.encode()).hexdigest()[:16]}.npz")
+
+
+def _extract(engine: Engine, variables, batches, total: int, desc: str) -> dict[str, np.ndarray]:
+    """The pooled features and labels of the real (not padded) examples of `batches`."""
+    backbone = engine.model.clone(include_top=False, pooling="avg")
+    forward = jax.pmap(lambda v, x: backbone.apply(v, x, train=False))
+    parts: dict[str, list[np.ndarray]] = {"features": [], "label": []}
+    with tqdm.tqdm(total=total, desc=desc, unit="img", leave=False, dynamic_ncols=True) as bar:
+        for batch in batches():
+            features = np.asarray(forward(variables, batch["image"]))
+            flat = {k: np.asarray(v).reshape((-1,) + np.shape(v)[2:]) for k, v in
+                    (("features", features), ("label", batch["label"]), ("valid", batch["valid"]))}
+            real = flat["valid"] > 0
+            for key in parts:
+                parts[key].append(flat[key][real])
+            bar.update(int(real.sum()))
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def _load_or_extract(engine: Engine, state: TrainState, info, sources: dict, say) -> dict[str, dict]:
+    """{name: {'features', 'label'}} of each source `name: (batches, examples, key)`, from the
+    cache or computed (and cached) now."""
+    backbone = _backbone_hash(engine.model, state)
+    found, variables = {}, None
+    for name, (batches, total, key) in sources.items():
+        path = _cache_file(info, name, {**key, "backbone": backbone})
+        if os.path.isfile(path):
+            with np.load(path) as f:
+                found[name] = {k: f[k] for k in f.files}
+            continue
+        if variables is None:
+            variables = jax_utils.replicate(state.variables())
+        started = time.time()
+        found[name] = _extract(engine, variables, batches, total, f"features of {name}")
+        say(f"Features of the {len(found[name]['features'])} images of {name!r} computed in "
+            f"{time.time() - started:.0f} s; cached in {path}.")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=os.path.dirname(path), suffix=".npz", delete=False) as out:
+            np.savez(out, **found[name])
+        os.replace(out.name, path)
+    return found
+
+
+class FeaturePipelines:
+    """The `Pipelines` interface over cached features: batches whose 'image' holds the pooled
+    features `[devices, per-device batch, 2048]`, with 'label' and 'valid' as usual."""
+
+    def __init__(self, config, views: list[dict], evals: dict[str, dict], image_pipelines):
+        self._views, self._splits, self._seed = views, evals, config.seed
+        self._devices = jax.local_devices()
+        self._prefetch = config.data.prefetch_to_device
+        self._train_batch = config.batch_size // jax.process_count()
+        self._eval_batch = config.eval_batch_size // jax.process_count()
+        self.steps_per_epoch = image_pipelines.steps_per_epoch
+        self.eval_steps = dict(image_pipelines.eval_steps)
+        self.info = image_pipelines.info
+        self.evals = {split: self._evaluator(split) for split in image_pipelines.eval_steps}
+
+    def _batch(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        d = len(self._devices)
+        return {k: v.reshape((d, len(v) // d) + v.shape[1:]) for k, v in arrays.items()}
+
+    def _placed(self, batches):
+        return jax_utils.prefetch_to_device(batches, self._prefetch, devices=self._devices) if self._prefetch else batches
+
+    def train(self, epoch: int, start_step: int = 0):
+        if not 0 <= start_step <= self.steps_per_epoch:
+            raise ValueError(f"start_step {start_step} is outside the epoch's {self.steps_per_epoch} steps.")
+        view = self._views[epoch % len(self._views)]
+        seed = np.random.SeedSequence([self._seed % 2**32, epoch, jax.process_index()])
+        order = np.random.default_rng(seed).permutation(len(view["features"]))
+        b = self._train_batch
+
+        def batches():
+            for step in range(start_step, self.steps_per_epoch):
+                chosen = order[step * b:(step + 1) * b]
+                yield self._batch({"image": view["features"][chosen], "label": view["label"][chosen],
+                                   "valid": np.ones((b,), np.float32)})
+
+        return self._placed(batches())
+
+    def _evaluator(self, split: str):
+        def evaluate():
+            arrays, b = self._splits[split], self._eval_batch
+            n, total = len(arrays["features"]), self.eval_steps[split] * self._eval_batch
+            padded = {k: np.concatenate([v, np.zeros((total - n,) + v.shape[1:], v.dtype)])
+                      for k, v in (("image", arrays["features"]), ("label", arrays["label"]))}
+            padded["valid"] = (np.arange(total) < n).astype(np.float32)
+            return self._placed(self._batch({k: v[i * b:(i + 1) * b] for k, v in padded.items()})
+                                for i in range(self.eval_steps[split]))
+
+        return evaluate
+
+
+def cached(config: ml_collections.ConfigDict, engine: Engine, state: TrainState, make_pipelines,
+           say=print) -> FeaturePipelines:
+    """Pipelines of features of the frozen backbone in `state` (host arrays), computed once and
+    cached; `make_pipelines(config)` builds the image pipelines. Each epoch's training order
+    is drawn from (config.seed, epoch, process), so a resumed run sees the same batches."""
+    check(config, engine.model)
+    data, views = config.data, config.feature_views
+    images = make_pipelines(config)
+    plain = {k: data[k] for k in _PREPROCESSING}
+    sources = {}
+    if views == 1:  # training images read as evaluation reads them
+        every = ml_collections.ConfigDict(config.to_dict())
+        every.data.eval_splits = (data.train_split, *images.evals)
+        images_and_train = make_pipelines(every)
+        sources[data.train_split] = (images_and_train.evals[data.train_split],
+                                     images_and_train.info.num_examples[data.train_split], {"read": plain})
+    else:
+        augmented = {"read": plain, "augmentation": {k: data[k] for k in _AUGMENTATION}, "seed": config.seed,
+                     "batch_size": config.batch_size}
+        count = images.steps_per_epoch * config.batch_size // jax.process_count()
+        for v in range(views):
+            sources[f"{data.train_split}-copy{v}"] = (lambda v=v: images.train(v), count, {**augmented, "copy": v})
+    sources.update({split: (batches, images.info.num_examples[split], {"read": plain})
+                    for split, batches in images.evals.items()})
+    found = _load_or_extract(engine, state, images.info, sources, say)
+    train_names = list(sources)[:1] if views == 1 else list(sources)[:views]
+    return FeaturePipelines(config, [found[n] for n in train_names], {s: found[s] for s in images.evals}, images)

@@ -1,0 +1,130 @@
+"""Scoring a trained checkpoint: `evaluate` (exact metrics of a split) and `predict` (a CSV).
+
+Both read the 'best' or 'latest' checkpoint of a workdir and never change it. The split may be
+any split of the configured dataset, including one the run never evaluated, or 'all' (every
+split): with `--config.data.folder.root=OTHER --split all` a classifier scores every image of
+another folder of the same layout. A dataset whose classes are not the checkpoint's is refused
+with one sentence.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+
+import jax
+import ml_collections
+import numpy as np
+
+from jaxvision.train.checkpoint import Checkpoints
+from jaxvision.train.config import resolve
+from jaxvision.train.distributed import initialize_from_environment
+from jaxvision.train.engine import build_engine
+from jaxvision.train.loop import evaluate_split, replicate
+
+TOP_K = 5
+
+
+def _open(config: ml_collections.ConfigDict, workdir: str, split: str, which: str):
+    """(pipelines reading only `split`, engine, state) of the `which` checkpoint in `workdir`."""
+    from jaxvision import data  # TensorFlow (tf.data) loads only when a run reads data
+
+    if which not in ("best", "latest"):
+        raise ValueError(f"The checkpoint to score is {which!r}: use 'best' or 'latest'.")
+    config = resolve(config)
+    initialize_from_environment(config.peer_timeout_s)
+    workdir = os.path.abspath(workdir)
+    if not os.path.isdir(os.path.join(workdir, "checkpoints")):
+        raise FileNotFoundError(f"{workdir} holds no checkpoints: train there first (--mode train), or point "
+                                "--workdir at a run.")
+    config.data.train_split = ""  # nothing is trained: read only the split that is scored
+    config.data.eval_splits = (split,)
+    pipelines = data.make_pipelines(config)
+    checkpoints = Checkpoints(workdir, read_only=True)
+    try:
+        meta = checkpoints.meta(which)
+        if meta is None:
+            other = "latest" if which == "best" else "best"
+            hint = (f"score the {other} one instead (--checkpoint {other})" if checkpoints.step(other) is not None
+                    else "train there first (--mode train)")
+            raise FileNotFoundError(f"{workdir} has no {which} checkpoint: {hint}.")
+        trained_on = meta.get("class_names")
+        if trained_on is not None and list(trained_on) != list(pipelines.info.class_names):
+            raise ValueError(
+                f"The checkpoint in {workdir} was trained on {len(trained_on)} classes ({_names(trained_on)}), but "
+                f"this dataset has {len(pipelines.info.class_names)} ({_names(pipelines.info.class_names)}): score "
+                f"it on data with the same classes, in the same order.")
+        engine = build_engine(config, pipelines.info, max(pipelines.steps_per_epoch, 1))
+        state, _ = checkpoints.restore(engine.initial_state, which)
+    finally:
+        checkpoints.close()
+    return pipelines, engine, state
+
+
+def _names(names) -> str:
+    names = list(names)
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+
+
+def evaluate(config: ml_collections.ConfigDict, workdir: str, split: str = "test", which: str = "best",
+             say=print) -> dict[str, float]:
+    """Metrics of the `which` ('best' or 'latest') checkpoint in `workdir` on `split`.
+
+    Says them (one line), then writes WORKDIR/evaluation-SPLIT-WHICH.json (process 0); a
+    workdir that cannot be written loses the file, not the numbers.
+    """
+    pipelines, engine, state = _open(config, workdir, split, which)
+    results = evaluate_split(engine, replicate(state), pipelines.evals[split], pipelines.info.class_names)
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in results.items() if "/" not in k)
+    say(f"{split} ({which} checkpoint, step {int(state.step)}, {pipelines.info.num_examples[split]} examples): {shown}")
+    if jax.process_index() == 0:
+        path = os.path.join(os.path.abspath(workdir), f"evaluation-{split}-{which}.json")
+        record = {"step": int(state.step), "split": split, "checkpoint": which,
+                  "examples": pipelines.info.num_examples[split], **results}
+        try:
+            with open(path, "w") as f:
+                f.write(json.dumps(record, indent=2) + "\n")
+        except OSError as e:
+            print(f"warning: the metrics above were not saved: {path} cannot be written ({e.strerror}).",
+                  file=sys.stderr)
+    return results
+
+
+def predict(config: ml_collections.ConfigDict, workdir: str, split: str = "test", which: str = "best") -> str:
+    """Writes WORKDIR/predictions-SPLIT-WHICH.csv: each example's file, its labels and the top
+    classes with their probabilities (softmax, or sigmoid for multi-label); returns its path."""
+    config = resolve(config)
+    if jax.process_count() > 1:
+        raise ValueError("--mode predict runs in one process: start it without JAX_NUM_PROCESSES or SLURM's tasks.")
+    if config.task not in ("classification", "multilabel"):
+        raise ValueError(f"--mode predict lists class probabilities, which a {config.task} run has none of: use "
+                         "--mode report for its figures, or --mode evaluate for its metrics.")
+    pipelines, engine, state = _open(config, workdir, split, which)
+    activation = jax.nn.softmax if config.task == "classification" else jax.nn.sigmoid
+    forward = jax.jit(lambda variables, x: activation(engine.model.apply(variables, x, train=False)))
+    names = pipelines.info.class_names
+    k = min(TOP_K, len(names))
+    header = ["file", "labels"] + [c for i in range(1, k + 1) for c in (f"top{i}", f"top{i}_probability")]
+    rows = []
+    for batch in pipelines.evals[split](with_names=True):
+        flat = {key: np.asarray(v).reshape((-1,) + np.shape(v)[2:]) for key, v in batch.items()}
+        real = flat["valid"] > 0
+        probabilities = np.asarray(forward(state.variables(), flat["image"][real]))
+        for name, label, p in zip(flat["name"][real], flat["label"][real], probabilities):
+            top = np.argsort(-p, kind="stable")[:k]
+            labels = " ".join(names[i] for i in np.flatnonzero(label > 0.5))
+            rows.append([name.decode("utf-8", "replace"), labels]
+                        + [v for i in top for v in (names[i], f"{p[i]:.6f}")])
+    path = os.path.join(os.path.abspath(workdir), f"predictions-{split}-{which}.csv")
+    if jax.process_index() == 0:
+        try:
+            with open(path, "w", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(header)
+                writer.writerows(rows)
+        except OSError as e:
+            raise RuntimeError(f"{path} cannot be written ({e.strerror}): point --workdir at a writable copy of "
+                               "the run.") from None
+    return path

@@ -1,0 +1,119 @@
+"""A frozen InceptionV3's head trained on cached features (`config.cache_features`): the
+features are computed once per dataset, split and backbone, the checkpoints are the whole
+model's, and that model scores the images exactly as training on features said it would.
+
+InceptionV3 at its smallest input (75x75), random weights, 3 classes of 'shapes'."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import ml_collections
+import numpy as np
+import pytest
+
+from jaxvision import data, train
+from jaxvision.data import default_data_config
+from jaxvision.train.checkpoint import Checkpoints
+from jaxvision.train.engine import build_engine
+
+
+def _config(data_dir: str) -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+    config.seed, config.batch_size, config.eval_batch_size, config.num_epochs = 0, 8, 8, 2
+    config.task, config.loss = "classification", "binary_cross_entropy"
+    config.cache_features = True
+    config.data = default_data_config()
+    config.data.update(dict(name="shapes", data_dir=data_dir, image_size=75, value_range=(-1.0, 1.0),
+                            random_flip=False, prefetch_to_device=0))
+    config.data.shapes.update(dict(image_size=16, num_train=16, num_validation=8, num_test=12, label="dominant"))
+    config.model = ml_collections.ConfigDict(dict(name="inception_v3", num_classes=3, freeze_backbone=True))
+    config.optimizer = ml_collections.ConfigDict(dict(name="adamax", learning_rate=1e-2))
+    config.monitor = ml_collections.ConfigDict(dict(metric="validation/accuracy", mode="max"))
+    config.test_with = "last"
+    return config
+
+
+@pytest.fixture(scope="module", autouse=True)
+def compilation_cache(tmp_path_factory):
+    """Each fit builds its steps afresh; the cache serves InceptionV3's compiles after the first."""
+    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("jax_cache")))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("features")
+    cache = root / "cache"
+    os.environ["JAXVISION_CACHE"] = str(cache)
+    try:
+        config = _config(str(root / "tfds"))
+        result = train.fit(config, str(root / "run"))
+        files = sorted((cache / "features").iterdir())
+        stamps = {f.name: f.stat().st_mtime_ns for f in files}
+        again = train.fit(config, str(root / "again"))  # another run of the same: the cache serves it
+        yield config, root, result, files, stamps, again
+    finally:
+        del os.environ["JAXVISION_CACHE"]
+
+
+def test_features_are_computed_once_per_split_and_reused(trained):
+    _, _, result, files, stamps, again = trained
+    assert len(files) == 3 and {f.name.split("-")[1] for f in files} == {"train", "validation", "test"}
+    with np.load(files[0]) as f:
+        assert f["features"].shape[1] == 2048 and len(f["features"]) == len(f["label"])
+    assert {f.name: f.stat().st_mtime_ns for f in files} == stamps  # not written again
+    assert again.results["test"] == result.results["test"]
+
+
+def test_the_head_learns_and_the_backbone_stays_bit_identical(trained):
+    config, root, result, _, _, _ = trained
+    history = [r for r in map(json.loads, open(root / "run" / "metrics.jsonl")) if r["split"] == "train"]
+    assert history[-1]["loss"] < history[0]["loss"]
+    checkpoints = Checkpoints(str(root / "run"), read_only=True)
+    last = checkpoints.restore(result.state, "latest")[0]
+    checkpoints.close()
+    resolved = train.resolve(config)
+    initial = build_engine(resolved, data.make_pipelines(resolved).info, 2).initial_state  # step 0, same seed
+    for name in initial.params:
+        same = jax.tree.all(jax.tree.map(np.array_equal, initial.params[name], last.params[name]))
+        assert same == (name != "predictions"), name
+    assert jax.tree.all(jax.tree.map(np.array_equal, initial.batch_stats, last.batch_stats))
+
+
+def test_the_saved_model_scores_images_as_training_on_features_did(trained):
+    config, root, result, _, _, _ = trained
+    on_images = train.evaluate(config, str(root / "run"), split="test", which="latest", say=lambda _: None)
+    for name in ("loss", "accuracy", "binary_accuracy"):
+        # the same network on the same pixels; features went through another batching (float32 sums)
+        assert on_images[name] == pytest.approx(result.results["test"][name], abs=1e-5), name
+
+
+def test_augmented_copies_are_cached_once_each_and_cycled(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAXVISION_CACHE", str(tmp_path / "cache"))
+    config = _config(str(tmp_path / "tfds"))
+    config.data.random_flip, config.feature_views, config.num_epochs = True, 2, 3
+    train.fit(config, str(tmp_path / "run"))
+    files = {f.name.split("-")[1] + ("-" + f.name.split("-")[2] if "copy" in f.name else ""): f
+             for f in (tmp_path / "cache" / "features").iterdir()}
+    assert sorted(files) == ["test", "train-copy0", "train-copy1", "validation"]
+    copies = [np.load(files[f"train-copy{v}"]) for v in (0, 1)]
+    assert copies[0]["features"].shape == copies[1]["features"].shape == (16, 2048)  # 2 steps of 8
+    assert not np.allclose(copies[0]["features"], copies[1]["features"])  # other flips, other order
+    np.testing.assert_array_equal(copies[0]["label"].sum(0), copies[1]["label"].sum(0))  # the same images
+
+
+def test_what_cannot_be_cached_is_one_sentence(tmp_path):
+    config = _config(str(tmp_path / "tfds"))
+    config.data.random_flip = True
+    with pytest.raises(ValueError, match="without augmentation: set config.data.random_flip=False"):
+        train.fit(config, str(tmp_path / "a"))
+    config.data.random_flip, config.feature_views = False, 3
+    with pytest.raises(ValueError, match="feature_views=3 caches augmented copies .* but config.data augments nothing"):
+        train.fit(config, str(tmp_path / "c"))
+    config = _config(str(tmp_path / "tfds"))
+    config.model.freeze_backbone = False
+    with pytest.raises(ValueError, match="needs model inception_v3 with freeze_backbone=True"):
+        train.fit(config, str(tmp_path / "b"))
