@@ -137,6 +137,9 @@ def describe_data(d: ml_collections.ConfigDict) -> str:
         return f"PASCAL VOC {d.voc.year} ({what}), {size}"
     if d.name == "folder":
         return f"folder {d.folder.root} (train split '{d.train_split}'), {size}"
+    if d.name == "mask_folder":
+        return (f"images and masks in {d.masks.root} (train split '{d.train_split}', fractions "
+                f"{tuple(d.masks.split)}, seed {d.masks.split_seed}), {size}")
     return f"{d.name}, {size}"
 
 

@@ -93,23 +93,26 @@ def choose(kind: str, keras_h5: str = "") -> Choice:
     return Choice("tf2015")
 
 
-def fetch(choice: Choice) -> dict[str, np.ndarray] | None:
-    """The converted 2015 weights (downloaded and cached on first use), or None for Keras's file,
-    which `load` reads: called before anything costly, so a missing file stops a run at once."""
-    return tf2015_arrays() if choice.kind == "tf2015" else None
+def fetch(choice: Choice) -> dict[str, np.ndarray]:
+    """The chosen weights as {'params/conv2d_K/kernel', ..., 'batch_stats/...'} (the 2015 ones
+    downloaded and converted on first use): called before anything costly, so that a missing
+    file stops a run at once."""
+    if choice.kind == "tf2015":
+        return tf2015_arrays()
+    from jaxvision import convert
+
+    variables = convert.load_inception_v3(choice.path, iv3.InceptionV3(include_top=False))
+    return {"/".join(str(p.key) for p in path): np.asarray(leaf)
+            for path, leaf in jax.tree_util.tree_flatten_with_path(variables)[0]}
 
 
-def load(choice: Choice, fetched: dict[str, np.ndarray] | None, model: iv3.InceptionV3, rng) -> dict:
-    """The model's variables with the chosen ImageNet backbone and a freshly initialised head."""
+def load(choice: Choice, arrays: dict[str, np.ndarray], model, variables: dict) -> dict:
+    """`variables` (the model's fresh ones) with the ImageNet backbone put in: see `fill_model`."""
     if model.last_pool != choice.last_pool:
         raise PretrainedError(
             f"{choice.describe()} were trained with last_pool={choice.last_pool!r}, but the model has "
             f"last_pool={model.last_pool!r}: drop config.model.last_pool, or set it to {choice.last_pool!r}.")
-    if choice.kind == "keras":
-        from jaxvision import convert
-
-        return convert.load_inception_v3(choice.path, model, rng=rng)
-    return fill_model(fetched, model, rng)
+    return fill_model(arrays, model, variables)
 
 
 # --- the 2015 weights -------------------------------------------------------------------------
@@ -216,29 +219,33 @@ def tf2015_arrays() -> dict[str, np.ndarray]:
     return arrays
 
 
-def fill_model(arrays: dict[str, np.ndarray], model: iv3.InceptionV3, rng) -> dict:
-    """The model's variables with every backbone leaf taken from `arrays` (each exactly once,
-    every shape checked) and the head, if the model has one, freshly initialised from `rng`."""
-    template = jax.eval_shape(model.init, jax.random.PRNGKey(0),
-                              np.zeros((1, iv3.MIN_INPUT_SIZE, iv3.MIN_INPUT_SIZE, 3), np.float32))
+def fill_model(arrays: dict[str, np.ndarray], model, variables: dict) -> dict:
+    """`variables` with every leaf of the model's InceptionV3 taken from `arrays`, each exactly
+    once and every shape checked; the model's head (`head_names`) keeps its fresh values.
+
+    The backbone's leaves lie at the top of `variables` for InceptionV3, or under the model's
+    `pretrained_scope` (e.g. 'backbone' in InceptionSegmenter).
+    """
+    scope = getattr(model, "pretrained_scope", "")
+    head = set(getattr(model, "head_names", ()))
     unused = set(arrays)
 
-    def leaf(path, shape):
-        key = "/".join(str(p.key) for p in path)
-        if key.startswith("params/predictions/"):
-            return None
+    def leaf(path, value):
+        keys = [str(p.key) for p in path]
+        inside = keys[2:] if scope else keys[1:]
+        if (scope and keys[1] != scope) or (inside and inside[0] in head):
+            return value  # the new part of the model: freshly initialised
+        key = "/".join(keys[:1] + inside)
         if key not in arrays:
             raise PretrainedError(f"The ImageNet weights have no {key}: they do not fit this InceptionV3.")
-        if arrays[key].shape != shape.shape:
+        if arrays[key].shape != np.shape(value):
             raise PretrainedError(f"The ImageNet weights give {key} the shape {arrays[key].shape}, but the model "
-                                  f"needs {shape.shape}: they do not fit this InceptionV3.")
+                                  f"needs {np.shape(value)}: they do not fit this InceptionV3.")
         unused.discard(key)
         return np.asarray(arrays[key], np.float32)
 
-    variables = jax.tree_util.tree_map_with_path(leaf, template)
+    filled = jax.tree_util.tree_map_with_path(leaf, jax.device_get(variables))
     if unused:
         raise PretrainedError(f"The ImageNet weights hold {len(unused)} arrays this model has no place for "
                               f"(first: {sorted(unused)[0]}).")
-    if model.include_top:
-        variables["params"]["predictions"] = jax.device_get(iv3.init_head(rng, model.num_classes))
-    return variables
+    return filled

@@ -137,11 +137,13 @@ def _cell(value) -> str:
 
 
 def results_table(title: str, columns: Sequence[str], rows: Sequence[Row], note: str = "") -> str:
-    """A markdown table with, for every column, the paper's number beside ours."""
-    header = ["run"] + [f"{c} ({who})" for c in columns for who in ("paper", "ours")]
+    """A markdown table with, for every column the paper gives a number in, the paper's beside ours."""
+    cited = {c for c in columns if any(row.paper.get(c) is not None for row in rows)}
+    sides = [(c, who) for c in columns for who in (("paper", "ours") if c in cited else ("ours",))]
+    header = ["run"] + [f"{c} ({who})" if c in cited else c for c, who in sides]
     lines = [f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        cells = [row.name] + [_cell(side.get(c)) for c in columns for side in (row.paper, row.ours)]
+        cells = [row.name] + [_cell((row.paper if who == "paper" else row.ours).get(c)) for c, who in sides]
         lines.append("| " + " | ".join(cells) + " |")
     if note:
         lines += ["", note]

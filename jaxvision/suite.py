@@ -29,10 +29,11 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from jaxvision import data, outcomes, pca, report, train, warmstart
+from jaxvision import baselines, claims, data, outcomes, pca, report, train, warmstart
 from jaxvision.report import Row
 
 FIGURE_EXAMPLES = 6  # validation images shown in reconstruction and segmentation figures
+KINDS = ("pca", "prior")  # runs that train nothing: PCA (pca.py) and segmentation baselines (baselines.py)
 
 
 def is_suite(config: ml_collections.ConfigDict) -> bool:
@@ -168,7 +169,7 @@ def _resolved_runs(config, workdir: str) -> dict[str, ml_collections.ConfigDict]
         run = train.resolve(config.runs[name])
         if run.get("init") is not None and run.init.get("workdir") in config.runs:
             run.init.workdir = os.path.join(workdir, run.init.workdir)
-        runs[name] = run if run.get("kind") == "pca" else warmstart.bind(run, os.path.join(workdir, name))
+        runs[name] = run if run.get("kind") in KINDS else warmstart.bind(run, os.path.join(workdir, name))
     return runs
 
 
@@ -184,13 +185,18 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> tuple[str, bool]:
         if run_config.get("kind") == "pca":
             run_pca(run_config, sub)
             continue
+        if run_config.get("kind") == "prior":
+            baselines.run(run_config, sub)
+            continue
         run_config = warmstart.bind(run_config, sub)  # again: a run it starts from may have just finished
         start(run_config, sub)
         result = train.fit(run_config, sub)
         if result.status == "interrupted":  # SIGTERM / Ctrl-C stops the suite, not just this run
             return f"{result.message} The suite stopped during run {name}; it resumes from there.", True
     path = write_report(config, workdir, wall_seconds=time.time() - started)
-    return f"{len(runs)} runs finished in {(time.time() - started) / 60:.1f} min; the report is {path}.", False
+    checked = os.path.join(workdir, "claims.md")
+    shown = open(checked).read() if os.path.isfile(checked) else ""
+    return f"{shown}{len(runs)} runs finished in {(time.time() - started) / 60:.1f} min; the report is {path}.", False
 
 
 def write_report(config: ml_collections.ConfigDict, workdir: str, wall_seconds: float | None = None) -> str:
@@ -211,6 +217,8 @@ def write_report(config: ml_collections.ConfigDict, workdir: str, wall_seconds: 
             pca_shown = _pca_reconstructions(sub)
             shown.setdefault("reconstruction", pca_shown["image"])
             reconstructions.update({f"PCA, {k}": pca_shown[str(k)] for k in run_config.components})
+        elif run_config.get("kind") == "prior":
+            rows, notes = baselines.rows(run_config, sub)
         else:
             run_files[name], rows, notes, out = _report_run(run_config, sub)
             figure = run_config.report.figure
@@ -236,18 +244,32 @@ def write_report(config: ml_collections.ConfigDict, workdir: str, wall_seconds: 
                         "(paper B, Fig. 8)",
                         report.segmentation_overlays(shown["segmentation"], shown["target"], segmentations,
                                                      os.path.join(workdir, "figures", "segmentation.png"))))
+    checked = claims.table(config.suite.get("claims", ()), lambda run: _run_numbers(runs[run], workdir, run))
+    if checked:
+        with open(os.path.join(workdir, "claims.md"), "w") as f:
+            f.write(checked)
     path = os.path.join(workdir, "report.md")
     with open(path, "w") as f:
-        f.write(_report_markdown(config, runs, results, figures, run_files, workdir, wall_seconds))
+        f.write(_report_markdown(config, runs, results, figures, run_files, workdir, wall_seconds, checked))
     return path
 
 
-def _report_markdown(config, runs, results: str, figures, run_files, workdir: str, wall_seconds) -> str:
+def _run_numbers(run_config, workdir: str, name: str) -> dict[str, float]:
+    """'split/metric' -> value of one run of the suite (baselines: 'baseline_name/split/metric')."""
+    sub = os.path.join(workdir, name)
+    if run_config.get("kind") == "prior":
+        return {f"{b}/{k}": v for b, found in baselines.numbers(sub).items() for k, v in found.items()}
+    return outcomes.numbers(run_config, sub)
+
+
+def _report_markdown(config, runs, results: str, figures, run_files, workdir: str, wall_seconds, checked: str) -> str:
     lines = [f"# {config.suite.title}", ""]
     if config.suite.notes:
         lines += [str(note) for note in config.suite.notes] + [""]
     if wall_seconds is not None:
         lines += [f"All {len(runs)} runs took {wall_seconds / 60:.1f} minutes (wall clock, before this report).", ""]
+    if checked:
+        lines += [checked]
     lines += ["## Results (the paper's numbers beside ours; also in [results.md](results.md))", "",
               results, "## Figures", ""]
     for caption, figure in figures:

@@ -30,7 +30,7 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
-from jaxvision import pretrained
+from jaxvision import models, pretrained
 from jaxvision.train.checkpoint import Checkpoints, writable_workdir
 from jaxvision.train.config import resolve
 from jaxvision.train.monitor import Monitor
@@ -82,7 +82,13 @@ def bind(config: ml_collections.ConfigDict, workdir: str) -> ml_collections.Conf
     if init is None:
         return config
     config.init = init
-    if config.model.get("name") != "inception_v3":
+    if "model" not in config:
+        return config
+    try:
+        model = models.build_model(**config.model.to_dict())
+    except (TypeError, ValueError):
+        return config  # the engine says what is wrong with config.model, in its own words
+    if not hasattr(model, "last_pool"):
         return config
     pool = _recorded_last_pool(os.path.abspath(workdir))
     if pool is None and init.workdir:
@@ -163,7 +169,7 @@ def prepare(config: ml_collections.ConfigDict, workdir: str) -> str | None:
         engine = build_engine(config, pipelines.info, pipelines.steps_per_epoch)
         state = engine.initial_state
         if init.imagenet:
-            variables = pretrained.load(choice, fetched, engine.model, jax.random.PRNGKey(config.seed))
+            variables = pretrained.load(choice, fetched, engine.model, state.variables())
             params, batch_stats, source = variables["params"], variables["batch_stats"], choice.describe()
             record = {"weights": source, "kind": choice.kind, "last_pool": choice.last_pool}
         else:

@@ -70,6 +70,9 @@ def _check_abstractly(run: ml_collections.ConfigDict) -> None:
     if run.get("kind") == "pca":
         assert run.components and all(k > 0 for k in run.components)
         return
+    if run.get("kind") == "prior":
+        assert run.split in (run.data.eval_splits or ("validation",))
+        return
     kwargs = run.model.to_dict()
     model = build_model(kwargs.pop("name"), **kwargs)
     x = jax.ShapeDtypeStruct((2, size, size, channels), jnp.float32)

@@ -21,6 +21,12 @@ from jaxvision.models import InceptionV3
 from torchscript_writer import Archive, global_, inception_archive, integer, text
 
 
+def fresh(model) -> dict:
+    """Stand-ins for a model's freshly initialised variables: zeros of its shapes (75x75 input)."""
+    shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, 75, 75, 3)))
+    return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
+
+
 def kernel_shapes() -> list[tuple[int, ...]]:
     v = jax.eval_shape(InceptionV3(include_top=False).init, jax.random.PRNGKey(0), jnp.zeros((1, 75, 75, 3)))
     return [v["params"]["conv2d" if k == 0 else f"conv2d_{k}"]["kernel"].shape for k in range(94)]
@@ -116,7 +122,9 @@ def test_every_layer_maps_onto_its_flax_module_once(fake_2015, shapes):
     arrays = pretrained.arrays_from_archive(str(fake_2015), "fake")
     assert len(arrays) == 94 * 4 and sum(a.size for a in arrays.values()) == 21_802_784  # Keras' no-top count
     model = InceptionV3(num_classes=7, last_pool="max")
-    variables = pretrained.fill_model(arrays, model, jax.random.PRNGKey(0))
+    base = fresh(model)
+    base["params"]["predictions"]["bias"] += 0.5  # the head keeps what it was given
+    variables = pretrained.fill_model(arrays, model, base)
     params, stats = variables["params"], variables["batch_stats"]
     for k in range(94):
         conv, bn = ("conv2d", "batch_normalization") if k == 0 else (f"conv2d_{k}", f"batch_normalization_{k}")
@@ -129,9 +137,22 @@ def test_every_layer_maps_onto_its_flax_module_once(fake_2015, shapes):
         assert np.all(params[bn]["bias"] == k + 0.25)
         assert np.all(stats[bn]["mean"] == k + 0.5) and np.all(stats[bn]["var"] == k + 0.75)
     assert shapes[87][:2] == (1, 3)
-    assert params["predictions"]["kernel"].shape == (2048, 7) and np.all(params["predictions"]["bias"] == 0)
-    without_top = pretrained.fill_model(arrays, InceptionV3(include_top=False, last_pool="max"), None)
-    assert "predictions" not in without_top["params"]
+    assert params["predictions"]["kernel"].shape == (2048, 7) and np.all(params["predictions"]["bias"] == 0.5)
+    without_top = InceptionV3(include_top=False, last_pool="max")
+    assert "predictions" not in pretrained.fill_model(arrays, without_top, fresh(without_top))["params"]
+
+
+def test_a_segmenter_gets_the_backbone_under_its_scope_and_keeps_its_decoder(fake_2015):
+    from jaxvision.models import InceptionSegmenter
+
+    arrays = pretrained.arrays_from_archive(str(fake_2015), "fake")
+    model = InceptionSegmenter(backbone_size=75, last_pool="max")
+    shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, 16, 16, 3)))
+    base = jax.tree.map(lambda s: np.full(s.shape, -1.0, s.dtype), shapes)
+    variables = pretrained.fill_model(arrays, model, base)
+    assert np.all(variables["params"]["backbone"]["conv2d_5"]["kernel"] == 5)
+    assert np.all(variables["batch_stats"]["backbone"]["batch_normalization_93"]["var"] == 93.75)
+    assert all(np.all(leaf == -1) for name in model.head_names for leaf in jax.tree.leaves(variables["params"][name]))
 
 
 def test_arrays_that_do_not_fit_are_one_sentence(fake_2015):
@@ -139,13 +160,13 @@ def test_arrays_that_do_not_fit_are_one_sentence(fake_2015):
     model = InceptionV3(include_top=False, last_pool="max")
     wrong = dict(arrays, **{"params/conv2d_5/kernel": np.zeros((1, 1, 3, 3), np.float32)})
     with pytest.raises(pretrained.PretrainedError, match=r"conv2d_5/kernel the shape \(1, 1, 3, 3\), but the model needs"):
-        pretrained.fill_model(wrong, model, None)
+        pretrained.fill_model(wrong, model, fresh(model))
     extra = dict(arrays, **{"params/conv2d_94/kernel": np.zeros(1, np.float32)})
     with pytest.raises(pretrained.PretrainedError, match="1 arrays this model has no place for"):
-        pretrained.fill_model(extra, model, None)
+        pretrained.fill_model(extra, model, fresh(model))
     missing = {k: v for k, v in arrays.items() if k != "batch_stats/batch_normalization_3/var"}
     with pytest.raises(pretrained.PretrainedError, match="have no batch_stats/batch_normalization_3/var"):
-        pretrained.fill_model(missing, model, None)
+        pretrained.fill_model(missing, model, fresh(model))
 
 
 def test_an_archive_of_another_network_is_one_sentence(tmp_path, shapes):
@@ -252,4 +273,4 @@ def test_the_choice_of_weights(tmp_path, monkeypatch):
 def test_weights_and_graph_must_agree(fake_2015):
     with pytest.raises(pretrained.PretrainedError, match="trained with last_pool='max', but the model has "
                                                          "last_pool='avg'"):
-        pretrained.load(pretrained.Choice("tf2015"), {}, InceptionV3(), jax.random.PRNGKey(0))
+        pretrained.load(pretrained.Choice("tf2015"), {}, InceptionV3(), {})

@@ -49,9 +49,14 @@ def _inputs(photos) -> np.ndarray:
                                 np.float32) / 127.5 - 1 for p in photos])
 
 
+def _shaped(model) -> dict:
+    shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), np.zeros((1, 75, 75, 3), np.float32))
+    return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
+
+
 def _ours(x: np.ndarray) -> np.ndarray:
     model = InceptionV3(include_top=False, pooling="avg", last_pool="max")
-    variables = pretrained.fill_model(pretrained.tf2015_arrays(), model, None)
+    variables = pretrained.fill_model(pretrained.tf2015_arrays(), model, _shaped(model))
     return np.asarray(jax.jit(lambda v, x: model.apply(v, x))(variables, x))
 
 
@@ -63,7 +68,7 @@ def test_pooled_features_match_the_torchscript_golden():
     assert np.abs(ours - golden).max() <= TOLERANCE
     # and the Keras graph (average pool in mixed10) would not: the 2015 graph matters
     keras_graph = InceptionV3(include_top=False, pooling="avg")
-    variables = pretrained.fill_model(pretrained.tf2015_arrays(), keras_graph, None)
+    variables = pretrained.fill_model(pretrained.tf2015_arrays(), keras_graph, _shaped(keras_graph))
     other = np.asarray(jax.jit(lambda v, x: keras_graph.apply(v, x))(variables, _inputs(photos)))
     assert np.abs(other - golden).max() > 100 * TOLERANCE
 

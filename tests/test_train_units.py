@@ -4,6 +4,7 @@ stopping, signals, distributed set-up, logs and checkpoints. No dataset, no trai
 import json
 import os
 import re
+import shutil
 import signal
 
 import jax
@@ -67,6 +68,12 @@ def test_overrides_are_read_as_the_fields_type():
         ([f"--config={TINY}", "--config.optimizer.nmae=sgd"], "did you mean 'name'"),
         (["--config=missing.py"], "does not exist"),
         ([f"--config={TINY}", "--config.task=detection"], "Unknown config.task 'detection'"),
+        ([f"--config={TINY}", "--config.batch_size=0"], "config.batch_size is 0: it must be at least 1"),
+        ([f"--config={TINY}", "--config.batch_size=-8"], "config.batch_size is -8: it must be at least 1"),
+        ([f"--config={TINY}", "--config.eval_batch_size=0"], "config.eval_batch_size is 0: it must be at least 1"),
+        ([f"--config={TINY}", "--config.num_epochs=0"], "config.num_epochs is 0: it must be at least 1"),
+        ([f"--config={TINY}", "--config.num_epochs=-1"], "config.num_epochs is -1: it must be at least 1"),
+        ([f"--config={TINY}", "--config.checkpoint.every_epochs=0"], "every_epochs is 0: it must be at least 1"),
     ],
 )
 def test_command_line_mistakes_are_one_sentence(argv, expected, capsys, tmp_path):
@@ -74,6 +81,14 @@ def test_command_line_mistakes_are_one_sentence(argv, expected, capsys, tmp_path
     err = capsys.readouterr().err
     (line,) = [line for line in err.splitlines() if line.startswith("error: ")]
     assert expected in line and "Traceback" not in err, err
+
+
+def test_an_experiment_file_with_a_syntax_error_names_the_file_and_line(capsys, tmp_path):
+    broken = tmp_path / "broken.py"
+    broken.write_text("import ml_collections\n\ndef get_config(:\n    pass\n")
+    assert main.main([f"--config={broken}", f"--workdir={tmp_path}"]) == 1
+    err = capsys.readouterr().err
+    assert f"error: {broken}, line 3: invalid syntax; fix the experiment file and run again." in err, err
 
 
 # --- optimizers -------------------------------------------------------------------------------
@@ -185,8 +200,9 @@ def test_tasks_use_the_named_losses_and_leave_padding_out():
 
 def test_monitor_follows_keras_rules():
     m = Monitor("validation/loss", "min", patience=2, min_delta=0.01)
-    flags = [m.update(e, {"validation": {"loss": v}}) for e, v in enumerate([1.0, 0.995, 0.9, float("nan"), 0.95])]
-    assert flags == [True, False, True, False, False]  # 0.995 is within min_delta; NaN never improves
+    values = [1.0, 0.995, 0.9, float("nan"), float("-inf"), 0.95]
+    flags = [m.update(e, {"validation": {"loss": v}}) for e, v in enumerate(values)]
+    assert flags == [True, False, True, False, False, False]  # 0.995 is within min_delta; NaN, inf never improve
     assert m.best == 0.9 and m.best_epoch == 2 and m.should_stop
     restored = Monitor("validation/loss", "min", patience=2)
     restored.load(json.loads(json.dumps(m.counters())))
@@ -317,6 +333,10 @@ def test_a_damaged_checkpoint_is_moved_aside_and_the_one_before_is_used(tmp_path
                                            r"moved to .*checkpoints/2\.damaged; using the one before it, step 1\.",
                                            said[0]), said
     assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1", "2.damaged"]  # nothing deleted
+    checkpoints.save(_state(2, 2.5), {"epoch": 2})  # the step is written afresh when the run reaches it
+    checkpoints.wait()
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1", "2", "2.damaged"]
+    shutil.rmtree(tmp_path / "checkpoints" / "2")
     # with nothing left to fall back on: one sentence, the checkpoint left as it is
     os.rename(tmp_path / "checkpoints" / "2.damaged", tmp_path / "checkpoints" / "2")
     (tmp_path / "checkpoints" / "1" / "state" / "manifest.ocdbt").unlink()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ml_collections
 
-DATASETS = ("shapes", "oxford_flowers102", "voc_multilabel", "voc_segmentation", "folder")
+DATASETS = ("shapes", "oxford_flowers102", "voc_multilabel", "voc_segmentation", "folder", "mask_folder")
 TRAIN_CROPS = ("none", "central", "inception")
 EVAL_CROPS = ("none", "central")
 
@@ -43,6 +43,10 @@ def default_data_config() -> ml_collections.ConfigDict:
                          (count objects marked difficult), manual_dir (a folder holding
                          VOCdevkit/VOC<year> or the official tar; '' = download)
     folder               root: a folder of class sub-folders (see jaxvision.data.folder)
+    masks                the 'mask_folder' dataset: root (images/ + masks/, or per split),
+                         foreground ('binary', 'nonzero' or 'values' with foreground_values),
+                         split (fractions of the one-pool layout) and split_seed (see
+                         jaxvision.data.mask_folder)
     """
     return ml_collections.ConfigDict(
         dict(
@@ -66,6 +70,7 @@ def default_data_config() -> ml_collections.ConfigDict:
             voc=dict(year=2009, builder="jaxvision", classes=("cat", "motorbike", "bottle"),
                      include_difficult=True, manual_dir=""),
             folder=dict(root=""),
+            masks=dict(root="", foreground="binary", foreground_values=(), split=(0.8, 0.2), split_seed=0),
         )
     )
 

@@ -10,7 +10,7 @@ import ml_collections
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from jaxvision.data import folder, shapes, voc
+from jaxvision.data import folder, mask_folder, shapes, voc
 from jaxvision.data.errors import DataError
 
 Example = dict[str, tf.Tensor]
@@ -148,12 +148,31 @@ def _folder(data: ml_collections.ConfigDict, data_dir: str | None) -> Source:
                   features=("image", "label", "file_name"), parse=parse)
 
 
+def _mask_folder(data: ml_collections.ConfigDict, data_dir: str | None) -> Source:
+    m = data.masks
+    if not m.root:
+        raise ValueError("config.data.masks.root is empty: point it at a folder with images/ and masks/.")
+    if m.foreground == "values" and not m.foreground_values:
+        raise ValueError("config.data.masks.foreground is 'values', but config.data.masks.foreground_values is "
+                         "empty: list the mask values that are foreground, e.g. (15,).")
+    rule = tuple(m.foreground_values) if m.foreground == "values" else m.foreground
+    config = mask_folder.scan(m.root, rule, tuple(m.split), m.split_seed)
+    builder = mask_folder.JaxvisionMaskFolder(config=config, data_dir=data_dir, skip_bad_examples=data.skip_bad_examples)
+
+    def parse(ex):
+        return {"image": ex["image"], "mask": ex["mask"], "label": tf.ones([1], tf.float32), "name": ex["file_name"]}
+
+    return Source("mask_folder", builder, tuple(config.pairs), ("foreground",), multi_label=True, has_mask=True,
+                  features=("image", "mask", "file_name"), parse=parse)
+
+
 _SOURCES = {
     "shapes": _shapes,
     "oxford_flowers102": _flowers,
     "voc_multilabel": _voc_multilabel,
     "voc_segmentation": _voc_segmentation,
     "folder": _folder,
+    "mask_folder": _mask_folder,
 }
 
 

@@ -9,6 +9,7 @@
 | deep_cnn                    | DeepCNN                                 | 128x128x3   | 3 logits          |
 | segmenter                   | Segmenter (paper B)                     | 64x64x1     | 64x64x1 logits    |
 | unet                        | UNet (skip connections)                 | 64x64x1     | 64x64x1 logits    |
+| inception_segmenter         | InceptionSegmenter (ImageNet encoder)   | 64x64x3     | 64x64x1 logits    |
 
 (*) any size from 75x75. Parameter counts against the papers: docs/models.md.
 
@@ -30,12 +31,13 @@ import optax
 from jaxvision.models.autoencoder import (AUTOENCODER_FILTERS, ConvAutoencoder, Decoder, Encoder,
                                           autoencoder, code_shape, code_size)
 from jaxvision.models.classifiers import DEEP_CNN_FILTERS, DeepCNN, EncoderClassifier
+from jaxvision.models.inception_segmenter import InceptionSegmenter
 from jaxvision.models.inception_v3 import InceptionV3, preprocess_input
 from jaxvision.models.segmentation import SEGMENTER_FILTERS, Segmenter, UNet
 
 __all__ = [
     'AUTOENCODER_FILTERS', 'DEEP_CNN_FILTERS', 'SEGMENTER_FILTERS', 'ConvAutoencoder', 'DeepCNN',
-    'Decoder', 'Encoder', 'EncoderClassifier', 'InceptionV3', 'Segmenter', 'UNet', 'autoencoder',
+    'Decoder', 'Encoder', 'EncoderClassifier', 'InceptionSegmenter', 'InceptionV3', 'Segmenter', 'UNet', 'autoencoder',
     'build_model', 'code_shape', 'code_size', 'count_params', 'l2_mask', 'masked_optimizer',
     'preprocess_input', 'trainable_mask', 'MODELS',
 ]
@@ -48,6 +50,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     'deep_cnn': DeepCNN,
     'segmenter': Segmenter,
     'unet': UNet,
+    'inception_segmenter': InceptionSegmenter,
 }
 
 

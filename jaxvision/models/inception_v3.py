@@ -87,6 +87,9 @@ class InceptionV3(nn.Module):
       train_batch_norm: with `train=True`, normalise with the batch's statistics and update the
         running ones (False: batch norm stays in inference mode while the weights learn).
       last_pool: the pool of the last block's pool branch, 'avg' (Keras) or 'max' (2015 graph).
+      endpoints: return the activations of the stem ('stem', 1/4 of the input's side, 192
+        channels), 'mixed2' (1/8, 288), 'mixed7' (1/16, 768) and 'mixed10' (1/32, 2048) as a
+        dict, for dense prediction (jaxvision.models.inception_segmenter).
       axis_name: pmap axis over which training batch statistics are averaged (sync BN), or None.
       dtype: computation dtype (parameters stay float32).
     """
@@ -97,6 +100,7 @@ class InceptionV3(nn.Module):
     freeze_backbone: bool = False
     train_batch_norm: bool = True
     last_pool: str = 'avg'
+    endpoints: bool = False
     axis_name: str | None = None
     dtype: Dtype = jnp.float32
 
@@ -148,6 +152,7 @@ class InceptionV3(nn.Module):
 
         x = conv2d_bn(x, 80, 1, 1, padding='VALID')
         x = conv2d_bn(x, 192, 3, 3, padding='VALID')
+        found = {'stem': x}
         x = max_pool(x)
 
         # mixed0, mixed1, mixed2: 35x35x256 / 288 / 288 (at 299x299 input)
@@ -160,6 +165,8 @@ class InceptionV3(nn.Module):
             branch3x3dbl = conv2d_bn(branch3x3dbl, 96, 3, 3)
             branch_pool = conv2d_bn(avg_pool(x), pool_filters, 1, 1)
             x = cat([branch1x1, branch5x5, branch3x3dbl, branch_pool])
+
+        found['mixed2'] = x
 
         # mixed3: 17x17x768
         branch3x3 = conv2d_bn(x, 384, 3, 3, strides=(2, 2), padding='VALID')
@@ -181,6 +188,8 @@ class InceptionV3(nn.Module):
             branch7x7dbl = conv2d_bn(branch7x7dbl, 192, 1, 7)
             branch_pool = conv2d_bn(avg_pool(x), 192, 1, 1)
             x = cat([branch1x1, branch7x7, branch7x7dbl, branch_pool])
+
+        found['mixed7'] = x
 
         # mixed8: 8x8x1280
         branch3x3 = conv2d_bn(x, 192, 1, 1)
@@ -207,6 +216,8 @@ class InceptionV3(nn.Module):
             x = cat([branch1x1, branch3x3, branch3x3dbl, branch_pool])
 
         assert next(counter) == NUM_CONV_BN
+        if self.endpoints:
+            return {**found, 'mixed10': x}
 
         if self.include_top:
             return self._top(jnp.mean(x, axis=(1, 2)))      # avg_pool (GlobalAveragePooling2D)

@@ -181,6 +181,7 @@ class Checkpoints:
                         f"The checkpoint {where} is damaged ({reason}) and no earlier {which} one is left: start in "
                         f"a new --workdir (the damaged one was left as it is).") from error
                 moved = self._move_aside(where)
+                manager.reload()  # forget the step moved aside, so that it is saved again when reached
                 (say or _warn)(f"warning: the checkpoint {where} is damaged ({reason}); {moved}using the one "
                                f"before it, step {steps[i + 1]}.")
                 continue

@@ -19,7 +19,8 @@ config.task / config.loss:
                   'mean_squared_error' or 'mean_absolute_error'; metrics: both
   segmentation    logits [B, H, W, 1] vs 'mask'; 'binary_cross_entropy' (on sigmoids), 'dice'
                   (1 - soft Dice) or 'binary_cross_entropy+dice'; metrics: dice and iou over
-                  every pixel of the split (global counts), pixel_accuracy
+                  every pixel of the split (global counts), their means over images
+                  (dice_per_image, iou_per_image), pixel_accuracy
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ def _segmentation_metrics(z: jax.Array, b: Batch) -> dict[str, Ratio]:
     return {
         "dice": metrics.dice_coefficient(pred, b["mask"], valid=b["valid"]),
         "iou": metrics.iou(pred, b["mask"], valid=b["valid"]),
+        "dice_per_image": metrics.dice_coefficient(pred, b["mask"], valid=b["valid"], per_image=True),
+        "iou_per_image": metrics.iou(pred, b["mask"], valid=b["valid"], per_image=True),
         "pixel_accuracy": metrics.binary_accuracy(p, b["mask"], valid=b["valid"]),
     }
 
