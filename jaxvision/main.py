@@ -102,7 +102,10 @@ def apply_override(config: ml_collections.ConfigDict, dotted: str, text: str) ->
         return
     if isinstance(section[key], ml_collections.ConfigDict):
         raise UsageError(f"--{where}.{key} is a group of settings: set one of its keys, e.g. --{where}.{key}.{next(iter(section[key].keys()), 'x')}=...")
-    section[key] = _parse_value(text, section[key], f"{where}.{key}")
+    current = section[key]
+    if current is None and section.get_type(key) in (bool, int, float, str):  # a typed field left unset
+        current = section.get_type(key)()
+    section[key] = _parse_value(text, current, f"{where}.{key}")
 
 
 def _unknown(name: str, key: str, section: ml_collections.ConfigDict) -> str:

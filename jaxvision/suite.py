@@ -6,8 +6,12 @@ A suite config (experiments/quickstart.py, the `table*` variants of paper B's fi
     config.suite.order   run names, in the order they run (a later run may start from an
                          earlier one: `config.init.workdir` may name a run of the suite)
     config.suite.notes   lines printed at the top of report.md (scale, caveats)
-    config.runs.NAME     an experiment config (run by `train.fit`), or a PCA baseline
-                         (`kind='pca'`: fitted on the training images of its `data`)
+    config.suite.claims  the paper's claims, checked on the runs' numbers (jaxvision/claims.py)
+    config.runs.NAME     an experiment config (run by `train.fit`), a PCA baseline
+                         (`kind='pca'`: fitted on the training images of its `data`) or the
+                         baselines of a task (`kind='prior'`, jaxvision/baselines.py); a run
+                         with `optional=True` whose pretrained weights cannot be had is left
+                         out (its rows and claims say so) instead of stopping the suite
 
 Every run config carries `config.report`: its results `table` (title), `columns` ((name,
 'split/metric', paper's value), ...), its `row` name, the metric keys of its `curves`, its
@@ -15,8 +19,8 @@ Every run config carries `config.report`: its results `table` (title), `columns`
 and optionally `extra_rows` of numbers the paper cites without a run. Each run's workdir gets
 curves.png, its figure and results.md; the suite's workdir gets results.md (one table per paper
 table, paper beside ours, with the dataset and settings of every row), figures/ and report.md
-linking all of it. A suite started again in the same workdir resumes: finished runs are only
-re-evaluated.
+linking all of it, and claims.md with each claim ✔ or ✘ (also printed at the end). A suite
+started again in the same workdir resumes: finished runs are only re-evaluated.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from jaxvision import baselines, claims, data, outcomes, pca, report, train, warmstart
+from jaxvision import baselines, claims, data, outcomes, pca, pretrained, report, train, warmstart
 from jaxvision.report import Row
 
 FIGURE_EXAMPLES = 6  # validation images shown in reconstruction and segmentation figures
@@ -189,7 +193,13 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> tuple[str, bool]:
             baselines.run(run_config, sub)
             continue
         run_config = warmstart.bind(run_config, sub)  # again: a run it starts from may have just finished
-        start(run_config, sub)
+        try:
+            start(run_config, sub)
+        except pretrained.PretrainedError as error:
+            if not run_config.get("optional"):
+                raise
+            _say(f"Run {name} left out: {error}")  # its rows and claims say 'not measured'
+            continue
         result = train.fit(run_config, sub)
         if result.status == "interrupted":  # SIGTERM / Ctrl-C stops the suite, not just this run
             return f"{result.message} The suite stopped during run {name}; it resumes from there.", True
@@ -219,6 +229,9 @@ def write_report(config: ml_collections.ConfigDict, workdir: str, wall_seconds: 
             reconstructions.update({f"PCA, {k}": pca_shown[str(k)] for k in run_config.components})
         elif run_config.get("kind") == "prior":
             rows, notes = baselines.rows(run_config, sub)
+        elif not os.path.isfile(os.path.join(sub, "metrics.jsonl")):  # an optional run that could not start
+            rows = [Row(run_config.report.row, {c: p for c, _, p in run_config.report.columns}, {})]
+            notes = [f"- *{run_config.report.row}*: not run (see the suite's log: its weights could not be had)."]
         else:
             run_files[name], rows, notes, out = _report_run(run_config, sub)
             figure = run_config.report.figure
@@ -259,7 +272,7 @@ def _run_numbers(run_config, workdir: str, name: str) -> dict[str, float]:
     sub = os.path.join(workdir, name)
     if run_config.get("kind") == "prior":
         return {f"{b}/{k}": v for b, found in baselines.numbers(sub).items() for k, v in found.items()}
-    return outcomes.numbers(run_config, sub)
+    return outcomes.numbers(run_config, sub) if os.path.isfile(os.path.join(sub, "metrics.jsonl")) else {}
 
 
 def _report_markdown(config, runs, results: str, figures, run_files, workdir: str, wall_seconds, checked: str) -> str:

@@ -51,7 +51,7 @@ def _resolved_init(config: ml_collections.ConfigDict) -> ml_collections.ConfigDi
         if key not in init:
             raise ValueError(f"Unknown key config.init.{key}: the known keys are {', '.join(sorted(init.keys()))}.")
         init[key] = tuple(value) if isinstance(init[key], tuple) else value
-    if init.keras_h5 and not init.imagenet:
+    if init.keras_h5 and init.imagenet in ("", "auto"):  # a Keras file named: its weights are wanted
         init.imagenet = "keras"
     if init.checkpoint not in ("best", "latest"):
         raise ValueError(f"config.init.checkpoint is {init.checkpoint!r}: use 'best' or 'latest'.")

@@ -256,7 +256,7 @@ def test_build_model_registry():
     expected = {'inception_v3': 'InceptionV3', 'autoencoder': 'ConvAutoencoder',
                 'frozen_encoder_classifier': 'EncoderClassifier',
                 'encoder_classifier': 'EncoderClassifier', 'deep_cnn': 'DeepCNN',
-                'segmenter': 'Segmenter', 'unet': 'UNet'}
+                'segmenter': 'Segmenter', 'unet': 'UNet', 'inception_segmenter': 'InceptionSegmenter'}
     assert set(MODELS) == set(expected)
     for name, cls in expected.items():
         assert type(build_model(name)).__name__ == cls

@@ -34,9 +34,12 @@ def default_data_config() -> ml_collections.ConfigDict:
                          masks of the wrong size and missing files (counted in the log)
                          instead of stopping with an error that names the file; the prepared
                          data keeps the choice (delete it to prepare again)
-    shapes               the embedded dataset: generated image_size and split sizes, and
-                         which label 'label' holds: 'multi_hot' (classes present) or
-                         'dominant' (one-hot of the class with the most pixels)
+    shapes               the embedded dataset: generated image_size and split sizes, which
+                         label 'label' holds: 'multi_hot' (classes present) or 'dominant'
+                         (one-hot of the class with the most pixels), objects (range of an
+                         object's half-size as a fraction of the side), clutter (0-1: how
+                         many clutter strokes and blobs, of the default's) and presence (> 0:
+                         each class drawn independently with this probability)
     voc                  year (2007-2012), builder for voc_multilabel ('jaxvision': ours, any
                          year; 'tfds': tfds' voc, 2007 or 2012), classes (the multi-label
                          subset; images with none of them are left out), include_difficult
@@ -66,7 +69,8 @@ def default_data_config() -> ml_collections.ConfigDict:
             shuffle_buffer=4096,
             prefetch_to_device=2,
             skip_bad_examples=False,
-            shapes=dict(image_size=128, num_train=2000, num_validation=500, num_test=500, label="multi_hot"),
+            shapes=dict(image_size=128, num_train=2000, num_validation=500, num_test=500, label="multi_hot",
+                        objects=(0.06, 0.25), clutter=1.0, presence=0.0),
             voc=dict(year=2009, builder="jaxvision", classes=("cat", "motorbike", "bottle"),
                      include_difficult=True, manual_dir=""),
             folder=dict(root=""),

@@ -27,6 +27,7 @@ CLASS_NAMES = ("cat", "motorbike", "bottle")
 SPLITS = ("train", "validation", "test")
 _VERSION = tfds.core.Version("1.0.0")
 _MIN_HALF_SIZE_PX = 2.5  # smaller objects would vanish at the test image sizes
+OBJECTS = (0.06, 0.25)  # default range of an object's half-size, as a fraction of the side
 
 
 def _smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
@@ -88,7 +89,7 @@ def _bottle(u, v):
 _DRAW = (_cat, _motorbike, _bottle)
 
 
-def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+def _background(rng: np.random.Generator, size: int, clutter: float = 1.0) -> np.ndarray:
     image = _smooth_noise(rng, size, int(rng.integers(2, 7)))
     image = image * float(rng.uniform(0.3, 0.9)) + rng.uniform(0.0, 0.4, size=3).astype(np.float32)
     axis = np.arange(size, dtype=np.float32)
@@ -100,14 +101,14 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
         wave = np.sin(down)[:, None] * np.cos(across)[None, :] + np.cos(down)[:, None] * np.sin(across)[None, :]
         colour = (rng.uniform(0.03, 0.2) * rng.uniform(-1, 1, size=3)).astype(np.float32)
         image += wave[:, :, None] * colour
-    for _ in range(int(rng.integers(0, 7))):  # clutter strokes: edges that are not objects
+    for _ in range(int(int(rng.integers(0, 7)) * clutter)):  # clutter strokes: edges that are not objects
         x0, y0, x1, y1 = (float(c) for c in rng.uniform(0, size, size=4))
         width = float(rng.uniform(0.5, 2.5))
         (ya, yb), (xa, xb) = _box(min(y0, y1), max(y0, y1), min(x0, x1), max(x0, x1), width, size)
         yy, xx = np.mgrid[ya:yb, xa:xb].astype(np.float32)
         near = _segment_distance(xx, yy, x0, y0, x1, y1) <= width
         image[ya:yb, xa:xb][near] = rng.uniform(0, 1, size=3).astype(np.float32)
-    for _ in range(int(rng.integers(0, 4))):  # soft blobs
+    for _ in range(int(int(rng.integers(0, 4)) * clutter)):  # soft blobs
         cx, cy = (float(c) for c in rng.uniform(0, size, size=2))
         r = float(rng.uniform(0.04, 0.15)) * size
         (ya, yb), (xa, xb) = _box(cy, cy, cx, cx, 3 * r, size)
@@ -126,21 +127,32 @@ def _box(y0: float, y1: float, x0: float, x1: float, margin: float, size: int):
     return span(y0, y1), span(x0, x1)
 
 
-def _sample_classes(rng: np.random.Generator) -> list[int]:
-    """Classes of the objects to draw: 1-3 distinct classes, each 1+ times, in random order."""
-    distinct = rng.choice(3, size=rng.choice([1, 2, 3], p=[0.4, 0.35, 0.25]), replace=False)
+def _sample_classes(rng: np.random.Generator, presence: float = 0.0) -> list[int]:
+    """Classes of the objects to draw, each 1+ times, in random order: 1-3 distinct classes, or
+    with `presence` > 0 each class independently with that probability (so every label set,
+    the empty one included, occurs)."""
+    if presence > 0:
+        distinct = np.flatnonzero(rng.uniform(size=3) < presence)
+    else:
+        distinct = rng.choice(3, size=rng.choice([1, 2, 3], p=[0.4, 0.35, 0.25]), replace=False)
     classes = [int(k) for k in distinct for _ in range(1 + rng.poisson(0.8))]
     rng.shuffle(classes)
     return classes
 
 
-def render_example(rng: np.random.Generator, size: int) -> dict[str, np.ndarray]:
-    """One scene: 'image' uint8 [size, size, 3] and 'segmentation' uint8 [size, size] (0-3)."""
-    image = _background(rng, size)
+def render_example(rng: np.random.Generator, size: int, objects: tuple[float, float] = OBJECTS,
+                   clutter: float = 1.0, presence: float = 0.0) -> dict[str, np.ndarray]:
+    """One scene: 'image' uint8 [size, size, 3] and 'segmentation' uint8 [size, size] (0-3).
+
+    `objects` is the range of an object's half-size as a fraction of the image side;
+    `clutter` scales the number of clutter strokes and blobs (0: none); `presence` > 0 draws
+    each class independently with that probability (see `_sample_classes`).
+    """
+    image = _background(rng, size, clutter)
     segmentation = np.zeros((size, size), np.uint8)
-    for k in _sample_classes(rng):
+    for k in _sample_classes(rng, presence):
         # Log-uniform half-size: many small objects, a few large ones.
-        half = max(size * np.exp(rng.uniform(np.log(0.06), np.log(0.25))), _MIN_HALF_SIZE_PX)
+        half = max(size * np.exp(rng.uniform(np.log(objects[0]), np.log(objects[1]))), _MIN_HALF_SIZE_PX)
         # Python floats keep the float32 arrays below in float32 (numpy scalars would widen them).
         cx, cy = (float(c) for c in rng.uniform(0.1 * size, 0.9 * size, size=2))
         tilt = rng.uniform(-0.5, 0.5)
@@ -167,26 +179,38 @@ def render_example(rng: np.random.Generator, size: int) -> dict[str, np.ndarray]
 
 @dataclasses.dataclass(eq=False)
 class ShapesConfig(tfds.core.BuilderConfig):
-    """Image side and number of examples of each split."""
+    """Image side, number of examples of each split, object sizes and clutter."""
 
     image_size: int = 128
     num_train: int = 2000
     num_validation: int = 500
     num_test: int = 500
+    objects: tuple[float, float] = OBJECTS
+    clutter: float = 1.0
+    presence: float = 0.0
 
     @classmethod
     def make(cls, image_size: int = 128, num_train: int = 2000, num_validation: int = 500,
-             num_test: int = 500) -> "ShapesConfig":
-        """A config whose name records its settings, so each size is prepared once."""
+             num_test: int = 500, objects=OBJECTS, clutter: float = 1.0, presence: float = 0.0) -> "ShapesConfig":
+        """A config whose name records its settings, so each setting is prepared once."""
         for field, value in (("image_size", image_size), ("num_train", num_train),
                              ("num_validation", num_validation), ("num_test", num_test)):
             if int(value) < (8 if field == "image_size" else 0):
                 raise ValueError(f"data.shapes.{field}={value} is too small: use a positive number "
                                  "(image_size at least 8).")
+        objects = tuple(float(v) for v in objects)
+        if not (len(objects) == 2 and 0 < objects[0] <= objects[1] <= 0.5) or not 0 <= clutter <= 1 or not (
+                0 <= presence < 1):
+            raise ValueError(f"data.shapes.objects {objects} must be (low, high) with 0 < low <= high <= 0.5, "
+                             f"data.shapes.clutter ({clutter}) between 0 and 1, and data.shapes.presence ({presence}) "
+                             "at least 0 and under 1.")
         name = f"{image_size}px_{num_train}_{num_validation}_{num_test}"
+        if objects != OBJECTS or clutter != 1.0 or presence:
+            name += f"_objects{objects[0]:g}-{objects[1]:g}_clutter{clutter:g}_presence{presence:g}"
         if name not in _MADE:  # one object per setting: tfds accepts only its own object of a listed config
             _MADE[name] = cls(name=name, version=_VERSION, image_size=int(image_size), num_train=int(num_train),
-                              num_validation=int(num_validation), num_test=int(num_test))
+                              num_validation=int(num_validation), num_test=int(num_test), objects=objects,
+                              clutter=float(clutter), presence=float(presence))
         return _MADE[name]
 
 
@@ -221,10 +245,12 @@ class JaxvisionShapes(tfds.core.GeneratorBasedBuilder):
         return {name: self._generate_examples(SPLITS.index(name), n) for name, n in counts.items()}
 
     def _generate_examples(self, split_index: int, count: int):
-        size = self.builder_config.image_size
+        c = self.builder_config
+        size = c.image_size
         for i in range(count):
             # One generator per example: any example can be regenerated on its own.
-            scene = render_example(np.random.default_rng([size, split_index, i]), size)
+            scene = render_example(np.random.default_rng([size, split_index, i]), size, c.objects, c.clutter,
+                                   c.presence)
             segmentation = scene["segmentation"]
             pixels = np.bincount(segmentation.ravel(), minlength=len(CLASS_NAMES) + 1)[1:]
             key = f"{SPLITS[split_index]}_{i:06d}"

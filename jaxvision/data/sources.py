@@ -49,7 +49,8 @@ def multi_hot(labels: tf.Tensor, num_classes: int) -> tf.Tensor:
 
 def _shapes(data: ml_collections.ConfigDict, data_dir: str | None) -> Source:
     c = data.shapes
-    config = shapes.ShapesConfig.make(c.image_size, c.num_train, c.num_validation, c.num_test)
+    config = shapes.ShapesConfig.make(c.image_size, c.num_train, c.num_validation, c.num_test, c.objects, c.clutter,
+                                      c.presence)
     k = len(shapes.CLASS_NAMES)
     dominant = c.label == "dominant"
 

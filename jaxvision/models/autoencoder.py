@@ -139,8 +139,10 @@ class ConvAutoencoder(nn.Module):
         return self.decode(self.encode(x))
 
 
-def autoencoder(code_size: int = 8192, **kwargs) -> ConvAutoencoder:
-    """The paper's autoencoder with `code_size` codes for 128x128x3 inputs (2048/4096/8192)."""
+def autoencoder(code_size: int = 8192, filters: Sequence[int] | None = None, **kwargs) -> ConvAutoencoder:
+    """The paper's autoencoder with `code_size` codes for 128x128x3 inputs (2048/4096/8192), or,
+    with `filters`, the same wiring with other filter counts (a cheaper net keeps the last ones,
+    which set the code's depth)."""
     if code_size not in AUTOENCODER_FILTERS:
         raise ValueError(f'code_size must be one of {sorted(AUTOENCODER_FILTERS)}, got {code_size}.')
-    return ConvAutoencoder(filters=AUTOENCODER_FILTERS[code_size], pools=AUTOENCODER_POOLS, **kwargs)
+    return ConvAutoencoder(filters=tuple(filters or AUTOENCODER_FILTERS[code_size]), pools=AUTOENCODER_POOLS, **kwargs)

@@ -23,6 +23,9 @@ fills in the rest and rejects misspelt keys, so a typo stops the run instead of 
   feature_views   with cache_features: 1 = training images un-augmented, V > 1 = features of V
                   augmented copies of each (epoch e trains on copy e mod V)
   init            weights to start from (see jaxvision.warmstart); absent = none
+  half_precision  bfloat16 activations and convolutions (parameters, optimizer state, batch
+                  statistics, softmax, losses and metrics stay float32); None (the default):
+                  on when the run's devices are GPUs or TPUs, off on a CPU
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ def default_config() -> ml_collections.ConfigDict:
             peer_timeout_s=60,
             cache_features=False,
             feature_views=1,
+            half_precision=ml_collections.FieldReference(None, field_type=bool),
         )
     )
 

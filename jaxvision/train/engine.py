@@ -30,19 +30,33 @@ class Engine:
     metric_names: tuple[str, ...]  # what eval_step reports
 
 
-def build_model(model_config: ml_collections.ConfigDict):
-    """`jaxvision.models.build_model` on config.model, with batch norm synchronised.
+def compute_dtype(half_precision: bool | None):
+    """bfloat16 when asked, or by default (None) on an accelerator; float32 on a CPU, where
+    bfloat16 is slower."""
+    if half_precision is None:
+        half_precision = jax.default_backend() != "cpu"
+    return jnp.bfloat16 if half_precision else jnp.float32
+
+
+def build_model(model_config: ml_collections.ConfigDict, half_precision: bool | None = False):
+    """`jaxvision.models.build_model` on config.model, with batch norm synchronised and the
+    compute dtype of `half_precision` (see `compute_dtype`).
 
     A model with an `axis_name` attribute (its batch norm's) that the config leaves unset gets
-    'batch', the step's pmap axis, so batch statistics are those of the global batch.
+    'batch', the step's pmap axis, so batch statistics are those of the global batch. Mixed
+    precision: activations and convolutions in bfloat16; parameters, optimizer state, batch
+    statistics and the models' outputs (so softmax, losses and metrics) stay float32.
     """
     kwargs = model_config.to_dict()
     name = kwargs.pop("name", None)
     if name is None:
         raise ValueError(f"config.model has no name: set config.model.name to one of {', '.join(models.MODELS)}.")
     model = models.build_model(name, **kwargs)
-    if "axis_name" in getattr(model, "__dataclass_fields__", {}) and "axis_name" not in kwargs:
+    fields = getattr(model, "__dataclass_fields__", {})
+    if "axis_name" in fields and "axis_name" not in kwargs:
         model = model.clone(axis_name=steps.AXIS)
+    if "dtype" in fields and "dtype" not in kwargs:
+        model = model.clone(dtype=compute_dtype(half_precision))
     return model
 
 
@@ -102,7 +116,7 @@ def build_engine(
     config: ml_collections.ConfigDict, info, steps_per_epoch: int, devices: Sequence | None = None
 ) -> Engine:
     """The engine of a resolved config for a dataset described by `info` (DatasetInfo)."""
-    model = build_model(config.model)
+    model = build_model(config.model, config.half_precision)
     task = make_task(config.task, config.loss)
     _check_task_fits_data(task, info, config.get("data", {}).get("name", "?"))
     batch = _example_batch(task, info)
