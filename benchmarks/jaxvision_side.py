@@ -40,9 +40,10 @@ class Step:
 
 
 def config_for(spec: ModelSpec, batch: int | None = None, **model_overrides) -> ml_collections.ConfigDict:
-    """The experiment config of `spec` (the fields the engine reads)."""
+    """The experiment config of `spec` (the fields the engine reads); float32 unless
+    `model_overrides` names a dtype."""
     return resolve(ml_collections.ConfigDict({
-        'seed': 0, 'batch_size': batch or spec.batch, 'task': spec.task, 'loss': spec.loss,
+        'seed': 0, 'batch_size': batch or spec.batch, 'task': spec.task, 'loss': spec.loss, 'half_precision': False,
         'model': {'name': spec.jaxvision_name, **spec.kwargs, **model_overrides},
         'optimizer': {'name': spec.optimizer, 'learning_rate': LEARNING_RATE, 'eps': KERAS_EPS,
                       'rho': RMSPROP_RHO, 'l2': spec.l2},

@@ -150,5 +150,6 @@ def settings(config: ml_collections.ConfigDict, workdir: str) -> str:
     opt = config.optimizer
     return (f"{describe_data(config.data)}; {config.model.name}({model}); loss {config.loss}; "
             f"{opt.name} lr {opt.learning_rate:g}"
+            f"{f' (backbone x {opt.backbone_lr_scale:g})' if opt.backbone_lr_scale != 1 else ''}"
             f"{f' + L2 {opt.l2:g}' if opt.l2 else ''}; batch {config.batch_size}; {epochs_run(workdir)} of "
             f"{config.num_epochs} epochs, {train_seconds(workdir):.0f} s of training")

@@ -115,5 +115,20 @@ def test_what_cannot_be_cached_is_one_sentence(tmp_path):
         train.fit(config, str(tmp_path / "c"))
     config = _config(str(tmp_path / "tfds"))
     config.model.freeze_backbone = False
-    with pytest.raises(ValueError, match="needs model inception_v3 with freeze_backbone=True"):
+    with pytest.raises(ValueError, match="needs a model with freeze_backbone=True"):
         train.fit(config, str(tmp_path / "b"))
+
+
+def test_a_frozen_autoencoder_encoder_caches_its_codes_and_scores_images_alike(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAXVISION_CACHE", str(tmp_path / "cache"))
+    config = _config(str(tmp_path / "tfds"))
+    config.data.update(dict(image_size=16, value_range=(0.0, 1.0)))
+    config.model = ml_collections.ConfigDict(dict(name="frozen_encoder_classifier", num_classes=3,
+                                                  filters=(4, 4, 4), pools=2, freeze_backbone=True))
+    result = train.fit(config, str(tmp_path / "run"))
+    (train_file,) = [f for f in (tmp_path / "cache" / "features").iterdir() if "-train" in f.name]
+    with np.load(train_file) as f:
+        assert f["features"].shape == (16, 4 * 4 * 4)  # two 2x2 pools of 16x16, 4 channels: the flattened code
+    on_images = train.evaluate(config, str(tmp_path / "run"), split="test", which="latest", say=lambda _: None)
+    # the encoder run on pixels now, its codes cached then: the same numbers up to float32 sums
+    assert on_images["loss"] == pytest.approx(result.results["test"]["loss"], abs=1e-5)

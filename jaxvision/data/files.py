@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 import numpy as np
+import tensorflow_datasets as tfds
 from PIL import Image
 
 from jaxvision.data.errors import DataError
@@ -95,3 +96,14 @@ def checked(items: Iterable[T], make: Callable[[T], R], *, skip: bool, what: str
     if skipped:
         _log.warning("Skipped %d of %d examples of %s (config.data.skip_bad_examples=True); the first: %s",
                      len(skipped), total, what, skipped[0])
+
+
+class CheckingBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """A builder of our own (folder, mask folder, VOC) that checks every file it prepares and,
+    with `skip_bad_examples`, leaves the bad ones out (see `checked`) instead of stopping."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def __init__(self, *, skip_bad_examples: bool = False, **kwargs):
+        self._skip_bad_examples = skip_bad_examples
+        super().__init__(**kwargs)

@@ -27,7 +27,7 @@ import scipy.io
 import tensorflow_datasets as tfds
 
 from jaxvision.data.errors import DataError
-from jaxvision.data.files import check_image, checked
+from jaxvision.data.files import CheckingBuilder, check_image, checked
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 _OXFORD_NAME = re.compile(r"image_(\d{5})\.jpg$")
@@ -137,14 +137,8 @@ def scan(root: str) -> FolderConfig:
                         class_names=tuple(class_names), files=files)
 
 
-class JaxvisionImageFolder(tfds.core.GeneratorBasedBuilder):
+class JaxvisionImageFolder(CheckingBuilder):
     """A folder of class sub-folders; build it with `config=folder.scan(root)`."""
-
-    VERSION = tfds.core.Version("1.0.0")
-
-    def __init__(self, *, skip_bad_examples: bool = False, **kwargs):
-        self._skip_bad_examples = skip_bad_examples
-        super().__init__(**kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(

@@ -38,7 +38,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from jaxvision.data.errors import DataError
-from jaxvision.data.files import check_image, checked, png_bytes
+from jaxvision.data.files import CheckingBuilder, check_image, checked, png_bytes
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 SPLIT_NAMES = ("train", "validation", "test")
@@ -153,14 +153,8 @@ def foreground_mask(path: str, image_path: str, image_hw: tuple[int, int], rule)
                     f"with config.data.masks.foreground_values, {_SKIP_HINT}.")
 
 
-class JaxvisionMaskFolder(tfds.core.GeneratorBasedBuilder):
+class JaxvisionMaskFolder(CheckingBuilder):
     """Images with foreground masks; build it with `config=mask_folder.scan(root, ...)`."""
-
-    VERSION = tfds.core.Version("1.0.0")
-
-    def __init__(self, *, skip_bad_examples: bool = False, **kwargs):
-        self._skip_bad_examples = skip_bad_examples
-        super().__init__(**kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(

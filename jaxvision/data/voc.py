@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from jaxvision.data.errors import DataError
-from jaxvision.data.files import check_image, checked, png_bytes, read_class_mask
+from jaxvision.data.files import CheckingBuilder, check_image, checked, png_bytes, read_class_mask
 
 VOC_CLASSES = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -128,7 +128,7 @@ def _annotation_labels(path: str) -> tuple[list[int], list[int]]:
     return every, easy
 
 
-class JaxvisionVoc(tfds.core.GeneratorBasedBuilder):
+class JaxvisionVoc(CheckingBuilder):
     """PASCAL VOC segmentation (class and foreground masks) or classification, any year."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -140,10 +140,6 @@ class JaxvisionVoc(tfds.core.GeneratorBasedBuilder):
         "Optional: a folder holding VOCdevkit/VOC<year> or the official VOCtrainval tar of that "
         "year; without it the tar is downloaded from the VOC site."
     )
-
-    def __init__(self, *, skip_bad_examples: bool = False, **kwargs):
-        self._skip_bad_examples = skip_bad_examples
-        super().__init__(**kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:
         labels = tfds.features.Sequence(tfds.features.ClassLabel(names=VOC_CLASSES))

@@ -48,12 +48,19 @@ class EncoderClassifier(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool = False):
+        """Logits of images, or of their flattened codes `[B, codes]` (a frozen encoder's head
+        trained on cached codes, jaxvision.train.features)."""
         del train
-        codes = flatten(Encoder(self.filters, self.pools, dtype=self.dtype, name='encoder')(x))
+        codes = x if x.ndim == 2 else flatten(Encoder(self.filters, self.pools, dtype=self.dtype, name='encoder')(x))
         if self.freeze_backbone:
             codes = jax.lax.stop_gradient(codes)
         return jnp.asarray(dense(self.num_classes, name='head', dtype=self.dtype)(codes),
                            jnp.float32)
+
+    @nn.nowrap
+    def backbone(self):
+        """(module, its parameters' scope) computing the features the head reads."""
+        return Encoder(self.filters, self.pools, dtype=self.dtype), 'encoder'
 
 
 class DeepCNN(nn.Module):

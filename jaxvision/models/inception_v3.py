@@ -229,6 +229,11 @@ class InceptionV3(nn.Module):
             x = jax.lax.stop_gradient(x)
         return x
 
+    @nn.nowrap
+    def backbone(self):
+        """(module, its parameters' scope) computing the pooled features the top reads."""
+        return self.clone(include_top=False, pooling='avg', parent=None), None
+
     def _top(self, features):
         """Logits of pooled features (Keras applies the softmax here; we leave it to the loss)."""
         if self.freeze_backbone:

@@ -1,7 +1,8 @@
 """Training a frozen backbone's head on features computed once (`config.cache_features`).
 
-With `config.cache_features=True` and an InceptionV3 whose backbone is frozen
-(`freeze_backbone=True`), `fit` computes the pooled backbone features of every example once,
+With `config.cache_features=True` and a model whose backbone is frozen (`freeze_backbone=True`:
+InceptionV3's pooled features, the autoencoder encoder's codes), `fit` computes the backbone's
+features of every example once,
 caches them in $JAXVISION_CACHE/features/ (see `jaxvision.pretrained.cache_dir`), and trains and
 evaluates the head on them. A frozen backbone computes exactly these features in training too
 (its batch norm stays in inference mode and it has no dropout), so this changes the speed, not
@@ -50,9 +51,10 @@ def _augments(data) -> bool:
 
 def check(config: ml_collections.ConfigDict, model) -> None:
     """Stops with a sentence when `config.cache_features` cannot be honoured."""
-    if not (getattr(model, "freeze_backbone", False) and hasattr(model, "last_pool")):
-        raise ValueError("config.cache_features trains a frozen backbone's head on cached features: it needs "
-                         "model inception_v3 with freeze_backbone=True; set config.cache_features=False otherwise.")
+    if not (getattr(model, "freeze_backbone", False) and hasattr(model, "backbone")):
+        raise ValueError("config.cache_features trains a frozen backbone's head on cached features: it needs a "
+                         "model with freeze_backbone=True (inception_v3, frozen_encoder_classifier); set "
+                         "config.cache_features=False otherwise.")
     if config.feature_views == 1 and _augments(config.data):
         raise ValueError("config.cache_features with config.feature_views=1 computes each training image's features "
                          "once, without augmentation: set config.data.random_flip=False and config.data.train_crop "
@@ -65,7 +67,7 @@ def check(config: ml_collections.ConfigDict, model) -> None:
 
 
 def _backbone_hash(model, state: TrainState) -> str:
-    digest = hashlib.sha1(repr((type(model).__name__, model.last_pool, str(model.dtype))).encode())
+    digest = hashlib.sha1(repr((type(model).__name__, getattr(model, "last_pool", ""), str(model.dtype))).encode())
     head = set(getattr(model, "head_names", ()))
     variables = {"params": {k: v for k, v in state.params.items() if k not in head}, "batch_stats": state.batch_stats}
     for path, leaf in jax.tree_util.tree_leaves_with_path(variables):
@@ -83,8 +85,9 @@ def _cache_file(info, name: str, key: dict) -> str:
 
 def _extract(engine: Engine, variables, batches, total: int, desc: str) -> dict[str, np.ndarray]:
     """The pooled features and labels of the real (not padded) examples of `batches`."""
-    backbone = engine.model.clone(include_top=False, pooling="avg")
-    forward = jax.pmap(lambda v, x: backbone.apply(v, x, train=False))
+    backbone, scope = engine.model.backbone()
+    variables = variables if scope is None else {"params": variables["params"][scope]}
+    forward = jax.pmap(lambda v, x: backbone.apply(v, x).reshape(x.shape[0], -1))
     parts: dict[str, list[np.ndarray]] = {"features": [], "label": []}
     with tqdm.tqdm(total=total, desc=desc, unit="img", leave=False, dynamic_ncols=True) as bar:
         for batch in batches():
