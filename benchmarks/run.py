@@ -156,7 +156,7 @@ def _by_model(results):
 
 def flops_table(train_results, peak: dict) -> str:
     best = max(peak.values()) if peak else float('nan')
-    rows = [f'\n## Achieved FLOP/s (peak: float32 matmul 2048^3, ' +
+    rows = ['\n## Achieved FLOP/s (peak: float32 matmul 2048^3, ' +
             ', '.join(f'{k} {v:.1f}' for k, v in peak.items()) + ' GFLOP/s)\n',
             '| model | GFLOP per step (convs + matmuls) | steps/s | achieved GFLOP/s | fraction of peak |',
             '|---|---:|---:|---:|---:|']

@@ -82,8 +82,9 @@ def segmentation(variant: str) -> ml_collections.ConfigDict:
 
 def _prior() -> ml_collections.ConfigDict:
     config = segmentation("dice")
-    return ml_collections.ConfigDict(dict(kind="prior", task="segmentation", loss=config.loss, data=config.data, split="validation", report=dict(
-        table=TABLE, columns=config.report.columns, row="baselines: all foreground; the mean training mask")))
+    report = dict(table=TABLE, columns=config.report.columns, row="baselines: all foreground; the mean training mask")
+    return ml_collections.ConfigDict(dict(kind="prior", task="segmentation", loss=config.loss, data=config.data,
+                                          split="validation", report=report))
 
 
 def _claim(text: str, left: tuple, right: tuple) -> dict:

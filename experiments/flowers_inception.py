@@ -34,23 +34,23 @@ from jaxvision.data import default_data_config
 
 TABLE = "Paper A: InceptionV3 on Oxford Flowers 102"
 PAPER_TEST_ACCURACY = 0.95625
-# variant -> (row name, loss, starts from ImageNet weights)
 VARIANTS = {
-    "bce_softmax": ("binary cross-entropy on softmax, ImageNet weights", "binary_cross_entropy", True),
-    "ce": ("categorical cross-entropy, ImageNet weights", "softmax_cross_entropy", True),
-    "scratch": ("binary cross-entropy on softmax, from scratch", "binary_cross_entropy", False),
+    "bce_softmax": dict(row="binary cross-entropy on softmax, ImageNet weights", loss="binary_cross_entropy",
+                        imagenet=True),
+    "ce": dict(row="categorical cross-entropy, ImageNet weights", loss="softmax_cross_entropy", imagenet=True),
+    "scratch": dict(row="binary cross-entropy on softmax, from scratch", loss="binary_cross_entropy", imagenet=False),
 }
 
 
 def flowers(variant: str) -> ml_collections.ConfigDict:
-    row, loss, pretrained = VARIANTS[variant]
+    run = VARIANTS[variant]
     config = ml_collections.ConfigDict()
     config.seed = 0
     config.batch_size = 32
     config.eval_batch_size = 32
     config.num_epochs = 16
     config.task = "classification"
-    config.loss = loss
+    config.loss = run["loss"]
     config.data = default_data_config()
     config.data.name = "oxford_flowers102"
     config.data.image_size = 299
@@ -63,16 +63,16 @@ def flowers(variant: str) -> ml_collections.ConfigDict:
     config.optimizer = ml_collections.ConfigDict(dict(name="adamax", learning_rate=1e-3))
     config.monitor = ml_collections.ConfigDict(dict(metric="validation/accuracy", mode="max"))
     config.test_with = "last"
-    if pretrained:
+    if run["imagenet"]:
         config.init = ml_collections.ConfigDict(dict(imagenet="auto"))
     config.report = ml_collections.ConfigDict(dict(
         table=TABLE,
         columns=(
-            ("test top-1 accuracy", "test/accuracy", PAPER_TEST_ACCURACY if pretrained else None),
+            ("test top-1 accuracy", "test/accuracy", PAPER_TEST_ACCURACY if run["imagenet"] else None),
             ("test binary accuracy (Keras' 'accuracy' beside BCE)", "test/binary_accuracy", None),
             ("validation top-1 accuracy", "validation/accuracy", None),
         ),
-        row=row,
+        row=run["row"],
         curves=("loss", "accuracy"),
         figure="",
     ))

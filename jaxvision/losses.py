@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
 
+from jaxvision.paths import path_str, under
+
 Array = jax.Array
 
 
@@ -154,7 +156,7 @@ def l2_penalty(
     """
     total = jnp.zeros((), jnp.float32)
     for key_path, leaf in jax.tree_util.tree_leaves_with_path(params):
-        path = "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in key_path)
-        if leaf_filter(path) and (prefixes is None or any(path.startswith(p) for p in prefixes)):
+        path = path_str(key_path)
+        if leaf_filter(path) and (prefixes is None or any(under(path, p) for p in prefixes)):
             total = total + jnp.sum(jnp.square(leaf.astype(jnp.float32)))
     return coefficient * total

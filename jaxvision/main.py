@@ -101,7 +101,9 @@ def apply_override(config: ml_collections.ConfigDict, dotted: str, text: str) ->
             section[key] = _parse_value(text, None, f"{where}.{key}")
         return
     if isinstance(section[key], ml_collections.ConfigDict):
-        raise UsageError(f"--{where}.{key} is a group of settings: set one of its keys, e.g. --{where}.{key}.{next(iter(section[key].keys()), 'x')}=...")
+        example = next(iter(section[key].keys()), "x")
+        raise UsageError(f"--{where}.{key} is a group of settings: set one of its keys, e.g. "
+                         f"--{where}.{key}.{example}=...")
     current = section[key]
     if current is None and section.get_type(key) in (bool, int, float, str):  # a typed field left unset
         current = section.get_type(key)()
@@ -155,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     args, overrides = parse_args(argv)
     try:
         # Imported here so that `--help` and command-line mistakes answer at once.
-        from jaxvision import suite, train, warmstart
+        from jaxvision import outcomes, suite, train, warmstart
 
         config = train.resolve(load_config(args.config))
         for key, value in overrides:
@@ -172,18 +174,25 @@ def main(argv: list[str] | None = None) -> int:
         elif args.mode == "predict":
             print(f"Predictions written: {train.predict(config, workdir, split=args.split, which=args.checkpoint)}")
         elif args.mode == "report":
-            print(f"Report written: {suite.redraw(config, workdir)}")
+            if not suite.is_suite(config) and "report" not in config:
+                raise UsageError("This experiment's config has no report section (config.report): nothing to draw.")
+            drawn = suite.write_report(config, workdir) if suite.is_suite(config) else outcomes.run_report(
+                config, workdir)[0][-1]
+            print(f"Report written: {drawn}")
         elif suite.is_suite(config):  # several runs and one report (quickstart, paper tables)
             message, interrupted = suite.run(config, workdir)
             print(message)
             return EXIT_INTERRUPTED if interrupted else 0
         else:
-            suite.start(config, workdir)  # config.init: begin from borrowed weights
+            started = warmstart.prepare(config, workdir)  # config.init: begin from borrowed weights
+            if started:
+                print(started)
             result = train.fit(config, workdir)
             print(result.message)
             if result.status == "interrupted":
                 return EXIT_INTERRUPTED
-            suite.finish(config, workdir)  # curves, figures and results.md beside the run
+            if "report" in config:  # curves, figures and results.md beside the run
+                print(f"Report written: {outcomes.run_report(config, workdir)[0][-1]}")
         return 0
     except USER_ERRORS as error:
         if os.environ.get("JAXVISION_TRACEBACK"):

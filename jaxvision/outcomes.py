@@ -14,11 +14,10 @@ import jax
 import ml_collections
 import numpy as np
 
-from jaxvision import data, metrics, report
-from jaxvision.train.checkpoint import Checkpoints
+from jaxvision import metrics, report
 from jaxvision.train.config import resolve
-from jaxvision.train.engine import build_engine
 from jaxvision.train.monitor import Monitor
+from jaxvision.train.run import open_run
 
 PREDICTED = ("mAP",)  # metric names computed here from predictions
 
@@ -67,17 +66,14 @@ def train_seconds(workdir: str) -> float:
 
 
 def _restore(config, workdir: str):
-    pipelines = data.make_pipelines(config)
-    engine = build_engine(config, pipelines.info, pipelines.steps_per_epoch)
-    checkpoints = Checkpoints(workdir, read_only=True)
-    try:
-        which = "best" if config.monitor.metric and checkpoints.step("best") is not None else "latest"
-        restored = checkpoints.restore(engine.initial_state, which)
-    finally:
-        checkpoints.close()
+    """(pipelines, engine, state) of the reported checkpoint: the best, or the latest when the
+    run monitors nothing."""
+    with open_run(config, workdir, read_only=True) as run:
+        best = run.config.monitor.metric and run.checkpoints.step("best") is not None
+        restored = run.checkpoints.restore(run.engine.initial_state, "best" if best else "latest")
     if restored is None:
         raise FileNotFoundError(f"{workdir} holds no checkpoint to report on: train there first (--mode train).")
-    return pipelines, engine, restored[0]
+    return run.pipelines, run.engine, restored[0]
 
 
 def predict(config: ml_collections.ConfigDict, workdir: str, split: str = "validation",
@@ -153,3 +149,40 @@ def settings(config: ml_collections.ConfigDict, workdir: str) -> str:
             f"{f' (backbone x {opt.backbone_lr_scale:g})' if opt.backbone_lr_scale != 1 else ''}"
             f"{f' + L2 {opt.l2:g}' if opt.l2 else ''}; batch {config.batch_size}; {epochs_run(workdir)} of "
             f"{config.num_epochs} epochs, {train_seconds(workdir):.0f} s of training")
+
+
+# --- a run's own report -----------------------------------------------------------------------
+
+FIGURE_EXAMPLES = 6  # validation images shown in reconstruction and segmentation figures
+
+
+def table(title: str, columns, rows: list[report.Row], notes: list[str]) -> str:
+    return report.results_table(title, [c[0] for c in columns], rows, "\n".join(notes))
+
+
+def _rows(config, workdir: str) -> tuple[list[report.Row], list[str]]:
+    """The run's table rows (its own, then any cited ones) and its settings note."""
+    rows = [report.Row(config.report.row, {c: p for c, _, p in config.report.columns}, column_values(config, workdir))]
+    rows += [report.Row(name, {column: value}, {}) for name, column, value in config.report.get("extra_rows", ())]
+    return rows, [f"- *{config.report.row}*: {settings(config, workdir)}."]
+
+
+def run_report(config: ml_collections.ConfigDict, workdir: str) -> tuple[list[str], list, list[str], dict | None]:
+    """Writes a finished run's curves.png, figure and results.md (as `config.report` describes
+    them); returns (files written, table rows, notes, the figure's examples or None)."""
+    workdir = os.path.abspath(workdir)
+    r = config.report
+    written = [report.plot_curves(history(workdir), r.curves, os.path.join(workdir, "curves.png"), r.row)]
+    shown = predict(config, workdir, "validation", FIGURE_EXAMPLES) if r.figure in (
+        "reconstruction", "segmentation") else None
+    if shown is not None and r.figure == "reconstruction":
+        written.append(report.reconstruction_grid(shown["image"], {r.label: shown["output"]},
+                                                  os.path.join(workdir, "reconstruction.png")))
+    elif shown is not None:
+        written.append(report.segmentation_overlays(shown["image"], shown["target"], {r.label: shown["output"]},
+                                                    os.path.join(workdir, "segmentation.png")))
+    rows, notes = _rows(config, workdir)
+    path = os.path.join(workdir, "results.md")
+    with open(path, "w") as f:
+        f.write(table(r.table, r.columns, rows, notes))
+    return [str(p) for p in written] + [path], rows, notes, shown

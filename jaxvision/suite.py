@@ -7,6 +7,7 @@ A suite config (experiments/quickstart.py, the `table*` variants of paper B's fi
                          earlier one: `config.init.workdir` may name a run of the suite)
     config.suite.notes   lines printed at the top of report.md (scale, caveats)
     config.suite.claims  the paper's claims, checked on the runs' numbers (jaxvision/claims.py)
+    config.seed          every run's seed (default 0), replacing their own
     config.runs.NAME     an experiment config (run by `train.fit`), a PCA baseline
                          (`kind='pca'`: fitted on the training images of its `data`) or the
                          baselines of a task (`kind='prior'`, jaxvision/baselines.py); a run
@@ -25,7 +26,6 @@ started again in the same workdir resumes: finished runs are only re-evaluated.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -33,10 +33,9 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from jaxvision import baselines, claims, data, outcomes, pca, pretrained, report, train, warmstart
+from jaxvision import baselines, claims, outcomes, pca, pretrained, report, train, warmstart
 from jaxvision.report import Row
 
-FIGURE_EXAMPLES = 6  # validation images shown in reconstruction and segmentation figures
 KINDS = ("pca", "prior")  # runs that train nothing: PCA (pca.py) and segmentation baselines (baselines.py)
 
 
@@ -46,119 +45,6 @@ def is_suite(config: ml_collections.ConfigDict) -> bool:
 
 def _say(message: str) -> None:
     tqdm.tqdm.write(message)
-
-
-# --- one experiment ---------------------------------------------------------------------------
-
-
-def _run_figure(config, workdir: str, limit: int = FIGURE_EXAMPLES) -> dict[str, np.ndarray] | None:
-    if config.report.figure not in ("reconstruction", "segmentation"):
-        return None
-    return outcomes.predict(config, workdir, "validation", limit)
-
-
-def _table(title: str, columns, rows: list[Row], notes: list[str]) -> str:
-    names = [c[0] for c in columns]
-    return report.results_table(title, names, rows, "\n".join(notes))
-
-
-def _rows(config, workdir: str) -> tuple[list[Row], list[str]]:
-    """The run's table rows (its own, then any cited ones) and its settings note."""
-    ours = outcomes.column_values(config, workdir)
-    rows = [Row(config.report.row, {c: p for c, _, p in config.report.columns}, ours)]
-    rows += [Row(name, {column: value}, {}) for name, column, value in config.report.get("extra_rows", ())]
-    return rows, [f"- *{config.report.row}*: {outcomes.settings(config, workdir)}."]
-
-
-def _report_run(config, workdir: str) -> tuple[list[str], list[Row], list[str], dict | None]:
-    """Writes the run's curves.png, figure and results.md; returns (files, rows, notes, shown)."""
-    workdir = os.path.abspath(workdir)
-    r = config.report
-    written = [report.plot_curves(outcomes.history(workdir), r.curves, os.path.join(workdir, "curves.png"), r.row)]
-    shown = _run_figure(config, workdir)
-    if shown is not None and r.figure == "reconstruction":
-        written.append(report.reconstruction_grid(shown["image"], {r.label: shown["output"]},
-                                                  os.path.join(workdir, "reconstruction.png")))
-    elif shown is not None:
-        written.append(report.segmentation_overlays(shown["image"], shown["target"], {r.label: shown["output"]},
-                                                    os.path.join(workdir, "segmentation.png")))
-    rows, notes = _rows(config, workdir)
-    path = os.path.join(workdir, "results.md")
-    with open(path, "w") as f:
-        f.write(_table(r.table, r.columns, rows, notes))
-    return [str(p) for p in written] + [path], rows, notes, shown
-
-
-def start(config: ml_collections.ConfigDict, workdir: str) -> None:
-    """Before `train.fit`: put the weights `config.init` borrows into the run's step 0."""
-    message = warmstart.prepare(config, workdir)
-    if message:
-        _say(message)
-
-
-def finish(config: ml_collections.ConfigDict, workdir: str) -> None:
-    """After `train.fit`: the run's report, when its config describes one."""
-    if "report" in config:
-        _say(f"Report written: {_report_run(config, workdir)[0][-1]}")
-
-
-def redraw(config: ml_collections.ConfigDict, workdir: str) -> str:
-    """Redraws the report of a finished run or suite in `workdir`; returns its main file."""
-    if is_suite(config):
-        return write_report(config, workdir)
-    if "report" not in config:
-        raise ValueError("This experiment's config has no report section (config.report): nothing to draw.")
-    return _report_run(config, workdir)[0][-1]
-
-
-# --- the PCA baseline -------------------------------------------------------------------------
-
-
-def _images(batches) -> np.ndarray:
-    out = []
-    for batch in batches:
-        flat = {k: np.asarray(v).reshape((-1,) + np.shape(v)[2:]) for k, v in batch.items()}
-        out.append(flat["image"][flat["valid"] > 0])
-    return np.concatenate(out)
-
-
-def run_pca(config: ml_collections.ConfigDict, workdir: str) -> dict:
-    """Fits PCA on the training images; writes the validation errors and a few reconstructions."""
-    os.makedirs(workdir, exist_ok=True)
-    pipelines = data.make_pipelines(train.resolve(config))
-    train_images = _images(pipelines.train(0))
-    validation = _images(pipelines.evals["validation"]())
-    fitted = pca.fit(train_images, max(config.components))
-    results, shown = {}, {"image": validation[:FIGURE_EXAMPLES]}
-    for k in tqdm.tqdm(config.components, desc="PCA", unit="k", leave=False):
-        used = min(k, fitted.max_k)
-        errors = fitted.reconstruction_errors(validation, used)
-        results[str(k)] = {"components": used, "train_images": len(train_images),
-                           "validation/mean_squared_error": float(np.mean(errors["mse"])),
-                           "validation/mean_absolute_error": float(np.mean(errors["mae"]))}
-        shown[str(k)] = np.clip(np.asarray(fitted.reconstruct(validation[:FIGURE_EXAMPLES], used)), 0.0, 1.0)
-    np.savez(os.path.join(workdir, "reconstructions.npz"), **shown)
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-        json.dump(results, f, indent=2)
-    return results
-
-
-def _pca_rows(config, workdir: str) -> tuple[list[Row], list[str]]:
-    with open(os.path.join(workdir, "results.json")) as f:
-        results = json.load(f)
-    rows = []
-    for k in config.components:
-        found = results[str(k)]
-        name = f"PCA, {k} components" + (f" (only {found['components']} exist)" if found["components"] < k else "")
-        rows.append(Row(name, {}, {c: found.get(source) for c, source, _ in config.report.columns}))
-    note = (f"- *PCA*: fitted on the {results[str(config.components[0])]['train_images']} training images of "
-            f"{outcomes.describe_data(train.resolve(config).data)}.")
-    return rows, [note]
-
-
-def _pca_reconstructions(workdir: str) -> dict[str, np.ndarray]:
-    with np.load(os.path.join(workdir, "reconstructions.npz")) as f:
-        return {k: f[k] for k in f.files}
 
 
 # --- the suite --------------------------------------------------------------------------------
@@ -171,6 +57,8 @@ def _resolved_runs(config, workdir: str) -> dict[str, ml_collections.ConfigDict]
         if name not in config.runs:
             raise ValueError(f"config.suite.order names {name!r}, but config.runs has only {', '.join(config.runs)}.")
         run = train.resolve(config.runs[name])
+        if "seed" in config:  # the suite's seed is every run's (e.g. --config.seed=1 on the quickstart)
+            run.seed = config.seed
         if run.get("init") is not None and run.init.get("workdir") in config.runs:
             run.init.workdir = os.path.join(workdir, run.init.workdir)
         runs[name] = run if run.get("kind") in KINDS else warmstart.bind(run, os.path.join(workdir, name))
@@ -187,19 +75,21 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> tuple[str, bool]:
         sub = os.path.join(workdir, name)
         _say(f"[{i}/{len(runs)}] {name}: {run_config.report.row}  ({sub})")
         if run_config.get("kind") == "pca":
-            run_pca(run_config, sub)
+            pca.run(run_config, sub)
             continue
         if run_config.get("kind") == "prior":
             baselines.run(run_config, sub)
             continue
         run_config = warmstart.bind(run_config, sub)  # again: a run it starts from may have just finished
         try:
-            start(run_config, sub)
+            message = warmstart.prepare(run_config, sub)
         except pretrained.PretrainedError as error:
             if not run_config.get("optional"):
                 raise
             _say(f"Run {name} left out: {error}")  # its rows and claims say 'not measured'
             continue
+        if message:
+            _say(message)
         result = train.fit(run_config, sub)
         if result.status == "interrupted":  # SIGTERM / Ctrl-C stops the suite, not just this run
             return f"{result.message} The suite stopped during run {name}; it resumes from there.", True
@@ -223,8 +113,8 @@ def write_report(config: ml_collections.ConfigDict, workdir: str, wall_seconds: 
         table = tables.setdefault(run_config.report.table,
                                   {"columns": run_config.report.columns, "rows": [], "notes": []})
         if run_config.get("kind") == "pca":
-            rows, notes = _pca_rows(run_config, sub)
-            pca_shown = _pca_reconstructions(sub)
+            rows, notes = pca.rows(run_config, sub)
+            pca_shown = pca.reconstructions(sub)
             shown.setdefault("reconstruction", pca_shown["image"])
             reconstructions.update({f"PCA, {k}": pca_shown[str(k)] for k in run_config.components})
         elif run_config.get("kind") == "prior":
@@ -233,7 +123,7 @@ def write_report(config: ml_collections.ConfigDict, workdir: str, wall_seconds: 
             rows = [Row(run_config.report.row, {c: p for c, _, p in run_config.report.columns}, {})]
             notes = [f"- *{run_config.report.row}*: not run (see the suite's log: its weights could not be had)."]
         else:
-            run_files[name], rows, notes, out = _report_run(run_config, sub)
+            run_files[name], rows, notes, out = outcomes.run_report(run_config, sub)
             figure = run_config.report.figure
             if out is not None:
                 shown.setdefault(figure, out["image"])
@@ -243,7 +133,7 @@ def write_report(config: ml_collections.ConfigDict, workdir: str, wall_seconds: 
                 figures_of[run_config.report.label] = out["output"]
         table["rows"] += rows
         table["notes"] += notes
-    results = "\n".join(_table(title, t["columns"], t["rows"], t["notes"]) for title, t in tables.items())
+    results = "\n".join(outcomes.table(title, t["columns"], t["rows"], t["notes"]) for title, t in tables.items())
     with open(os.path.join(workdir, "results.md"), "w") as f:
         f.write(results)
     figures = []

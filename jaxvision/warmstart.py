@@ -31,9 +31,9 @@ import ml_collections
 import orbax.checkpoint as ocp
 
 from jaxvision import models, pretrained
-from jaxvision.train.checkpoint import Checkpoints, writable_workdir
-from jaxvision.train.config import resolve
+from jaxvision.train.checkpoint import Checkpoints, run_meta, writable_workdir
 from jaxvision.train.monitor import Monitor
+from jaxvision.train.run import open_run
 
 RECORD = "init.json"
 
@@ -143,9 +143,6 @@ def _graft(ours: dict, borrowed: dict, source: str, what: str = "parameters") ->
 
 def prepare(config: ml_collections.ConfigDict, workdir: str) -> str | None:
     """Writes step 0 with the borrowed weights into `workdir`; returns what was done (None: nothing)."""
-    from jaxvision import data
-    from jaxvision.train.engine import build_engine
-
     config = bind(config, workdir)
     init = config.get("init")
     if init is None:
@@ -155,21 +152,21 @@ def prepare(config: ml_collections.ConfigDict, workdir: str) -> str | None:
                          "--config.init.imagenet=auto (ImageNet weights) or --config.init.workdir=RUN (a run's "
                          "checkpoint).")
     workdir = writable_workdir(workdir)
-    checkpoints = Checkpoints(workdir, keep=config.checkpoint.keep if "checkpoint" in config else 2)
+    probe = Checkpoints(workdir)
     try:
-        if checkpoints.step() is not None:
+        if probe.step() is not None:  # the run has begun: its own checkpoints go on
             return None
-        if init.imagenet:  # before the costly build: a missing file stops the run at once
-            choice = pretrained.choose(init.imagenet, init.keras_h5)
-            fetched = pretrained.fetch(choice)
-        else:
-            borrowed, borrowed_stats = _source(init)
-        config = resolve(config)
-        pipelines = data.make_pipelines(config)
-        engine = build_engine(config, pipelines.info, pipelines.steps_per_epoch)
-        state = engine.initial_state
+    finally:
+        probe.close()
+    if init.imagenet:  # before the costly build: a missing file stops the run at once
+        choice = pretrained.choose(init.imagenet, init.keras_h5)
+        fetched = pretrained.fetch(choice)
+    else:
+        borrowed, borrowed_stats = _source(init)
+    with open_run(config, workdir) as run:
+        state = run.engine.initial_state
         if init.imagenet:
-            variables = pretrained.load(choice, fetched, engine.model, state.variables())
+            variables = pretrained.load(choice, fetched, run.engine.model, state.variables())
             params, batch_stats, source = variables["params"], variables["batch_stats"], choice.describe()
             record = {"weights": source, "kind": choice.kind, "last_pool": choice.last_pool}
         else:
@@ -177,18 +174,16 @@ def prepare(config: ml_collections.ConfigDict, workdir: str) -> str | None:
             params = _graft(state.params, borrowed, source)
             batch_stats = state.batch_stats if borrowed_stats is None else _graft(
                 state.batch_stats, borrowed_stats, source, "batch statistics")
-            record = {"weights": source, "last_pool": config.model.get("last_pool")}
+            record = {"weights": source, "last_pool": run.config.model.get("last_pool")}
         params = jax.device_get(params)
-        state = state.replace(params=params, batch_stats=jax.device_get(batch_stats), opt_state=engine.tx.init(params))
-        monitor = Monitor(config.monitor.metric, config.monitor.mode)
+        state = state.replace(params=params, batch_stats=jax.device_get(batch_stats),
+                              opt_state=run.engine.tx.init(params))
+        monitor = Monitor(run.config.monitor.metric, run.config.monitor.mode)
         # The loop's own bookkeeping of a run that has done nothing yet.
-        checkpoints.save(jax.device_get(state), {"epoch": 0, "monitor": monitor.counters(),
-                                                 "early_stopped": False, "results": {},
-                                                 "class_names": list(pipelines.info.class_names)})
-        checkpoints.wait()
+        run.checkpoints.save(jax.device_get(state),
+                             run_meta(monitor.counters(), class_names=run.pipelines.info.class_names))
+        run.checkpoints.wait()
         if jax.process_index() == 0:
             with open(os.path.join(workdir, RECORD), "w") as f:
                 json.dump(record, f, indent=2)
-    finally:
-        checkpoints.close()
     return f"Starting from the weights of {source}."

@@ -93,7 +93,7 @@ def write_legacy_h5(path, km, *, include_top=True, name_offset=1):
     convolution, as in the files Keras distributes) to show that names are not used.
     """
     canonical = _canonical_names(km)
-    layers = [l for l in km.layers if include_top or l.name not in ('avg_pool', 'predictions')]
+    layers = [layer for layer in km.layers if include_top or layer.name not in ('avg_pool', 'predictions')]
     names = []
     for layer in layers:
         name = layer.name
@@ -157,7 +157,7 @@ _apply = jax.jit(lambda model, v, x: model.apply(v, x), static_argnums=0)
 
 
 def test_layer_order_is_keras_model_layers_order(ref):
-    ours = [ref.canonical[l.name] for l in ref.km.layers if l.weights]
+    ours = [ref.canonical[layer.name] for layer in ref.km.layers if layer.weights]
     assert ours == list(KERAS_LAYER_ORDER)
     assert len(KERAS_LAYER_ORDER) == 189 == len(set(KERAS_LAYER_ORDER))
 

@@ -53,7 +53,8 @@ def red_green_blue(pipelines):
 
 
 def images_of(batches):
-    return [im for b in batches for im, v in zip(b["image"].reshape(-1, *b["image"].shape[2:]), b["valid"].ravel()) if v]
+    return [im for b in batches
+            for im, v in zip(b["image"].reshape(-1, *b["image"].shape[2:]), b["valid"].ravel()) if v]
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +117,8 @@ def test_central_crop_and_resize(class_root, tmp_path):
     colours = np.argmax(red_green_blue(p)[3], axis=-1)
     assert colours[0] == 0 and colours[5] == 2
     np.testing.assert_array_equal(colours[2:4], [1, 1])
-    whole = red_green_blue(make_pipelines(make_config(tmp_path, class_root, eval_splits=("train",)), devices=ONE_DEVICE))
+    config = make_config(tmp_path, class_root, eval_splits=("train",))
+    whole = red_green_blue(make_pipelines(config, devices=ONE_DEVICE))
     np.testing.assert_array_equal(np.argmax(whole[3], axis=-1), [0, 0, 1, 1, 2, 2])
 
 
@@ -178,7 +180,8 @@ def test_an_empty_class_folder_is_refused_by_name(tmp_path):
     assert scan(str(tmp_path / "split")).class_names == ("a", "b")
 
 
-@pytest.mark.skipif(not FLOWERS.is_dir(), reason=f"real Oxford-102 photos not found at {FLOWERS} (they live beside the project)")
+@pytest.mark.skipif(not FLOWERS.is_dir(),
+                    reason=f"real Oxford-102 photos not found at {FLOWERS} (they live beside the project)")
 def test_real_oxford_flowers_folder(tmp_path):
     labels = scipy.io.loadmat(FLOWERS / "imagelabels.mat")["labels"].ravel()
     set_ids = scipy.io.loadmat(FLOWERS / "setid.mat")

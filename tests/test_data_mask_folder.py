@@ -119,7 +119,8 @@ def test_a_bad_pair_is_named_or_skipped(tmp_path, caplog, damage, message):
     elif damage == "unreadable":
         (root / "images" / "0002.jpg").write_bytes(b"not a jpeg")
     else:
-        Image.fromarray(np.array([[0, 3], [9, 0]], np.uint8)).resize((16, 12), Image.NEAREST).save(root / "masks" / "0002.png")
+        mask = Image.fromarray(np.array([[0, 3], [9, 0]], np.uint8)).resize((16, 12), Image.NEAREST)
+        mask.save(root / "masks" / "0002.png")
     with pytest.raises(DataError, match=message):
         make_pipelines(config(tmp_path, root), devices=ONE_DEVICE)
     if damage in ("size", "unreadable", "values"):  # pairs that exist can be skipped

@@ -41,7 +41,8 @@ def image_keys(batches):
     keys = []
     for batch in batches:
         images, valid = np.asarray(batch["image"]), np.asarray(batch["valid"])
-        keys += [hashlib.sha1(im.tobytes()).hexdigest() for im, v in zip(images.reshape(-1, *images.shape[2:]), valid.ravel()) if v]
+        keys += [hashlib.sha1(im.tobytes()).hexdigest()
+                 for im, v in zip(images.reshape(-1, *images.shape[2:]), valid.ravel()) if v]
     return keys
 
 

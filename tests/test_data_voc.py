@@ -30,7 +30,8 @@ SCENES = {
     "2009_000006": (24, 32, [(CAT, 1, 23, 1, 31, False), (MOTORBIKE, 5, 12, 5, 12, False)]),
 }
 SEGMENTATION_SETS = {"train": ["2009_000001", "2009_000002", "2009_000003"], "val": ["2009_000004", "2009_000005"]}
-MAIN_SETS = {"train": ["2009_000001", "2009_000002", "2009_000003", "2009_000004"], "val": ["2009_000005", "2009_000006"]}
+MAIN_SETS = {"train": ["2009_000001", "2009_000002", "2009_000003", "2009_000004"],
+             "val": ["2009_000005", "2009_000006"]}
 
 
 def voc_palette() -> list[int]:
@@ -192,7 +193,8 @@ def test_segmentation_pipeline_keeps_masks_aligned_under_augmentation(devkit_roo
         agreement = np.mean((batch["image"] > 0.5) == (batch["mask"] > 0.5))
         assert agreement > 0.9
     batch = next(p.evals["validation"]())
-    present = sorted(tuple(np.flatnonzero(row)) for row, v in zip(batch["label"].reshape(-1, 20), batch["valid"].ravel()) if v)
+    present = sorted(tuple(np.flatnonzero(row))
+                     for row, v in zip(batch["label"].reshape(-1, 20), batch["valid"].ravel()) if v)
     assert present == [(), (BOTTLE - 1, DOG - 1)]  # image 4 has no object, image 5 a dog and a bottle
 
 
@@ -259,7 +261,8 @@ def test_bad_files_stop_with_an_error_naming_them_or_are_skipped(tmp_path, caplo
     assert "Skipped 1 of 3 examples" in caplog.text and str(bad) in caplog.text
 
 
-@pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"real VOC samples not found at {SAMPLES} (they live beside the project)")
+@pytest.mark.skipif(not SAMPLES.is_dir(),
+                    reason=f"real VOC samples not found at {SAMPLES} (they live beside the project)")
 def test_real_voc_files(tmp_path):
     ids = sorted(p.stem for p in (SAMPLES / "JPEGImages").glob("*.jpg"))
     devkit = tmp_path / "VOCdevkit" / "VOC2011"

@@ -244,7 +244,9 @@ def test_quickstart_stays_within_its_budget_of_steps():
             continue
         shapes = resolve_data_config(run.data).shapes
         steps += run.num_epochs * (shapes.num_train // run.batch_size)
-    assert steps <= 20_000, steps
+    # 5,084 steps of batch 16 at 64x64 took about 10 minutes of 2 cores with the ImageNet
+    # features and the report (docs/results.md): more does not fit.
+    assert steps <= 5_200, steps
 
 
 def test_quickstart_report_links_figures_that_exist(quickstart):
@@ -322,3 +324,11 @@ def test_real_photo_configs_point_at_the_shared_data():
     for variant, classes in (("flowers17", 12), ("flowers102", 102), ("flowers102_scratch", 102)):
         config = main.load_config(os.path.join(ROOT, "experiments", f"flowers_real.py:{variant}"))
         assert os.path.isdir(config.data.folder.root) and config.model.num_classes == classes
+
+
+def test_the_quickstarts_seed_is_every_runs(tmp_path):
+    """`--config.seed=N` repeats the whole quickstart with other initialisations and orders."""
+    config = train.resolve(main.load_config(os.path.join(ROOT, "experiments", "quickstart.py")))
+    main.apply_override(config, "seed", "2")
+    runs = suite._resolved_runs(train.resolve(config), str(tmp_path))
+    assert {run.seed for run in runs.values()} == {2} and len(runs) == len(config.suite.order)

@@ -181,8 +181,10 @@ def test_l2_penalty_counts_only_selected_kernels():
         "conv_0": {"kernel": jnp.full((2, 2), 1.0), "bias": jnp.full((2,), 5.0)},
         "conv_1": {"kernel": jnp.full((3,), 2.0)},
         "head": {"kernel": jnp.full((1,), 3.0)},
+        "conv_10": {"kernel": jnp.full((1,), 4.0)},
     }
-    assert float(losses.l2_penalty(params, 0.5)) == pytest.approx(0.5 * (4 + 12 + 9))
+    assert float(losses.l2_penalty(params, 0.5)) == pytest.approx(0.5 * (4 + 12 + 9 + 16))
+    # a prefix names whole components: conv_1 is not a prefix of conv_10
     assert float(losses.l2_penalty(params, 0.1, prefixes=["conv_1", "head"])) == pytest.approx(0.1 * 21)
     grad = jax.grad(lambda p: losses.l2_penalty(p, 0.5))(params)
     np.testing.assert_allclose(grad["conv_1"]["kernel"], 2 * 0.5 * 2.0)

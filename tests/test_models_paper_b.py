@@ -125,7 +125,11 @@ def test_deep_cnn_l2_kernels():
     assert model.l2_kernel_paths() == (('conv_2', 'kernel'), ('conv_3', 'kernel'), ('conv_4', 'kernel'))
     assert leaf_names(l2_mask(model, v['params']), bool) == [
         "['conv_2']['kernel']", "['conv_3']['kernel']", "['conv_4']['kernel']"]
-    assert not any(jax.tree.leaves(l2_mask(Segmenter(), shapes(Segmenter(), (1, 16, 16, 1))['params'])))
+    # a model that names no kernels: every kernel, no bias
+    segmenter = l2_mask(Segmenter(), shapes(Segmenter(), (1, 16, 16, 1))['params'])
+    chosen = leaf_names(segmenter, bool)
+    assert chosen and all(name.endswith("['kernel']") for name in chosen)
+    assert len(chosen) == len([p for p in jax.tree_util.tree_leaves_with_path(segmenter) if 'kernel' in str(p[0][-1])])
     with pytest.raises(ValueError, match='l2_blocks'):
         DeepCNN(l2_blocks=(5,)).l2_kernel_paths()
 

@@ -159,7 +159,8 @@ def test_arrays_that_do_not_fit_are_one_sentence(fake_2015):
     arrays = pretrained.arrays_from_archive(str(fake_2015), "fake")
     model = InceptionV3(include_top=False, last_pool="max")
     wrong = dict(arrays, **{"params/conv2d_5/kernel": np.zeros((1, 1, 3, 3), np.float32)})
-    with pytest.raises(pretrained.PretrainedError, match=r"conv2d_5/kernel the shape \(1, 1, 3, 3\), but the model needs"):
+    message = r"conv2d_5/kernel the shape \(1, 1, 3, 3\), but the model needs"
+    with pytest.raises(pretrained.PretrainedError, match=message):
         pretrained.fill_model(wrong, model, fresh(model))
     extra = dict(arrays, **{"params/conv2d_94/kernel": np.zeros(1, np.float32)})
     with pytest.raises(pretrained.PretrainedError, match="1 arrays this model has no place for"):

@@ -24,7 +24,8 @@ def test_history_roundtrip_and_epoch_series(tmp_path):
 
 
 def test_curves_figure_is_written(tmp_path):
-    history = [{"epoch": e, "split": s, "loss": 1 / e, "acc": e / 10} for e in (1, 2, 3) for s in ("train", "validation")]
+    history = [{"epoch": e, "split": s, "loss": 1 / e, "acc": e / 10}
+               for e in (1, 2, 3) for s in ("train", "validation")]
     path = report.plot_curves(history, ["loss", "acc"], tmp_path / "curves.png", title="t")
     with Image.open(path) as im:
         assert im.format == "PNG" and im.size[0] > im.size[1]  # two panels side by side
@@ -80,7 +81,8 @@ def test_claims_are_computed_from_the_numbers_and_a_missing_one_fails():
         dict(text="twice the best baseline", left=("dice", "validation/dice"), op=">=", factor=2,
              right=[("bce", "validation/dice"), ("prior", "validation/dice")]),
         dict(text="a number nobody measured", left=("dice", "validation/iou"), op=">", right=0.1),
-        dict(text="a ratio", left=("ratio", ("dice", "validation/dice"), ("bce", "validation/dice")), op=">", right=1.3),
+        dict(text="a ratio", left=("ratio", ("dice", "validation/dice"), ("bce", "validation/dice")), op=">",
+             right=1.3),
     ], lambda run: found[run])
     rows = [line for line in table.splitlines() if line.startswith("| ") and "claim" not in line]
     assert [row.rsplit("|", 2)[1].strip() for row in rows] == ["✔", "✘", "✘", "✘", "✔"]

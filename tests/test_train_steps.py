@@ -100,4 +100,5 @@ def test_evaluation_leaves_padding_out(four):
         assert float(padded[name].count.sum()) == 4.0
         # Only the first example of each device counts: its value is the full sum minus the second's.
         second = jax.device_get(engine.eval_step(replicated, {k: v[:, 1:] for k, v in batch.items()}))[name]
-        np.testing.assert_allclose(padded[name].total.sum(), per_example.total.sum() - second.total.sum(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(padded[name].total.sum(), per_example.total.sum() - second.total.sum(),
+                                   rtol=1e-5, atol=1e-6)

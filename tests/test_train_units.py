@@ -34,7 +34,8 @@ TINY = os.path.join(os.path.dirname(__file__), "configs", "tiny.py")
 def test_resolve_fills_defaults_and_rejects_misspelt_or_mistyped_keys():
     config = ml_collections.ConfigDict({"optimizer": {"name": "sgd"}, "model": {"name": "x", "anything": 1}})
     resolved = resolve(config)
-    assert resolved.optimizer.name == "sgd" and resolved.optimizer.learning_rate == default_config().optimizer.learning_rate
+    assert resolved.optimizer.name == "sgd"
+    assert resolved.optimizer.learning_rate == default_config().optimizer.learning_rate
     assert resolved.model.anything == 1  # model keys belong to the model
     with pytest.raises(ValueError, match=r"config\.optimizer\.learnig_rate"):
         resolve(ml_collections.ConfigDict({"optimizer": {"learnig_rate": 0.1}}))
@@ -166,7 +167,8 @@ def test_the_backbone_learns_at_a_scaled_rate_and_clipping_counts_trained_leaves
     # clip_norm bounds the norm of what is trained: frozen gradients do not shrink the head's step
     opt.backbone_lr_scale, opt.frozen, opt.clip_norm = 1.0, ("conv",), 1.0
     tx, _ = make_optimizer(opt, _WithHead(), PARAMS, 10, 1)
-    grads = {"conv": {"kernel": jnp.full((3, 3), 100.0), "bias": jnp.zeros(3)}, "head": {"kernel": jnp.full((3, 2), 0.1)}}
+    grads = {"conv": {"kernel": jnp.full((3, 3), 100.0), "bias": jnp.zeros(3)},
+             "head": {"kernel": jnp.full((3, 2), 0.1)}}
     updates, _ = tx.update(grads, tx.init(PARAMS), PARAMS)
     np.testing.assert_allclose(updates["head"]["kernel"], -0.01, rtol=1e-6)  # norm 0.24 < 1: not clipped
     assert not np.any(updates["conv"]["kernel"])
@@ -188,9 +190,11 @@ def test_tasks_use_the_named_losses_and_leave_padding_out():
     expected = np.sum((np.argmax(z, -1) == np.array([0, 1, 2, 0]))[:3])
     assert float(accuracy.count) == 3 and float(accuracy.total) == expected
     seg = make_task("segmentation", "binary_cross_entropy+dice")
-    logits, mask = jnp.asarray(rng.normal(size=(2, 4, 4, 1)), jnp.float32), jnp.asarray(rng.random((2, 4, 4, 1)) > 0.5, jnp.float32)
+    logits = jnp.asarray(rng.normal(size=(2, 4, 4, 1)), jnp.float32)
+    mask = jnp.asarray(rng.random((2, 4, 4, 1)) > 0.5, jnp.float32)
     both = seg.loss(logits, {"mask": mask})
-    np.testing.assert_allclose(both, losses.sigmoid_binary_cross_entropy(logits, mask) + losses.dice_loss(logits, mask), rtol=1e-6)
+    expected = losses.sigmoid_binary_cross_entropy(logits, mask) + losses.dice_loss(logits, mask)
+    np.testing.assert_allclose(both, expected, rtol=1e-6)
     with pytest.raises(ValueError, match="does not fit config.task 'reconstruction'"):
         make_task("reconstruction", "dice")
 
@@ -360,8 +364,9 @@ def test_a_failed_save_says_the_previous_checkpoint_is_intact(tmp_path, monkeypa
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(ocp.CheckpointManager, "save", disk_full)
-    with pytest.raises(CheckpointError, match=r"Saving the checkpoint of step 2 in .*checkpoints failed \(\[Errno 28\] "
-                                              r"No space left on device\); the previous checkpoint \(step 1\) is intact"):
+    with pytest.raises(CheckpointError, match=r"Saving the checkpoint of step 2 in .*checkpoints failed "
+                                              r"\(\[Errno 28\] No space left on device\); the previous checkpoint "
+                                              r"\(step 1\) is intact"):
         checkpoints.save(_state(2, 2.0), {"epoch": 2})
     monkeypatch.undo()
     restored, meta = checkpoints.restore(_state(0, 0.0))

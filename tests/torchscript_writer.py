@@ -47,7 +47,8 @@ class Archive:
                       + integer(array.size) + pickle.TUPLE + pickle.BINPERSID)
         return (global_("torch._utils", "_rebuild_tensor_v2") + pickle.MARK + persistent + integer(0)
                 + ints(array.shape) + ints(strides) + pickle.NEWFALSE
-                + global_("collections", "OrderedDict") + pickle.EMPTY_TUPLE + pickle.REDUCE + pickle.TUPLE + pickle.REDUCE)
+                + global_("collections", "OrderedDict") + pickle.EMPTY_TUPLE + pickle.REDUCE
+                + pickle.TUPLE + pickle.REDUCE)
 
     @staticmethod
     def module(cls: str, attributes: list[tuple[str, bytes]]) -> bytes:

@@ -119,7 +119,8 @@ def scan(root: str) -> FolderConfig:
     used = {label for pairs in files.values() for _, label in pairs}
     empty = [name for i, name in enumerate(class_names) if i not in used and not oxford]  # Oxford: classes from .mat
     if files and empty:
-        raise DataError(f"{root}: the class folder {empty[0]!r}{f' (and {len(empty) - 1} more)' if len(empty) > 1 else ''} "
+        more = f" (and {len(empty) - 1} more)" if len(empty) > 1 else ""
+        raise DataError(f"{root}: the class folder {empty[0]!r}{more} "
                         f"holds no images ({', '.join(IMAGE_EXTENSIONS)}): add its images or remove the folder, "
                         "else it would be a class no example teaches.")
     if not files:

@@ -72,7 +72,8 @@ def _pairs(root: str, prefix: str) -> list[tuple[str, str]]:
         have, lack = ("images", "masks") if stem in images else ("masks", "images")
         raise DataError(f"{os.path.join(root, prefix, have, (images | masks)[stem])} has no partner in "
                         f"{os.path.join(root, prefix, lack)}: add the missing file (same stem) or remove this one.")
-    return [(os.path.join(prefix, "images", images[s]), os.path.join(prefix, "masks", masks[s])) for s in sorted(images)]
+    return [(os.path.join(prefix, "images", images[s]), os.path.join(prefix, "masks", masks[s]))
+            for s in sorted(images)]
 
 
 def _split(pairs: list, fractions: tuple[float, ...], seed: int) -> dict[str, list]:
@@ -108,8 +109,8 @@ def scan(root: str, foreground="binary", split=(0.8, 0.2), split_seed: int = 0) 
     pairs = {s: p for s, p in pairs.items() if p}
     if not pairs:
         raise DataError(f"{root} holds no image/mask pairs ({', '.join(EXTENSIONS)}).")
-    listing = sorted((s, image, mask, os.path.getsize(os.path.join(root, image)), os.path.getsize(os.path.join(root, mask)))
-                     for s, p in pairs.items() for image, mask in p)
+    size = lambda name: os.path.getsize(os.path.join(root, name))  # noqa: E731
+    listing = sorted((s, image, mask, size(image), size(mask)) for s, p in pairs.items() for image, mask in p)
     digest = hashlib.sha1(repr((root, listing, foreground)).encode()).hexdigest()[:12]
     name = re.sub(r"\W", "_", os.path.basename(root)) or "root"
     return MaskFolderConfig(name=f"{name}_{digest}", version="1.0.0", root=root, foreground=foreground, pairs=pairs)

@@ -11,6 +11,7 @@ the same number of batches with examples whose 'valid' is 0.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -163,13 +164,118 @@ def _preprocessor(data: ml_collections.ConfigDict, source: Source, train: bool):
     return run
 
 
-def _to_devices(ds: tf.data.Dataset, local_batch: int, num_devices: int) -> tf.data.Dataset:
+def add_device_axis(ds: tf.data.Dataset, local_batch: int, num_devices: int) -> tf.data.Dataset:
+    """Batches of `local_batch` examples shaped `[num_devices, local_batch // num_devices, ...]`:
+    the leading axis is the one `jax.pmap` maps over (the arrays stay on the host)."""
     per_device = local_batch // num_devices
 
     def split(batch):
         return {k: tf.reshape(v, (num_devices, per_device, *v.shape[1:])) for k, v in batch.items()}
 
     return ds.batch(local_batch, drop_remainder=True).map(split).prefetch(AUTOTUNE)
+
+
+def place_on_devices(batches: Iterator[dict], data: ml_collections.ConfigDict, devices) -> Iterator[dict]:
+    """Moves each batch's device slices onto `devices` ahead of use (`config.data.prefetch_to_device`
+    batches in flight; 0 leaves them on the host for pmap to copy)."""
+    if data.prefetch_to_device == 0:
+        return batches
+    return jax_utils.prefetch_to_device(batches, data.prefetch_to_device, devices=list(devices))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """What every pipeline of one process shares: the data, this process's batches and seeds."""
+
+    source: Source
+    data: ml_collections.ConfigDict
+    seed: int
+    process_index: int
+    process_count: int
+    devices: tuple[jax.Device, ...]
+    train_batch: int  # this process's examples per step
+    eval_batch: int
+    decoders: tfds.decode.PartialDecoding
+    sizes: dict[str, list[int]] = dataclasses.field(default_factory=dict)  # split -> examples of each process
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return min(self.sizes[self.data.train_split]) // self.train_batch if self.data.train_split else 0
+
+    def eval_steps(self, split: str) -> int:
+        return math.ceil(max(self.sizes[split]) / self.eval_batch)
+
+
+def _share(plan: _Plan, split: str, index: int | None = None) -> tf.data.Dataset:
+    """The parsed examples of `split` that process `index` (default: this one) reads."""
+    source = plan.source
+    part = tfds.split_for_jax_process(_expand(split, source), process_count=plan.process_count,
+                                      process_index=plan.process_index if index is None else index)
+    ds = source.builder.as_dataset(split=part, shuffle_files=False, decoders=plan.decoders,
+                                   read_config=tfds.ReadConfig(try_autocache=False))
+    options = tf.data.Options()
+    options.deterministic = True
+    ds = ds.with_options(options).map(source.parse, num_parallel_calls=AUTOTUNE)
+    return ds if source.keep is None else ds.filter(source.keep)
+
+
+def _share_sizes(plan: _Plan, split: str) -> list[int]:
+    splits = plan.source.builder.info.splits
+    if plan.source.keep is None and len(splits):
+        return [splits[tfds.split_for_jax_process(_expand(split, plan.source), process_index=p,
+                                                  process_count=plan.process_count)].num_examples
+                for p in range(plan.process_count)]
+    # Filtered (or mocked) data: count by reading the labels; the images stay encoded.
+    return [int(_share(plan, split, p).reduce(np.int64(0), lambda n, _: n + 1)) for p in range(plan.process_count)]
+
+
+def _host_batches(plan: _Plan, ds: tf.data.Dataset, split: str) -> Iterator[dict]:
+    """numpy batches of `ds`; an example that cannot be decoded is named in one sentence."""
+    iterator = ds.as_numpy_iterator()
+    while True:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        except tf.errors.InvalidArgumentError as e:
+            raise DataError(_find_bad_example(plan.source, _share(plan, split), split, e)) from None
+        yield batch
+
+
+def _train_batches(plan: _Plan, epoch: int, start_step: int = 0) -> Iterator[dict]:
+    data, spe = plan.data, plan.steps_per_epoch
+    if not data.train_split:
+        raise ValueError("These pipelines were built for evaluation only (config.data.train_split is '').")
+    if not 0 <= start_step <= spe:
+        raise ValueError(f"start_step {start_step} is outside the epoch's {spe} steps.")
+    shuffle_seed, augment_seed = _epoch_seeds(plan.seed, epoch, plan.process_index)
+    preprocess = _preprocessor(data, plan.source, train=True)
+    ds = _share(plan, data.train_split)
+    ds = ds.shuffle(min(data.shuffle_buffer, plan.sizes[data.train_split][plan.process_index]), seed=shuffle_seed,
+                    reshuffle_each_iteration=False)
+    # Positions are numbered before skipping, so an example's augmentation seed is the same
+    # whether the epoch starts at step 0 or resumes at start_step.
+    ds = ds.take(spe * plan.train_batch).enumerate().skip(start_step * plan.train_batch)
+    ds = ds.map(lambda i, ex: preprocess(ex, tf.stack([tf.constant(augment_seed, tf.int64), i])),
+                num_parallel_calls=AUTOTUNE)
+    ds = add_device_axis(ds, plan.train_batch, len(plan.devices))
+    return place_on_devices(_host_batches(plan, ds, data.train_split), data, plan.devices)
+
+
+def _eval_batches(plan: _Plan, split: str, with_names: bool = False) -> Iterator[dict]:
+    """Every example of `split` once, padded to the same number of batches on every process;
+    `with_names` adds each one's file name or id as 'name' (bytes; padding b'') and leaves the
+    batches on the host as numpy."""
+    preprocess = _preprocessor(plan.data, plan.source, train=False)
+    if with_names:
+        ds = _share(plan, split).map(lambda ex: {**preprocess(ex), "name": ex["name"]}, num_parallel_calls=AUTOTUNE)
+    else:
+        ds = _share(plan, split).map(preprocess, num_parallel_calls=AUTOTUNE)
+    padding = plan.eval_steps(split) * plan.eval_batch - plan.sizes[split][plan.process_index]
+    blank = tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype), ds.element_spec)
+    ds = ds.concatenate(tf.data.Dataset.from_tensors(blank).repeat(padding))
+    found = _host_batches(plan, add_device_axis(ds, plan.eval_batch, len(plan.devices)), split)
+    return found if with_names else place_on_devices(found, plan.data, plan.devices)
 
 
 def build_pipelines(source: Source, data: ml_collections.ConfigDict, *, seed: int, batch_size: int,
@@ -179,9 +285,6 @@ def build_pipelines(source: Source, data: ml_collections.ConfigDict, *, seed: in
     if not 0 <= process_index < process_count:
         raise ValueError(f"process_index {process_index} is not in [0, {process_count}).")
     data = resolve_data_config(data)
-    num_devices = len(devices)
-    train_batch = _local_batch(batch_size, process_count, num_devices, "config.batch_size")
-    eval_batch = _local_batch(eval_batch_size, process_count, num_devices, "config.eval_batch_size")
     eval_splits = tuple(data.eval_splits) or tuple(s for s in source.splits if s != data.train_split)
     read = tuple(s for s in (data.train_split, *eval_splits) if s)  # train_split '': evaluation only
     for split in read:
@@ -195,94 +298,25 @@ def build_pipelines(source: Source, data: ml_collections.ConfigDict, *, seed: in
         {k: True for k in source.features},
         decoders={k: tfds.decode.SkipDecoding() for k in source.features
                   if isinstance(all_features[k], tfds.features.Image)})
-    options = tf.data.Options()
-    options.deterministic = True
-
-    def share(split: str, index: int = process_index) -> tf.data.Dataset:
-        part = tfds.split_for_jax_process(_expand(split, source), process_index=index, process_count=process_count)
-        ds = source.builder.as_dataset(split=part, shuffle_files=False, decoders=decoders,
-                                       read_config=tfds.ReadConfig(try_autocache=False))
-        ds = ds.with_options(options).map(source.parse, num_parallel_calls=AUTOTUNE)
-        return ds if source.keep is None else ds.filter(source.keep)
-
-    def share_sizes(split: str) -> list[int]:
-        splits = source.builder.info.splits
-        if source.keep is None and len(splits):
-            return [splits[tfds.split_for_jax_process(_expand(split, source), process_index=p,
-                                                      process_count=process_count)].num_examples
-                    for p in range(process_count)]
-        # Filtered (or mocked) data: count by reading the labels; the images stay encoded.
-        return [int(share(split, p).reduce(np.int64(0), lambda n, _: n + 1)) for p in range(process_count)]
-
-    sizes = {split: share_sizes(split) for split in dict.fromkeys(read)}
-    steps_per_epoch = min(sizes[data.train_split]) // train_batch if data.train_split else 0
-    if data.train_split and steps_per_epoch == 0:
-        raise DataError(f"{source.name} {data.train_split!r} gives {min(sizes[data.train_split])} examples "
-                        f"to a process, fewer than one batch of {train_batch}: lower config.batch_size.")
-    eval_steps = {split: math.ceil(max(sizes[split]) / eval_batch) for split in eval_splits}
-    train_preprocess = _preprocessor(data, source, train=True)
-    eval_preprocess = _preprocessor(data, source, train=False)
-
-    def batches(ds: tf.data.Dataset, split: str) -> Iterator[dict]:
-        iterator = ds.as_numpy_iterator()
-        while True:
-            try:
-                batch = next(iterator)
-            except StopIteration:
-                return
-            except tf.errors.InvalidArgumentError as e:
-                raise DataError(_find_bad_example(source, share(split), split, e)) from None
-            yield batch
-
-    def on_devices(batches: Iterator[dict]) -> Iterator[dict]:
-        if data.prefetch_to_device == 0:
-            return batches
-        return jax_utils.prefetch_to_device(batches, data.prefetch_to_device, devices=list(devices))
-
-    def train(epoch: int, start_step: int = 0) -> Iterator[dict]:
-        if not data.train_split:
-            raise ValueError("These pipelines were built for evaluation only (config.data.train_split is '').")
-        if not 0 <= start_step <= steps_per_epoch:
-            raise ValueError(f"start_step {start_step} is outside the epoch's {steps_per_epoch} steps.")
-        shuffle_seed, augment_seed = _epoch_seeds(seed, epoch, process_index)
-        ds = share(data.train_split)
-        ds = ds.shuffle(min(data.shuffle_buffer, sizes[data.train_split][process_index]), seed=shuffle_seed,
-                        reshuffle_each_iteration=False)
-        # Positions are numbered before skipping, so an example's augmentation seed is the same
-        # whether the epoch starts at step 0 or resumes at start_step.
-        ds = ds.take(steps_per_epoch * train_batch).enumerate().skip(start_step * train_batch)
-        ds = ds.map(lambda i, ex: train_preprocess(ex, tf.stack([tf.constant(augment_seed, tf.int64), i])),
-                    num_parallel_calls=AUTOTUNE)
-        return on_devices(batches(_to_devices(ds, train_batch, num_devices), data.train_split))
-
-    def evaluator(split: str) -> Callable[..., Iterator[dict]]:
-        padding = eval_steps[split] * eval_batch - sizes[split][process_index]
-
-        def evaluate(with_names: bool = False) -> Iterator[dict]:
-            """Every example once, padded; `with_names` adds each one's file name or id as
-            'name' (bytes; padding b'') and leaves the batches on the host as numpy."""
-            if with_names:
-                ds = share(split).map(lambda ex: {**eval_preprocess(ex), "name": ex["name"]},
-                                      num_parallel_calls=AUTOTUNE)
-            else:
-                ds = share(split).map(eval_preprocess, num_parallel_calls=AUTOTUNE)
-            blank = tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype), ds.element_spec)
-            ds = ds.concatenate(tf.data.Dataset.from_tensors(blank).repeat(padding))
-            found = batches(_to_devices(ds, eval_batch, num_devices), split)
-            return found if with_names else on_devices(found)
-
-        return evaluate
-
+    plan = _Plan(source=source, data=data, seed=seed, process_index=process_index, process_count=process_count,
+                 devices=tuple(devices), decoders=decoders,
+                 train_batch=_local_batch(batch_size, process_count, len(devices), "config.batch_size"),
+                 eval_batch=_local_batch(eval_batch_size, process_count, len(devices), "config.eval_batch_size"))
+    plan = dataclasses.replace(plan, sizes={split: _share_sizes(plan, split) for split in dict.fromkeys(read)})
+    if data.train_split and plan.steps_per_epoch == 0:
+        raise DataError(f"{source.name} {data.train_split!r} gives {min(plan.sizes[data.train_split])} examples "
+                        f"to a process, fewer than one batch of {plan.train_batch}: lower config.batch_size.")
     channels = 1 if data.grayscale else 3
     info = DatasetInfo(
         name=source.name, num_classes=len(source.class_names), class_names=source.class_names,
         image_shape=(data.image_size, data.image_size, channels),
-        num_examples={split: sum(n) for split, n in sizes.items()},
+        num_examples={split: sum(n) for split, n in plan.sizes.items()},
         multi_label=source.multi_label, has_mask=source.has_mask,
         source=str(source.builder.data_dir),
     )
-    return Pipelines(train=train, steps_per_epoch=steps_per_epoch,
-                     evals={split: evaluator(split) for split in eval_splits}, eval_steps=eval_steps, info=info)
+    return Pipelines(train=functools.partial(_train_batches, plan), steps_per_epoch=plan.steps_per_epoch,
+                     evals={split: functools.partial(_eval_batches, plan, split) for split in eval_splits},
+                     eval_steps={split: plan.eval_steps(split) for split in eval_splits}, info=info)
 
 
 def _reason(error: tf.errors.OpError) -> str:

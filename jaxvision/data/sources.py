@@ -158,7 +158,8 @@ def _mask_folder(data: ml_collections.ConfigDict, data_dir: str | None) -> Sourc
                          "empty: list the mask values that are foreground, e.g. (15,).")
     rule = tuple(m.foreground_values) if m.foreground == "values" else m.foreground
     config = mask_folder.scan(m.root, rule, tuple(m.split), m.split_seed)
-    builder = mask_folder.JaxvisionMaskFolder(config=config, data_dir=data_dir, skip_bad_examples=data.skip_bad_examples)
+    builder = mask_folder.JaxvisionMaskFolder(config=config, data_dir=data_dir,
+                                              skip_bad_examples=data.skip_bad_examples)
 
     def parse(ex):
         return {"image": ex["image"], "mask": ex["mask"], "label": tf.ones([1], tf.float32), "name": ex["file_name"]}

@@ -16,7 +16,8 @@
 Fine-tuning: `trainable_mask(model, params)` says which leaves the optimizer may change
 (everything, or only the head when the model has `freeze_backbone=True`), and
 `masked_optimizer(tx, mask)` turns an optax optimizer into one that leaves the rest exactly
-unchanged. `l2_mask(model, params)` marks the kernels that get L2 regularisation.
+unchanged. `l2_mask(model, params)` marks the kernels that get L2 regularisation (its
+docstring is the one statement of that scope).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from jaxvision.models.classifiers import DEEP_CNN_FILTERS, DeepCNN, EncoderClass
 from jaxvision.models.inception_segmenter import InceptionSegmenter
 from jaxvision.models.inception_v3 import InceptionV3, preprocess_input
 from jaxvision.models.segmentation import SEGMENTER_FILTERS, Segmenter, UNet
+from jaxvision.paths import path_str, under
 
 __all__ = [
     'AUTOENCODER_FILTERS', 'DEEP_CNN_FILTERS', 'SEGMENTER_FILTERS', 'ConvAutoencoder', 'DeepCNN',
@@ -69,10 +71,6 @@ def build_model(name: str, **kwargs: Any) -> nn.Module:
         raise ValueError(f'Model {name!r} does not take these arguments {sorted(kwargs)}: {e}') from None
 
 
-def _path_str(path) -> str:
-    return '/'.join(str(getattr(p, 'key', p)) for p in path)
-
-
 def trainable_mask(model: nn.Module, params, *,
                    trainable: Iterable[str] | Callable[[str], bool] | None = None):
     """A pytree of bools shaped like `params`: True where the optimizer may update.
@@ -91,8 +89,8 @@ def trainable_mask(model: nn.Module, params, *,
         predicate = trainable
     else:
         prefixes = tuple(p.strip('/') for p in trainable)
-        predicate = lambda s: any(s == p or s.startswith(p + '/') for p in prefixes)
-    return jax.tree_util.tree_map_with_path(lambda path, _: bool(predicate(_path_str(path))), params)
+        predicate = lambda s: any(under(s, p) for p in prefixes)
+    return jax.tree_util.tree_map_with_path(lambda path, _: bool(predicate(path_str(path))), params)
 
 
 def masked_optimizer(tx: optax.GradientTransformation, mask) -> optax.GradientTransformation:
@@ -106,16 +104,15 @@ def masked_optimizer(tx: optax.GradientTransformation, mask) -> optax.GradientTr
 
 
 def l2_mask(model: nn.Module, params):
-    """A pytree of bools shaped like `params`: True on the kernels that get L2 regularisation.
-
-    Models that regularise chosen kernels (DeepCNN) list them in `l2_kernel_paths()`; others
-    get no L2 (all False).
+    """A pytree of bools shaped like `params`: True on the kernels that `config.optimizer.l2`
+    regularises. The one definition of its scope: the kernels a model names in
+    `l2_kernel_paths()` (DeepCNN: its last three), or every kernel of a model that names none.
     """
-    paths = set()
-    if hasattr(model, 'l2_kernel_paths'):
-        paths = {'/'.join(p) for p in model.l2_kernel_paths()}
-    mask = jax.tree_util.tree_map_with_path(lambda path, _: _path_str(path) in paths, params)
-    found = {_path_str(p) for p, m in jax.tree_util.tree_flatten_with_path(mask)[0] if m}
+    if not hasattr(model, 'l2_kernel_paths'):
+        return jax.tree_util.tree_map_with_path(lambda path, _: path_str(path).endswith('kernel'), params)
+    paths = {'/'.join(p) for p in model.l2_kernel_paths()}
+    mask = jax.tree_util.tree_map_with_path(lambda path, _: path_str(path) in paths, params)
+    found = {path_str(p) for p, m in jax.tree_util.tree_flatten_with_path(mask)[0] if m}
     if found != paths:
         raise ValueError(f'L2 kernels {sorted(paths - found)} are not in the parameters.')
     return mask

@@ -64,5 +64,6 @@ class InceptionSegmenter(nn.Module):
         for i, skip in enumerate((found['mixed2'], found['stem'])):
             y = jnp.concatenate([_resize(y, *skip.shape[1:3]), skip], axis=-1)
             y = nn.relu(conv3x3(self.decoder_filters[i], name=f'decoder_conv_{i}', dtype=self.dtype)(y))
-        y = nn.relu(conv3x3(self.decoder_filters[2], name='decoder_conv_2', dtype=self.dtype)(_resize(y, height, width)))
+        y = _resize(y, height, width)
+        y = nn.relu(conv3x3(self.decoder_filters[2], name='decoder_conv_2', dtype=self.dtype)(y))
         return jnp.asarray(conv3x3(1, name='logits', dtype=self.dtype)(y), jnp.float32)

@@ -44,9 +44,9 @@ def max_pool2(x):
     The elementwise maximum of the four corners of each window rather than `nn.max_pool`:
     XLA differentiates `reduce_window` with `select_and_scatter`, a slow loop on CPU, and this
     with elementwise selects (the pool's forward + backward about 6x faster on CPU; on an H100
-    training steps with `nn.max_pool` ran at 0.80-0.83x; benchmarks/RESULTS.md). The forward is identical; on a tie inside a window the
-    gradient is split between the tied values instead of going to one (after a ReLU such ties
-    are zeros, whose gradient the ReLU zeroes anyway).
+    training steps with `nn.max_pool` ran at 0.80-0.83x; benchmarks/RESULTS.md). The forward is
+    identical; on a tie inside a window the gradient is split between the tied values instead of
+    going to one (after a ReLU such ties are zeros, whose gradient the ReLU zeroes anyway).
     """
     b, h, w, c = x.shape
     x = x[:, : h // 2 * 2, : w // 2 * 2].reshape(b, h // 2, 2, w // 2, 2, c)

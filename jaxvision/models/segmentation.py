@@ -26,7 +26,6 @@ from jaxvision.models.layers import conv3x3, max_pool2, upsample2
 Dtype = Any
 
 SEGMENTER_FILTERS = (256, 128, 64, 32)
-INPUT_SHAPE = (64, 64, 1)
 
 
 class Segmenter(nn.Module):

@@ -8,6 +8,7 @@ Start reading at `loop.fit`. The parts, each in its own file:
                   reconstruction, segmentation)
   steps.py        pure train/eval steps for one device's shard, and their pmapped forms
   engine.py       model + task + optimizer + steps + step 0, from a config
+  run.py          open_run: a config made into pipelines, engine and checkpoints, once
   loop.py         fit
   scoring.py      evaluate and predict from a checkpoint
   features.py     a frozen backbone's head trained on cached features

@@ -3,8 +3,8 @@
   WORKDIR/checkpoints/STEP/  the latest `config.checkpoint.keep` states
   WORKDIR/best/STEP/         the state with the best monitored metric so far
 
-Each holds 'state' (the TrainState as host arrays) and 'meta' (JSON: epoch, loop bookkeeping
-such as early-stopping counters, and the metrics that made it best). Orbax writes into a
+Each holds 'state' (the TrainState as host arrays) and 'meta' (JSON, `run_meta`: the loop's
+bookkeeping of monitor and early stopping, the results so far, the class names). Orbax writes into a
 temporary directory and renames it when complete, so a run killed mid-save leaves the previous
 checkpoints readable; leftovers are cleaned up on the next start. In a multi-process run every
 process calls `save` (orbax synchronises them) and process 0 writes.
@@ -97,6 +97,14 @@ def writable_workdir(workdir: str) -> str:
         raise CheckpointError(f"--workdir {workdir} cannot be written ({e.strerror}): give a folder you can write "
                               f"to.") from None
     return workdir
+
+
+def run_meta(monitor: dict, *, early_stopped: bool = False, results: dict | None = None,
+             class_names=()) -> dict[str, Any]:
+    """What a checkpoint records beside the state: the training loop reads it back on resume,
+    scoring compares `class_names` with the images it is given."""
+    return {"monitor": monitor, "early_stopped": early_stopped, "results": results or {},
+            "class_names": list(class_names)}
 
 
 class Checkpoints:

@@ -128,7 +128,8 @@ def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     # Names are checked now, before any data is prepared or model compiled.
     make_task(resolved.task, resolved.loss)
     if resolved.optimizer.name not in OPTIMIZERS:
-        raise ValueError(f"Unknown config.optimizer.name {resolved.optimizer.name!r}: use one of {', '.join(OPTIMIZERS)}.")
+        raise ValueError(f"Unknown config.optimizer.name {resolved.optimizer.name!r}: use one of "
+                         f"{', '.join(OPTIMIZERS)}.")
     if resolved.optimizer.schedule not in SCHEDULES:
         raise ValueError(
             f"Unknown config.optimizer.schedule {resolved.optimizer.schedule!r}: use one of {', '.join(SCHEDULES)}."

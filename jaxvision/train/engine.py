@@ -11,6 +11,7 @@ import ml_collections
 import optax
 
 from jaxvision import losses, models
+from jaxvision.paths import path_str
 from jaxvision.train import optim, steps
 from jaxvision.train.state import TrainState, create_state, init_variables, run_key
 from jaxvision.train.tasks import Task, make_task
@@ -80,7 +81,8 @@ def _check_task_fits_data(task: Task, info, data_name: str) -> None:
     elif task.name == "multilabel" and not info.multi_label:
         problem = "one-hot labels (one class per image)"
     if problem:
-        hint = " (for 'shapes', config.data.shapes.label='dominant' gives one-hot labels)" if data_name == "shapes" else ""
+        hint = (" (for 'shapes', config.data.shapes.label='dominant' gives one-hot labels)"
+                if data_name == "shapes" else "")
         raise ValueError(
             f"config.task {task.name!r} does not fit dataset {data_name!r}, which has {problem}: "
             f"choose the task that matches the data{hint}."
@@ -100,16 +102,11 @@ def _check_outputs(model, variables, task: Task, batch, model_name: str) -> None
 
 
 def _regularizer(coefficient: float, model, params) -> Callable | None:
-    """Keras-style L2 on the kernels the model names (`l2_mask`), or on every kernel."""
+    """Keras-style L2 on the kernels of `models.l2_mask`."""
     if not coefficient:
         return None
-    named = {
-        "/".join(str(k.key) for k in path)
-        for path, chosen in jax.tree_util.tree_leaves_with_path(models.l2_mask(model, params))
-        if chosen
-    }
-    leaf_filter = (lambda path: path in named) if named else (lambda path: path.endswith("kernel"))
-    return lambda p: losses.l2_penalty(p, coefficient, leaf_filter=leaf_filter)
+    chosen = {path_str(path) for path, yes in jax.tree_util.tree_leaves_with_path(models.l2_mask(model, params)) if yes}
+    return lambda p: losses.l2_penalty(p, coefficient, leaf_filter=chosen.__contains__)
 
 
 def build_engine(
@@ -134,7 +131,8 @@ def build_engine(
         tx=tx,
         schedule=schedule,
         initial_state=jax.device_get(state),
-        train_step=steps.parallel_train_step(model, task, tx, regularizer, devices),
+        train_step=steps.parallel_train_step(model, task, tx, regularizer, devices,
+                                             moving=optim.moving(config.optimizer, model, variables["params"])),
         eval_step=steps.parallel_eval_step(model, task, devices),
         metric_names=metric_names,
     )

@@ -145,7 +145,9 @@ class FeaturePipelines:
         return {k: v.reshape((d, len(v) // d) + v.shape[1:]) for k, v in arrays.items()}
 
     def _placed(self, batches):
-        return jax_utils.prefetch_to_device(batches, self._prefetch, devices=self._devices) if self._prefetch else batches
+        if not self._prefetch:
+            return batches
+        return jax_utils.prefetch_to_device(batches, self._prefetch, devices=self._devices)
 
     def train(self, epoch: int, start_step: int = 0):
         if not 0 <= start_step <= self.steps_per_epoch:

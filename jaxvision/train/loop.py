@@ -14,7 +14,6 @@ from any checkpoint reproduces an uninterrupted run bit for bit on the same mach
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Callable, Iterator
 
@@ -26,12 +25,12 @@ from jax.experimental import multihost_utils
 
 from jaxvision.metrics import Ratio
 from jaxvision.train import features, steps
-from jaxvision.train.checkpoint import Checkpoints, writable_workdir
-from jaxvision.train.config import resolve
-from jaxvision.train.distributed import PeerLost, initialize_from_environment
-from jaxvision.train.engine import Engine, build_engine
+from jaxvision.train.checkpoint import Checkpoints, run_meta
+from jaxvision.train.distributed import PeerLost
+from jaxvision.train.engine import Engine
 from jaxvision.train.logs import RunLog
 from jaxvision.train.monitor import Monitor
+from jaxvision.train.run import open_run
 from jaxvision.train.signals import StopRequests
 from jaxvision.train.state import TrainState
 
@@ -109,7 +108,8 @@ def evaluate_split(engine: Engine, state, batches: Callable[[], Iterator[dict]],
 def _format(results: Results) -> str:
     parts = []
     for split, metrics in results.items():
-        shown = [f"{k} {v:.4g}" for k, v in metrics.items() if "/" not in k and k not in ("grad_norm", "learning_rate", "epoch_seconds")]
+        hidden = ("grad_norm", "learning_rate", "epoch_seconds")
+        shown = [f"{k} {v:.4g}" for k, v in metrics.items() if "/" not in k and k not in hidden]
         parts.append(f"{split}: " + ", ".join(shown))
     return " | ".join(parts)
 
@@ -144,21 +144,13 @@ class _Run:
 
     # -- checkpoints --
 
-    def _meta(self, epoch: int) -> dict:
-        return {
-            "epoch": epoch,
-            "monitor": self.monitor.counters(),
-            "early_stopped": self.early_stopped,
-            "results": self.results,
-            "class_names": list(self.class_names),
-        }
-
-    def _save(self, state, epoch: int, best: bool = False) -> None:
+    def _save(self, state, best: bool = False) -> None:
         host = jax.device_get(jax_utils.unreplicate(state))
         if not all(np.all(np.isfinite(x)) for x in jax.tree.leaves(host) if np.issubdtype(x.dtype, np.floating)):
             raise TrainingDiverged(f"The state at step {int(host.step)} holds non-finite values, so it was not saved; "
                                    f"the checkpoints in {self.checkpoints.directory} are untouched.")
-        self.checkpoints.save(host, self._meta(epoch), best=best)
+        self.checkpoints.save(host, run_meta(self.monitor.counters(), early_stopped=self.early_stopped,
+                                             results=self.results, class_names=self.class_names), best=best)
 
     def _restore(self) -> TrainState:
         restored = self.checkpoints.restore(self.engine.initial_state, say=self.log.say)
@@ -185,7 +177,7 @@ class _Run:
         kept = step - 1
         self.checkpoints.wait()
         if self.checkpoints.step() != kept:
-            self._save(state, epoch)
+            self._save(state)
             self.checkpoints.wait()
         raise TrainingDiverged(
             f"Training diverged at step {step} (epoch {epoch + 1}): {what}. The state before it (step {kept}, "
@@ -203,7 +195,8 @@ class _Run:
 
     def _train_epoch(self, state, epoch: int, start: int):
         """Trains from step `start` of `epoch`; returns (state, metric sums, stop was voted)."""
-        spe, batch_size, every = self.pipelines.steps_per_epoch, self.config.batch_size, self.config.checkpoint.every_steps
+        spe, batch_size = self.pipelines.steps_per_epoch, self.config.batch_size
+        every = self.config.checkpoint.every_steps
         sums, stop = None, False
         with self.log.progress(epoch, self.config.num_epochs, spe, start, batch_size) as bar:
             for i, batch in enumerate(self.pipelines.train(epoch, start), start=start):
@@ -223,7 +216,7 @@ class _Run:
                     stop = True
                     break
                 if every and step % every == 0 and i + 1 < spe:
-                    self._save(state, epoch)
+                    self._save(state)
         return state, sums, stop
 
     def run(self) -> FitResult:
@@ -242,7 +235,7 @@ class _Run:
             step = int(jax_utils.unreplicate(state).step)
             if stop and step % spe:
                 # Mid-epoch: save here; the epoch's evaluation runs after the resume.
-                self._save(state, epoch)
+                self._save(state)
                 return self._interrupted(state, step)
             # After a mid-epoch resume, 'train' averages the steps run since the resume.
             train = _summarize(sums, self.class_names) if sums else {}
@@ -256,7 +249,7 @@ class _Run:
                 self.log.write(step, epoch, split, metrics)
             if (improved or stop or self.early_stopped or epoch + 1 == self.config.num_epochs
                     or (epoch + 1) % self.config.checkpoint.every_epochs == 0):
-                self._save(state, epoch + 1, best=improved)
+                self._save(state, best=improved)
             self.log.say(f"epoch {epoch + 1}/{self.config.num_epochs} step {step}  {_format(self.results)}"
                          + ("  (best)" if improved else ""))
             if stop:
@@ -267,8 +260,8 @@ class _Run:
                          f"epochs; the best was {self.monitor.best:.4g} after epoch {self.monitor.best_epoch + 1}.")
         self._final_test(state, step)
         status = "early_stopped" if self.early_stopped else "finished"
-        return FitResult(jax.device_get(jax_utils.unreplicate(state)), status,
-                         f"Training {status.replace('_', ' ')} at step {step}; results in {self.workdir}.", self.results)
+        message = f"Training {status.replace('_', ' ')} at step {step}; results in {self.workdir}."
+        return FitResult(jax.device_get(jax_utils.unreplicate(state)), status, message, self.results)
 
     def _final_test(self, state, step: int) -> None:
         if "test" not in self.pipelines.evals:
@@ -295,24 +288,21 @@ def fit(config: ml_collections.ConfigDict, workdir: str) -> FitResult:
     are kept), PeerLost when another process of a multi-process run dies. SIGTERM/SIGINT save a
     checkpoint and return with status 'interrupted'.
     """
-    from jaxvision import data  # TensorFlow (tf.data) loads only when a run reads data
-
-    config = resolve(config)
-    initialize_from_environment(config.peer_timeout_s)  # before anything touches a device
-    workdir = writable_workdir(workdir)
-    pipelines = data.make_pipelines(config)
-    engine = build_engine(config, pipelines.info, pipelines.steps_per_epoch)
-    log = RunLog(workdir, enabled=jax.process_index() == 0)
-    log.save_config(config)
-    checkpoints = Checkpoints(workdir, keep=config.checkpoint.keep)
+    run = open_run(config, workdir)
+    try:
+        engine = run.engine  # a model that does not fit the data stops here, before anything is written
+    except BaseException:
+        run.close()
+        raise
+    log = RunLog(run.workdir, enabled=jax.process_index() == 0)
+    log.save_config(run.config)
     try:
         with StopRequests() as stop:
-            return _Run(config, workdir, pipelines, engine, log, checkpoints, stop).run()
+            return _Run(run.config, run.workdir, run.pipelines, engine, log, run.checkpoints, stop).run()
     except jax.errors.JaxRuntimeError as error:
         if jax.process_count() > 1:
             raise PeerLost.from_error(error) from error
         raise
     finally:
-        checkpoints.wait()
-        checkpoints.close()
+        run.close()
         log.close()

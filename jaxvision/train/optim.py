@@ -11,8 +11,8 @@ Fields (defaults in `jaxvision.train.config.default_config`):
   rho             RMSprop decay of the squared-gradient average (Keras' rho)
   momentum, nesterov   SGD (and RMSprop when momentum > 0)
   clip_norm       clip the global gradient norm (0: off)
-  l2              Keras kernel_regularizer=l2(x) on every kernel: adds x * sum(w^2) to the
-                  loss (applied in the train step, not here; see steps.py)
+  l2              Keras kernel_regularizer=l2(x): adds x * sum(w^2) over the kernels of
+                  `models.l2_mask` to the loss (in the train step, not here; see engine.py)
   frozen          '/'-joined parameter path prefixes that are not updated (transfer learning),
                   on top of what the model itself freezes (`freeze_backbone=True`)
   backbone_lr_scale  the learning rate of every parameter outside the model's head
@@ -29,6 +29,7 @@ import ml_collections
 import optax
 
 from jaxvision.models import trainable_mask
+from jaxvision.paths import path_str, under
 
 OPTIMIZERS = ("adam", "adamax", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine", "exponential", "piecewise")
@@ -74,23 +75,18 @@ def _base_optimizer(opt: ml_collections.ConfigDict, schedule) -> optax.GradientT
     )
 
 
-def _under(path: str, prefix: str) -> bool:
-    prefix = prefix.strip("/")
-    return path == prefix or path.startswith(prefix + "/")
-
-
 def _frozen_mask(params, frozen: tuple[str, ...]):
     """True where a parameter is trainable given the config's frozen prefixes (checked)."""
-    paths = ["/".join(str(k.key) for k in path) for path, _ in jax.tree_util.tree_leaves_with_path(params)]
+    paths = [path_str(path) for path, _ in jax.tree_util.tree_leaves_with_path(params)]
     for prefix in frozen:
-        if not any(_under(p, prefix) for p in paths):
+        if not any(under(p, prefix) for p in paths):
             top = sorted({p.split("/")[0] for p in paths})
             raise ValueError(
                 f"config.optimizer.frozen names {prefix!r}, which matches no parameter: use a "
                 f"'/'-joined path prefix such as one of {', '.join(top)}."
             )
     return jax.tree_util.tree_map_with_path(
-        lambda path, _: not any(_under("/".join(str(k.key) for k in path), f) for f in frozen), params
+        lambda path, _: not any(under(path_str(path), f) for f in frozen), params
     )
 
 
@@ -108,6 +104,11 @@ def _labels(model, params, frozen: tuple[str, ...], scaled: bool):
         return "backbone" if scaled and str(path[0].key) not in head else "trainable"
 
     return jax.tree_util.tree_map_with_path(label, trainable)
+
+
+def moving(opt: ml_collections.ConfigDict, model, params):
+    """A pytree of bools like `params`: True where the optimizer of `opt` can change a parameter."""
+    return jax.tree.map(lambda label: label != "frozen", _labels(model, params, tuple(opt.frozen), False))
 
 
 def make_optimizer(

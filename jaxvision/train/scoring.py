@@ -18,49 +18,32 @@ import jax
 import ml_collections
 import numpy as np
 
-from jaxvision.train.checkpoint import Checkpoints
 from jaxvision.train.config import resolve
-from jaxvision.train.distributed import initialize_from_environment
-from jaxvision.train.engine import build_engine
 from jaxvision.train.loop import evaluate_split, replicate
+from jaxvision.train.run import open_run
 
 TOP_K = 5
 
 
 def _open(config: ml_collections.ConfigDict, workdir: str, split: str, which: str):
     """(pipelines reading only `split`, engine, state) of the `which` checkpoint in `workdir`."""
-    from jaxvision import data  # TensorFlow (tf.data) loads only when a run reads data
-
     if which not in ("best", "latest"):
         raise ValueError(f"The checkpoint to score is {which!r}: use 'best' or 'latest'.")
-    config = resolve(config)
-    initialize_from_environment(config.peer_timeout_s)
-    workdir = os.path.abspath(workdir)
-    if not os.path.isdir(os.path.join(workdir, "checkpoints")):
-        raise FileNotFoundError(f"{workdir} holds no checkpoints: train there first (--mode train), or point "
-                                "--workdir at a run.")
-    config.data.train_split = ""  # nothing is trained: read only the split that is scored
-    config.data.eval_splits = (split,)
-    pipelines = data.make_pipelines(config)
-    checkpoints = Checkpoints(workdir, read_only=True)
-    try:
-        meta = checkpoints.meta(which)
+    with open_run(config, workdir, read_only=True, splits=(split,)) as run:
+        meta = run.checkpoints.meta(which)
         if meta is None:
             other = "latest" if which == "best" else "best"
-            hint = (f"score the {other} one instead (--checkpoint {other})" if checkpoints.step(other) is not None
-                    else "train there first (--mode train)")
-            raise FileNotFoundError(f"{workdir} has no {which} checkpoint: {hint}.")
-        trained_on = meta.get("class_names")
-        if trained_on is not None and list(trained_on) != list(pipelines.info.class_names):
+            hint = (f"score the {other} one instead (--checkpoint {other})"
+                    if run.checkpoints.step(other) is not None else "train there first (--mode train)")
+            raise FileNotFoundError(f"{run.workdir} has no {which} checkpoint: {hint}.")
+        trained_on, names = meta.get("class_names"), run.pipelines.info.class_names
+        if trained_on is not None and list(trained_on) != list(names):
             raise ValueError(
-                f"The checkpoint in {workdir} was trained on {len(trained_on)} classes ({_names(trained_on)}), but "
-                f"this dataset has {len(pipelines.info.class_names)} ({_names(pipelines.info.class_names)}): score "
-                f"it on data with the same classes, in the same order.")
-        engine = build_engine(config, pipelines.info, max(pipelines.steps_per_epoch, 1))
-        state, _ = checkpoints.restore(engine.initial_state, which)
-    finally:
-        checkpoints.close()
-    return pipelines, engine, state
+                f"The checkpoint in {run.workdir} was trained on {len(trained_on)} classes ({_names(trained_on)}), "
+                f"but this dataset has {len(names)} ({_names(names)}): score it on data with the same classes, in "
+                f"the same order.")
+        state, _ = run.checkpoints.restore(run.engine.initial_state, which)
+    return run.pipelines, run.engine, state
 
 
 def _names(names) -> str:

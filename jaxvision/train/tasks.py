@@ -88,34 +88,42 @@ def _dice(z: jax.Array, b: Batch) -> jax.Array:
     return losses.dice_loss(z, b["mask"])
 
 
-# task -> (batch key the output is compared with, {loss name: loss}, metrics)
-_TASKS: dict[str, tuple[str, dict[str, Callable], Callable]] = {
-    "classification": ("label", _classification_losses(), _classification_metrics),
-    "multilabel": (
-        "label",
-        {"binary_cross_entropy": lambda z, b: losses.sigmoid_binary_cross_entropy(z, b["label"])},
-        _multilabel_metrics,
+@dataclasses.dataclass(frozen=True)
+class _Kind:
+    """What every run of one task shares: its target's batch key, its losses, its metrics."""
+
+    target: str
+    losses: dict[str, Callable[[jax.Array, Batch], jax.Array]]
+    metrics: Callable[[jax.Array, Batch], dict[str, Ratio]]
+
+
+_TASKS: dict[str, _Kind] = {
+    "classification": _Kind(target="label", losses=_classification_losses(), metrics=_classification_metrics),
+    "multilabel": _Kind(
+        target="label",
+        losses={"binary_cross_entropy": lambda z, b: losses.sigmoid_binary_cross_entropy(z, b["label"])},
+        metrics=_multilabel_metrics,
     ),
-    "reconstruction": (
-        "image",
-        {
+    "reconstruction": _Kind(
+        target="image",
+        losses={
             "mean_squared_error": lambda x, b: losses.mean_squared_error(x, b["image"]),
             "mean_absolute_error": lambda x, b: losses.mean_absolute_error(x, b["image"]),
         },
-        _reconstruction_metrics,
+        metrics=_reconstruction_metrics,
     ),
-    "segmentation": (
-        "mask",
-        {
+    "segmentation": _Kind(
+        target="mask",
+        losses={
             "binary_cross_entropy": _bce_logits,
             "dice": _dice,
             "binary_cross_entropy+dice": lambda z, b: _bce_logits(z, b) + _dice(z, b),
         },
-        _segmentation_metrics,
+        metrics=_segmentation_metrics,
     ),
 }
 
-LOSSES = {task: tuple(spec[1]) for task, spec in _TASKS.items()}
+LOSSES = {task: tuple(kind.losses) for task, kind in _TASKS.items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,9 +141,9 @@ def make_task(task: str, loss: str) -> Task:
     """The task named by `config.task` with the loss named by `config.loss`."""
     if task not in _TASKS:
         raise ValueError(f"Unknown config.task {task!r}: use one of {', '.join(_TASKS)}.")
-    target, task_losses, task_metrics = _TASKS[task]
-    if loss not in task_losses:
+    kind = _TASKS[task]
+    if loss not in kind.losses:
         raise ValueError(
-            f"config.loss {loss!r} does not fit config.task {task!r}: use one of {', '.join(task_losses)}."
+            f"config.loss {loss!r} does not fit config.task {task!r}: use one of {', '.join(kind.losses)}."
         )
-    return Task(task, loss, target, task_losses[loss], task_metrics)
+    return Task(name=task, loss_name=loss, target=kind.target, loss=kind.losses[loss], metrics=kind.metrics)

@@ -1,0 +1,53 @@
+"""The docs show a suite's own files: jaxvision.publish copies them between markers."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from jaxvision import publish
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _suite(workdir, claim="| a claim | 1 > 0 | ✔ |"):
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "report.md").write_text("# Suite\n\nAll 2 runs took 3.5 minutes (wall clock, before this report).\n")
+    (workdir / "claims.md").write_text(
+        f"### The paper's claims\n\n| claim | numbers | holds |\n|---|---|---|\n{claim}\n")
+    (workdir / "results.md").write_text("# Results\n\n### Table 1\n\n| run | MSE |\n|---|---|\n| ae | 0.0191 |\n")
+
+
+def test_the_marked_block_is_replaced_by_the_runs_files_and_nothing_else(tmp_path):
+    _suite(tmp_path / "runs" / "quick")
+    begin, end = "<!-- results of runs/quick: begin -->", "<!-- results of runs/quick: end -->"
+    (tmp_path / "README.md").write_text(f"before\n{begin}\nstale 0.5\n{end}\nafter\n")
+    changed = publish.publish(str(tmp_path / "runs" / "quick"), targets=("README.md",), root=str(tmp_path))
+    assert changed == ["README.md"]
+    text = (tmp_path / "README.md").read_text()
+    assert text.startswith("before\n") and text.endswith(f"{end}\nafter\n") and "stale" not in text
+    assert "| a claim | 1 > 0 | ✔ |" in text and "| ae | 0.0191 |" in text and "#### Table 1" in text
+    assert "all 2 runs took 3.5 minutes" in text and "`runs/quick`" in text
+    assert publish.publish(str(tmp_path / "runs" / "quick"), targets=("README.md",), root=str(tmp_path)) == []
+    _suite(tmp_path / "runs" / "quick", claim="| a claim | 0 > 1 | ✘ |")  # a failing claim is shown
+    publish.publish(str(tmp_path / "runs" / "quick"), targets=("README.md",), root=str(tmp_path))
+    assert "| a claim | 0 > 1 | ✘ |" in (tmp_path / "README.md").read_text()
+
+
+def test_an_unfinished_suite_or_a_file_without_markers_is_one_sentence(tmp_path):
+    (tmp_path / "README.md").write_text("no markers\n")
+    _suite(tmp_path / "runs" / "quick")
+    with pytest.raises(publish.PublishError, match="has the marker"):
+        publish.publish(str(tmp_path / "runs" / "quick"), targets=("README.md",), root=str(tmp_path))
+    os.remove(tmp_path / "runs" / "quick" / "claims.md")
+    with pytest.raises(publish.PublishError, match="claims.md does not exist"):
+        publish.publish(str(tmp_path / "runs" / "quick"), targets=("README.md",), root=str(tmp_path))
+    assert publish.main([str(tmp_path / "nowhere")]) == 2
+
+
+def test_readme_and_results_mark_where_the_quickstart_goes():
+    for target in publish.TARGETS:
+        text = open(os.path.join(ROOT, target)).read()
+        begin = text.index("<!-- results of runs/quickstart: begin -->")
+        assert text.index("<!-- results of runs/quickstart: end -->") > begin, target
