@@ -36,13 +36,13 @@ def block(workdir: str, shown_as: str) -> str:
     report = _read(os.path.join(workdir, "report.md"), "run the suite to its end first (it writes report.md).")
     claims = _read(os.path.join(workdir, "claims.md"), "this suite checks no claims, or it has not finished.")
     results = _read(os.path.join(workdir, "results.md"), "run the suite to its end first.")
-    took = re.search(r"All \d+ runs took [^\n]*", report)
+    took = re.search(r"All (\d+) runs took ([\d.]+) minutes", report)
     stamp = datetime.datetime.fromtimestamp(os.path.getmtime(os.path.join(workdir, "report.md")))
     claims = re.sub(r"^#+ [^\n]*\n+", "", claims.strip())  # the target file has its own heading
     results = re.sub(r"(?m)^### ", "#### ", re.sub(r"^# [^\n]*\n+", "", results.strip()))
-    lines = [f"From the run in `{shown_as}` of {stamp:%Y-%m-%d}"
-             + (f" ({took.group(0)[0].lower()}{took.group(0)[1:].rstrip('.')})" if took else "") + ", copied from "
-             f"its claims.md and results.md by `python -m jaxvision.publish {shown_as}`:", "", claims, "", results]
+    timing = f" (its {took.group(1)} runs took {took.group(2)} minutes of wall clock, report aside)" if took else ""
+    lines = [f"From the run in `{shown_as}` of {stamp:%Y-%m-%d}{timing}, copied from its claims.md and results.md "
+             f"by `python -m jaxvision.publish {shown_as}`:", "", claims, "", results]
     return "\n".join(lines)
 
 
