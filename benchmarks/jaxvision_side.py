@@ -83,7 +83,8 @@ def train_step(spec: ModelSpec, devices=None, batch: int | None = None, donate: 
         fn = jax.pmap(fn.__wrapped__, axis_name=jv_steps.AXIS, devices=devices)
     state = flax.jax_utils.replicate(engine.initial_state, devices, axis_name=jv_steps.AXIS)
     stop = put(np.zeros((len(devices),), np.int32), devices)
-    return Step(fn, state, (device_batch(spec, devices, batch), stop))
+    go = put(np.ones((len(devices),), np.float32), devices)  # no step refused before this one
+    return Step(fn, state, (device_batch(spec, devices, batch), stop, go))
 
 
 def inference(spec: ModelSpec, batch: int | None = None, **model_overrides) -> Step:

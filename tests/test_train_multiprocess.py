@@ -110,7 +110,7 @@ def _one_process_reference(config):
     for epoch in range(config.num_epochs):
         for halves in zip(*(share.train(epoch) for share in shares)):
             batch = {k: np.concatenate([np.asarray(h[k]) for h in halves]) for k in halves[0]}
-            state, _, _ = engine.train_step(state, batch, np.zeros(4, np.float32))
+            state, _, _, _ = engine.train_step(state, batch, np.zeros(4, np.float32), np.ones(4, np.float32))
     return jax.device_get(jax_utils.unreplicate(state))
 
 

@@ -47,7 +47,8 @@ def _train(devices):
     engine = _engine(devices)
     state = jax_utils.replicate(engine.initial_state, devices, axis_name="batch")
     for batch in _batches(len(devices)):
-        state, metrics, _ = engine.train_step(state, batch, np.zeros(len(devices), np.float32))
+        state, metrics, _, _ = engine.train_step(state, batch, np.zeros(len(devices), np.float32),
+                                                 np.ones(len(devices), np.float32))
     return engine, _first(state), _first(metrics)
 
 
@@ -80,10 +81,27 @@ def test_a_non_finite_step_leaves_the_state_unchanged(four):
     batch = next(_batches(4))
     batch["image"][1, 0, 0, 0, 0] = np.nan
     replicated = jax_utils.replicate(state, axis_name="batch")
-    new, metrics, _ = engine.train_step(replicated, batch, np.zeros(4, np.float32))
+    new, metrics, _, go = engine.train_step(replicated, batch, np.zeros(4, np.float32), np.ones(4, np.float32))
     new, metrics = _first(new), _first(metrics)
     assert not np.isfinite(metrics["loss"].total)
     assert jax.tree.all(jax.tree.map(np.array_equal, new, state))  # step counter included
+    assert float(metrics["finite"].total) == 0 and not np.any(np.asarray(go))
+
+
+def test_a_refused_step_refuses_the_steps_after_it(four):
+    # The loop reads a step's metrics a few steps late; by then the state must still be the one
+    # before the first refused step, however good the batches after it.
+    engine, state, _ = four
+    good = next(_batches(4))
+    replicated = jax_utils.replicate(state, axis_name="batch")
+    stop = np.zeros(4, np.float32)
+    moved, metrics, _, go = engine.train_step(replicated, good, stop, np.ones(4, np.float32))
+    assert float(_first(metrics)["finite"].total) == 1 and np.all(np.asarray(go) == 1)
+    assert int(_first(moved).step) == int(state.step) + 1
+    replicated = jax_utils.replicate(state, axis_name="batch")
+    kept, metrics, _, go = engine.train_step(replicated, good, stop, np.zeros(4, np.float32))
+    assert float(_first(metrics)["finite"].total) == 0 and not np.any(np.asarray(go))
+    assert jax.tree.all(jax.tree.map(np.array_equal, _first(kept), state))
 
 
 def test_evaluation_leaves_padding_out(four):

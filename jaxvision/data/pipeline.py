@@ -28,7 +28,10 @@ from jaxvision.data.config import resolve_data_config
 from jaxvision.data.errors import DataError
 from jaxvision.data.sources import Example, Source, make_source, prepare
 
-AUTOTUNE = tf.data.AUTOTUNE
+AUTOTUNE = tf.data.AUTOTUNE  # with the autotuner off: tf.data's default parallelism and buffers
+# tf.data's autotuner held back the last batch of many epochs by ~2 s with the host's cores busy
+# training, at no gain in images/s here: benchmarks/host_loop.py.
+TF_DATA_AUTOTUNE = False
 ALL = "all"  # the split name that reads every split of a dataset (e.g. to score a whole folder)
 
 
@@ -215,6 +218,7 @@ def _share(plan: _Plan, split: str, index: int | None = None) -> tf.data.Dataset
                                    read_config=tfds.ReadConfig(try_autocache=False))
     options = tf.data.Options()
     options.deterministic = True
+    options.autotune.enabled = TF_DATA_AUTOTUNE
     ds = ds.with_options(options).map(source.parse, num_parallel_calls=AUTOTUNE)
     return ds if source.keep is None else ds.filter(source.keep)
 

@@ -26,7 +26,7 @@ class Engine:
     tx: optax.GradientTransformation
     schedule: Callable[[int], float]
     initial_state: TrainState  # step 0, on the host
-    train_step: Callable  # pmapped: (state, batch, stop) -> (state, metrics, stop votes)
+    train_step: Callable  # pmapped: (state, batch, stop, go) -> (state, metrics, stop votes, go)
     eval_step: Callable  # pmapped: (state, batch) -> each device's metrics
     metric_names: tuple[str, ...]  # what eval_step reports
 

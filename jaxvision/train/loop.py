@@ -13,6 +13,7 @@ from any checkpoint reproduces an uninterrupted run bit for bit on the same mach
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import time
 from collections.abc import Callable, Iterator
@@ -35,6 +36,7 @@ from jaxvision.train.signals import StopRequests
 from jaxvision.train.state import TrainState
 
 Results = dict[str, dict[str, float]]  # split -> metric -> value
+STEPS_IN_FLIGHT = 2  # steps dispatched after the one whose metrics the host reads (0: read each at once)
 
 
 class TrainingDiverged(RuntimeError):
@@ -194,29 +196,50 @@ class _Run:
             )
 
     def _train_epoch(self, state, epoch: int, start: int):
-        """Trains from step `start` of `epoch`; returns (state, metric sums, stop was voted)."""
+        """Trains from step `start` of `epoch`; returns (state, metric sums, stop was voted).
+
+        The host reads each step's metrics and stop votes STEPS_IN_FLIGHT steps after it dispatched
+        it, so the device never waits for the host's bookkeeping. A refused step refuses the steps
+        after it (`go`), so the state read then is still the one before the first refused step.
+        """
         spe, batch_size = self.pipelines.steps_per_epoch, self.config.batch_size
-        every = self.config.checkpoint.every_steps
+        every, log_every = self.config.checkpoint.every_steps, self.config.log_every_steps
         sums, stop = None, False
+        in_flight: collections.deque = collections.deque()
+        go = replicate(np.float32(1.0))
         with self.log.progress(epoch, self.config.num_epochs, spe, start, batch_size) as bar:
+
+            def settle(state, keep: int) -> bool:
+                """Reads the steps in flight but the `keep` latest; whether one voted to stop."""
+                nonlocal sums
+                voted = False
+                while len(in_flight) > keep:
+                    step, on_devices = in_flight.popleft()
+                    metrics, votes = jax.tree.map(lambda x: x[0], jax.device_get(on_devices))  # devices agree
+                    self._check_finite(state, step, epoch, metrics)
+                    sums = _add(sums, metrics)
+                    bar.update(batch_size)
+                    bar.set_postfix(loss=f"{metrics['loss'].total / metrics['loss'].count:.4g}", refresh=False)
+                    if log_every and step % log_every == 0:
+                        self.log.write(step, epoch, "train_step", _summarize(metrics, self.class_names))
+                    voted = voted or float(votes) > 0
+                return voted
+
             for i, batch in enumerate(self.pipelines.train(epoch, start), start=start):
                 if i == start:
                     self._check_batch(batch)
                 vote = np.full((jax.local_device_count(),), float(self.stop.requested), np.float32)
-                state, metrics, votes = self.engine.train_step(state, batch, vote)
-                metrics = jax.device_get(jax_utils.unreplicate(metrics))
+                state, metrics, votes, go = self.engine.train_step(state, batch, vote, go)
                 step = epoch * spe + i + 1
-                self._check_finite(state, step, epoch, metrics)
-                sums = _add(sums, metrics)
-                bar.update(batch_size)
-                bar.set_postfix(loss=f"{metrics['loss'].total / metrics['loss'].count:.4g}", refresh=False)
-                if self.config.log_every_steps and step % self.config.log_every_steps == 0:
-                    self.log.write(step, epoch, "train_step", _summarize(metrics, self.class_names))
-                if float(jax_utils.unreplicate(votes)) > 0:
-                    stop = True
+                in_flight.append((step, (metrics, votes)))
+                stop = settle(state, STEPS_IN_FLIGHT)
+                if not stop and every and step % every == 0 and i + 1 < spe:
+                    stop = settle(state, 0)
+                    if not stop:
+                        self._save(state)
+                if stop:
                     break
-                if every and step % every == 0 and i + 1 < spe:
-                    self._save(state)
+            stop = settle(state, 0) or stop
         return state, sums, stop
 
     def run(self) -> FitResult:

@@ -41,6 +41,7 @@ def train_step(
     tx: optax.GradientTransformation,
     regularizer: Callable[[dict], jax.Array] | None = None,
     moving=None,
+    go: jax.Array | None = None,
 ) -> tuple[TrainState, dict[str, Ratio]]:
     """One optimizer step on one device's shard of the global batch.
 
@@ -52,6 +53,8 @@ def train_step(
     step counter included, so a diverging run never holds NaN weights; the caller sees
     'finite' 0 and stops. `moving` (a pytree of bools like the parameters; None: all) names the
     parameters the optimizer can change: only those are checked, the frozen ones stay as they were.
+    `go` 0 (a refused step before this one) refuses this step too: the host reads the metrics a
+    few steps late, and finds the state as it was before the first refused step.
     """
     # Each device draws its own dropout masks; fold_in keeps them a function of (rng, device).
     dropout_rng = jax.random.fold_in(rng, lax.axis_index(AXIS))
@@ -93,6 +96,8 @@ def train_step(
         p for p, m in zip(jax.tree.leaves(new_state.params), jax.tree.leaves(moving)) if m]
     finite = jnp.isfinite(metrics["loss"].total) & jnp.isfinite(grad_norm) & _all_finite(
         (changed, new_state.opt_state, new_state.batch_stats))
+    if go is not None:
+        finite = finite & (go > 0)
     metrics["finite"] = Ratio(finite.astype(jnp.float32), jnp.ones(()))
     # A branch, not an elementwise select: the state is not copied at every step (a frozen
     # InceptionV3 under a small head made the select cost ten times the head's own step).
@@ -120,17 +125,18 @@ def parallel_train_step(
     devices: Sequence | None = None,
     moving=None,
 ) -> Callable:
-    """`train_step` under pmap: `(state, batch, stop) -> (state, metrics, stop_votes)`.
+    """`train_step` under pmap: `(state, batch, stop, go) -> (state, metrics, stop_votes, go)`.
 
     The randomness of a step is `step_key(state)`. `stop` is each device's vote
     to end the run (a signal reached its process); the votes summed over every device of every
-    process come back, so all processes agree on the step at which they stop.
+    process come back, so all processes agree on the step at which they stop. `go` is 1 on every
+    device until a step is refused (see `train_step`); each step passes its `go` to the next.
     """
 
-    def step(state, batch, stop):
+    def step(state, batch, stop, go):
         state, metrics = train_step(state, batch, step_key(state), model=model, task=task, tx=tx,
-                                    regularizer=regularizer, moving=moving)
-        return state, metrics, lax.psum(stop, AXIS)
+                                    regularizer=regularizer, moving=moving, go=go)
+        return state, metrics, lax.psum(stop, AXIS), metrics["finite"].total
 
     return jax.pmap(step, axis_name=AXIS, devices=devices, donate_argnums=(0,))
 
