@@ -27,13 +27,18 @@ from jax import lax
 from benchmarks import alternatives
 
 # modules that bound the building blocks at import time (`from layers import upsample2`)
-_MODEL_MODULES = ('jaxvision.models.layers', 'jaxvision.models.autoencoder',
-                  'jaxvision.models.classifiers', 'jaxvision.models.segmentation',
-                  'jaxvision.models.inception_v3')
+_MODEL_MODULES = (
+    "jaxvision.models.layers",
+    "jaxvision.models.autoencoder",
+    "jaxvision.models.classifiers",
+    "jaxvision.models.segmentation",
+    "jaxvision.models.inception_v3",
+)
 
 
 def _replace(attr: str, fn) -> None:
     import importlib
+
     for name in _MODEL_MODULES:
         module = importlib.import_module(name)
         if hasattr(module, attr):
@@ -41,26 +46,43 @@ def _replace(attr: str, fn) -> None:
 
 
 def _batch_norm_fast_variance(batch_norm):
-    return lambda *a, **k: batch_norm(*a, **{**k, 'use_fast_variance': True})
+    return lambda *a, **k: batch_norm(*a, **{**k, "use_fast_variance": True})
 
 
 def apply(variant: dict) -> dict:
     """Applies `variant` to this process; returns keyword overrides for build_model."""
-    unknown = set(variant) - {'conv', 'upsample', 'maxpool', 'overlapping_pool', 'dtype',
-                              'fast_variance', 'donate', 'devices'}
+    unknown = set(variant) - {
+        "conv",
+        "upsample",
+        "maxpool",
+        "overlapping_pool",
+        "dtype",
+        "fast_variance",
+        "donate",
+        "devices",
+    }
     if unknown:
-        raise ValueError(f'Unknown variant keys {sorted(unknown)}.')
-    if variant.get('conv') == 'xla':
-        _replace('conv_general_dilated', lax.conv_general_dilated)
-    if 'upsample' in variant:
-        _replace('upsample2', {'repeat': alternatives.upsample2_repeat,
-                               'broadcast': alternatives.upsample2_broadcast,
-                               'resize': alternatives.upsample2_resize}[variant['upsample']])
-    if 'maxpool' in variant:
-        _replace('max_pool2', {'reduce_window': alternatives.max_pool2_reduce_window,
-                               'reshape': alternatives.max_pool2_reshape}[variant['maxpool']])
-    if variant.get('overlapping_pool') == 'reduce_window':
-        _replace('max_pool', alternatives.max_pool_reduce_window)
-    if variant.get('fast_variance'):
+        raise ValueError(f"Unknown variant keys {sorted(unknown)}.")
+    if variant.get("conv") == "xla":
+        _replace("conv_general_dilated", lax.conv_general_dilated)
+    if "upsample" in variant:
+        _replace(
+            "upsample2",
+            {
+                "repeat": alternatives.upsample2_repeat,
+                "broadcast": alternatives.upsample2_broadcast,
+                "resize": alternatives.upsample2_resize,
+            }[variant["upsample"]],
+        )
+    if "maxpool" in variant:
+        _replace(
+            "max_pool2",
+            {"reduce_window": alternatives.max_pool2_reduce_window, "reshape": alternatives.max_pool2_reshape}[
+                variant["maxpool"]
+            ],
+        )
+    if variant.get("overlapping_pool") == "reduce_window":
+        _replace("max_pool", alternatives.max_pool_reduce_window)
+    if variant.get("fast_variance"):
         nn.BatchNorm = _batch_norm_fast_variance(nn.BatchNorm)
-    return {'dtype': jnp.dtype(variant['dtype'])} if 'dtype' in variant else {}
+    return {"dtype": jnp.dtype(variant["dtype"])} if "dtype" in variant else {}

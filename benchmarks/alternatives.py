@@ -17,13 +17,13 @@ import jax.numpy as jnp
 def max_pool2_reduce_window(x):
     """For `layers.max_pool2`: flax's `nn.max_pool` (XLA `reduce_window`), what the models used
     before; its gradient is XLA's `select_and_scatter`."""
-    return nn.max_pool(x, (2, 2), strides=(2, 2), padding='VALID')
+    return nn.max_pool(x, (2, 2), strides=(2, 2), padding="VALID")
 
 
 def max_pool_reduce_window(x, window, strides):
     """For `layers.max_pool` (InceptionV3's 3x3 / 2 pools): flax's `nn.max_pool`, differentiated
     by XLA's `select_and_scatter`."""
-    return nn.max_pool(x, window, strides=strides, padding='VALID')
+    return nn.max_pool(x, window, strides=strides, padding="VALID")
 
 
 def max_pool2_reshape(x):
@@ -48,4 +48,4 @@ def upsample2_broadcast(x):
 def upsample2_resize(x):
     """For `layers.upsample2`: `jax.image.resize(..., 'nearest')`, the usual first choice."""
     b, h, w, c = x.shape
-    return jax.image.resize(x, (b, 2 * h, 2 * w, c), 'nearest')
+    return jax.image.resize(x, (b, 2 * h, 2 * w, c), "nearest")

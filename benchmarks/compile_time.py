@@ -15,14 +15,13 @@ def start_times(model: str, threads: int) -> dict[str, float]:
     """{'cold': s, 'cached': s, 'step': s}: build + first step of each start, and one later step."""
     out = {}
     with tempfile.TemporaryDirectory() as cache:
-        env = {'JAX_COMPILATION_CACHE_DIR': cache,
-               'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0'}
-        for start in ('cold', 'cached'):
-            worker = Worker(Case(start, 'jaxvision', model, env=env), threads)
+        env = {"JAX_COMPILATION_CACHE_DIR": cache, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+        for start in ("cold", "cached"):
+            worker = Worker(Case(start, "jaxvision", model, env=env), threads)
             try:
                 info = worker.ask()
-                out[start] = info['build_s'] + info['first_step_s']
-                out['step'] = worker.ask({'steps': 1})['seconds']
+                out[start] = info["build_s"] + info["first_step_s"]
+                out["step"] = worker.ask({"steps": 1})["seconds"]
             finally:
                 worker.close()
     return out

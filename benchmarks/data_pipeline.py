@@ -51,7 +51,7 @@ def synthetic_voc(root: Path, count: int, seed: int = 0) -> Path:
             y0, x0 = rng.integers(0, h - 50), rng.integers(0, w - 50)
             y1, x1 = y0 + rng.integers(40, h - y0), x0 + rng.integers(40, w - x0)
             mask[y0:y1, x0:x1], names = 255, names + [VOC_CLASSES[k - 1]]
-            mask[y0 + 3:y1 - 3, x0 + 3:x1 - 3] = k
+            mask[y0 + 3 : y1 - 3, x0 + 3 : x1 - 3] = k
         noisy = np.clip(image.astype(np.int16) + rng.integers(-20, 20, image.shape), 0, 255).astype(np.uint8)
         Image.fromarray(noisy).save(devkit / "JPEGImages" / f"{image_id}.jpg", quality=90)
         Image.fromarray(mask, mode="P").save(devkit / "SegmentationClass" / f"{image_id}.png")
@@ -59,7 +59,7 @@ def synthetic_voc(root: Path, count: int, seed: int = 0) -> Path:
         (devkit / "Annotations" / f"{image_id}.xml").write_text(f"<annotation>{objects}</annotation>")
     for kind in ("Segmentation", "Main"):
         (devkit / "ImageSets" / kind / "train.txt").write_text("\n".join(ids[: count // 2]))
-        (devkit / "ImageSets" / kind / "val.txt").write_text("\n".join(ids[count // 2:]))
+        (devkit / "ImageSets" / kind / "val.txt").write_text("\n".join(ids[count // 2 :]))
     return root
 
 
@@ -68,17 +68,26 @@ def cases(work: Path) -> dict[str, dict]:
     found = {
         "shapes (128x128 RGB, default sizes)": dict(name="shapes"),
         "voc_segmentation (synthetic VOC, 64x64 gray, paper B)": dict(
-            name="voc_segmentation", image_size=64, grayscale=True, voc=dict(manual_dir=str(voc_root))),
+            name="voc_segmentation", image_size=64, grayscale=True, voc=dict(manual_dir=str(voc_root))
+        ),
         "voc_multilabel (synthetic VOC, 128x128 RGB, all 20 classes)": dict(
-            name="voc_multilabel", voc=dict(manual_dir=str(voc_root), classes=VOC_CLASSES)),
+            name="voc_multilabel", voc=dict(manual_dir=str(voc_root), classes=VOC_CLASSES)
+        ),
     }
     if (SHARED / "flowers102").is_dir():
         found["folder: real Oxford-102 JPEGs (299x299, inception crop, paper A)"] = dict(
-            name="folder", folder=dict(root=str(SHARED / "flowers102")), train_split="test", image_size=299,
-            train_crop="inception", eval_crop="central", value_range=(-1.0, 1.0))
+            name="folder",
+            folder=dict(root=str(SHARED / "flowers102")),
+            train_split="test",
+            image_size=299,
+            train_crop="inception",
+            eval_crop="central",
+            value_range=(-1.0, 1.0),
+        )
     if (SHARED / "flowers17").is_dir():
         found["folder: real Flowers-17 JPEGs (224x224)"] = dict(
-            name="folder", folder=dict(root=str(SHARED / "flowers17")), image_size=224)
+            name="folder", folder=dict(root=str(SHARED / "flowers17")), image_size=224
+        )
     return found
 
 
@@ -97,10 +106,14 @@ def measure(data: dict, work: Path, epochs: int, batch_size: int) -> dict[str, f
                 clock, cpu = time.perf_counter(), time.process_time()
                 continue
             images += batch["image"].shape[0] * batch["image"].shape[1]
-    return dict(setup_s=setup, setup_cpu_s=setup_cpu, images=images,
-                images_per_s=images / (time.perf_counter() - clock),
-                images_per_cpu_s=images / (time.process_time() - cpu),
-                train_examples=pipelines.info.num_examples[config.data.train_split])
+    return dict(
+        setup_s=setup,
+        setup_cpu_s=setup_cpu,
+        images=images,
+        images_per_s=images / (time.perf_counter() - clock),
+        images_per_cpu_s=images / (time.process_time() - cpu),
+        train_examples=pipelines.info.num_examples[config.data.train_split],
+    )
 
 
 def main() -> None:
@@ -112,18 +125,25 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    print(f"{platform.node()}: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
-          f"load average {os.getloadavg()[0]:.1f}, batch {args.batch_size}, {args.epochs} epochs, "
-          f"{time.strftime('%Y-%m-%d')}\n")
-    print("| pipeline | train examples | first call (prepare + set up): wall s | its CPU s | images/s "
-          "| images per CPU-second |")
+    print(
+        f"{platform.node()}: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
+        f"load average {os.getloadavg()[0]:.1f}, batch {args.batch_size}, {args.epochs} epochs, "
+        f"{time.strftime('%Y-%m-%d')}\n"
+    )
+    print(
+        "| pipeline | train examples | first call (prepare + set up): wall s | its CPU s | images/s "
+        "| images per CPU-second |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for name, data in cases(work).items():
         if args.only and not any(name.startswith(p) for p in args.only.split(",")):
             continue
         r = measure(data, work, args.epochs, args.batch_size)
-        print(f"| {name} | {r['train_examples']} | {r['setup_s']:.1f} | {r['setup_cpu_s']:.1f} | "
-              f"{r['images_per_s']:.0f} | {r['images_per_cpu_s']:.0f} |", flush=True)
+        print(
+            f"| {name} | {r['train_examples']} | {r['setup_s']:.1f} | {r['setup_cpu_s']:.1f} | "
+            f"{r['images_per_s']:.0f} | {r['images_per_cpu_s']:.0f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

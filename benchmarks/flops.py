@@ -23,6 +23,7 @@ from benchmarks.throughput import ROOT, child_env
 def _jaxprs(value):
     """The sub-jaxprs held by an equation parameter (pmap, jit, custom_vjp, scan, cond...)."""
     import jax
+
     if isinstance(value, jax.extend.core.ClosedJaxpr):
         yield value.jaxpr
     elif isinstance(value, jax.extend.core.Jaxpr):
@@ -34,24 +35,25 @@ def _jaxprs(value):
 
 def _jaxpr_flops(jaxpr) -> float:
     import math
+
     total = 0.0
     for eqn in jaxpr.eqns:
         name = eqn.primitive.name
-        if name == 'conv_general_dilated':
+        if name == "conv_general_dilated":
             lhs, rhs = (v.aval for v in eqn.invars)
             out = eqn.outvars[0].aval
-            dims = eqn.params['dimension_numbers']
+            dims = eqn.params["dimension_numbers"]
             window = math.prod(rhs.shape[d] for d in dims.rhs_spec[2:])
             in_features = rhs.shape[dims.rhs_spec[1]]
             total += 2.0 * math.prod(out.shape) * window * in_features
-        elif name == 'dot_general':
-            (contract, _), _ = eqn.params['dimension_numbers']
+        elif name == "dot_general":
+            (contract, _), _ = eqn.params["dimension_numbers"]
             lhs = eqn.invars[0].aval
             total += 2.0 * math.prod(eqn.outvars[0].aval.shape) * math.prod(lhs.shape[d] for d in contract)
-        if name == 'cond':      # one branch runs (lax.platform_dependent: one per platform)
-            total += max(_jaxpr_flops(b.jaxpr) for b in eqn.params['branches'])
+        if name == "cond":  # one branch runs (lax.platform_dependent: one per platform)
+            total += max(_jaxpr_flops(b.jaxpr) for b in eqn.params["branches"])
             continue
-        copies = eqn.params['mesh'].size if name == 'shard_map' else 1   # pmap: per-device body
+        copies = eqn.params["mesh"].size if name == "shard_map" else 1  # pmap: per-device body
         for value in eqn.params.values():
             total += copies * sum(_jaxpr_flops(sub) for sub in _jaxprs(value))
     return total
@@ -60,6 +62,7 @@ def _jaxpr_flops(jaxpr) -> float:
 def count(fn, *args) -> float:
     """FLOPs of one call of `fn(*args)`, all devices of a pmap together."""
     import jax
+
     return _jaxpr_flops(jax.make_jaxpr(fn)(*args).jaxpr)
 
 
@@ -76,6 +79,7 @@ def _time(fn, repeats: int = 5) -> float:
 def jax_matmul_gflops(n: int) -> float:
     import jax
     import jax.numpy as jnp
+
     a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
     dot = jax.jit(lambda a: a @ a)
     return 2 * n**3 / _time(lambda: dot(a).block_until_ready()) / 1e9
@@ -83,24 +87,30 @@ def jax_matmul_gflops(n: int) -> float:
 
 def torch_matmul_gflops(n: int) -> float:
     import torch
-    torch.set_num_threads(int(os.environ.get('BENCH_THREADS', os.cpu_count())))
-    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", os.cpu_count())))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     a = torch.randn(n, n, device=device)
-    sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     return 2 * n**3 / _time(lambda: (a @ a, sync())) / 1e9
 
 
 def matmul_peak(n: int, threads: int) -> dict[str, float]:
     """{framework: GFLOP/s}, each measured in a fresh process; frameworks missing are left out."""
     out = {}
-    for name in ('jax', 'torch'):
-        code = f'from benchmarks.flops import {name}_matmul_gflops as f; print(f({n}))'
-        proc = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
-                              env=child_env(BENCH_THREADS=str(threads)))
+    for name in ("jax", "torch"):
+        code = f"from benchmarks.flops import {name}_matmul_gflops as f; print(f({n}))"
+        proc = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env=child_env(BENCH_THREADS=str(threads)),
+        )
         if proc.returncode == 0:
             out[name] = float(proc.stdout.split()[-1])
     return out
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     print(json.dumps(matmul_peak(int(sys.argv[1]) if len(sys.argv) > 1 else 2048, os.cpu_count())))

@@ -93,7 +93,8 @@ def main() -> None:
     for in_flight, label in ((0, "at once (before)"), (2, "2 steps later (now)")):
         s = steps[in_flight]
         print(f"| {label} | {statistics.median(s):.2f} | {min(s):.2f} | {max(s):.2f} |")
-    print("\n| tf.data autotuner | median epoch (s) | min | max | batches that waited > 0.3 s |\n|---|---:|---:|---:|---:|")
+    print("\n| tf.data autotuner | median epoch (s) | min | max | batches that waited > 0.3 s |")
+    print("|---|---:|---:|---:|---:|")
     for autotune, label in ((True, "on (before)"), (False, "off (now)")):
         s, stalls = read[autotune]
         print(f"| {label} | {statistics.median(s):.2f} | {min(s):.2f} | {max(s):.2f} | {stalls} in {len(s)} epochs |")

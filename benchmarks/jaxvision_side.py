@@ -42,20 +42,36 @@ class Step:
 def config_for(spec: ModelSpec, batch: int | None = None, **model_overrides) -> ml_collections.ConfigDict:
     """The experiment config of `spec` (the fields the engine reads); float32 unless
     `model_overrides` names a dtype."""
-    return resolve(ml_collections.ConfigDict({
-        'seed': 0, 'batch_size': batch or spec.batch, 'task': spec.task, 'loss': spec.loss, 'half_precision': False,
-        'model': {'name': spec.jaxvision_name, **spec.kwargs, **model_overrides},
-        'optimizer': {'name': spec.optimizer, 'learning_rate': LEARNING_RATE, 'eps': KERAS_EPS,
-                      'rho': RMSPROP_RHO, 'l2': spec.l2},
-    }))
+    return resolve(
+        ml_collections.ConfigDict(
+            {
+                "seed": 0,
+                "batch_size": batch or spec.batch,
+                "task": spec.task,
+                "loss": spec.loss,
+                "half_precision": False,
+                "model": {"name": spec.jaxvision_name, **spec.kwargs, **model_overrides},
+                "optimizer": {
+                    "name": spec.optimizer,
+                    "learning_rate": LEARNING_RATE,
+                    "eps": KERAS_EPS,
+                    "rho": RMSPROP_RHO,
+                    "l2": spec.l2,
+                },
+            }
+        )
+    )
 
 
 def build_engine(spec: ModelSpec, devices, batch: int | None = None, **model_overrides):
     info = types.SimpleNamespace(
-        name='in-memory', image_shape=spec.input_shape, num_classes=spec.num_outputs,
-        multi_label=spec.task == 'multilabel', has_mask=spec.task == 'segmentation')
-    return jv_engine.build_engine(config_for(spec, batch, **model_overrides), info,
-                                  steps_per_epoch=1, devices=devices)
+        name="in-memory",
+        image_shape=spec.input_shape,
+        num_classes=spec.num_outputs,
+        multi_label=spec.task == "multilabel",
+        has_mask=spec.task == "segmentation",
+    )
+    return jv_engine.build_engine(config_for(spec, batch, **model_overrides), info, steps_per_epoch=1, devices=devices)
 
 
 def put(tree, devices):
@@ -73,13 +89,12 @@ def device_batch(spec: ModelSpec, devices, batch: int | None = None):
     return put({k: v.reshape(d, v.shape[0] // d, *v.shape[1:]) for k, v in host.items()}, devices)
 
 
-def train_step(spec: ModelSpec, devices=None, batch: int | None = None, donate: bool = True,
-               **model_overrides) -> Step:
+def train_step(spec: ModelSpec, devices=None, batch: int | None = None, donate: bool = True, **model_overrides) -> Step:
     """jaxvision's pmapped train step on `devices` (default: the first) for the global batch."""
     devices = devices or jax.local_devices()[:1]
     engine = build_engine(spec, devices, batch, **model_overrides)
     fn = engine.train_step
-    if not donate:    # the very same step function, pmapped without buffer donation
+    if not donate:  # the very same step function, pmapped without buffer donation
         fn = jax.pmap(fn.__wrapped__, axis_name=jv_steps.AXIS, devices=devices)
     state = flax.jax_utils.replicate(engine.initial_state, devices, axis_name=jv_steps.AXIS)
     stop = put(np.zeros((len(devices),), np.int32), devices)
@@ -91,28 +106,37 @@ def inference(spec: ModelSpec, batch: int | None = None, **model_overrides) -> S
     """Jitted `model.apply(..., train=False)` on one device."""
     device = jax.local_devices()[:1]
     engine = build_engine(spec, device, batch, **model_overrides)
-    x = jnp.asarray(make_batch(spec, batch)['image'])
+    x = jnp.asarray(make_batch(spec, batch)["image"])
     fn = jax.jit(lambda v, x: (v, engine.model.apply(v, x, train=False)))
     return Step(fn, jax.device_put(engine.initial_state.variables()), (x,))
 
 
 def _device_peak_mb():
-    stats = jax.local_devices()[0].memory_stats()     # None on CPU
-    return stats['peak_bytes_in_use'] / 2**20 if stats else None
+    stats = jax.local_devices()[0].memory_stats()  # None on CPU
+    return stats["peak_bytes_in_use"] / 2**20 if stats else None
 
 
 def build_case(case: dict):
     """The worker's entry: a train or inference step for `case`, with its ablation applied."""
     from benchmarks import ablations, flops
-    spec = SPECS[case['model']]
-    variant = case.get('variant', {})
+
+    spec = SPECS[case["model"]]
+    variant = case.get("variant", {})
     overrides = ablations.apply(variant)
-    if case['mode'] == 'train':
-        step = train_step(spec, jax.local_devices()[:variant.get('devices', 1)], case.get('batch'),
-                          donate=variant.get('donate', True), **overrides)
+    if case["mode"] == "train":
+        step = train_step(
+            spec,
+            jax.local_devices()[: variant.get("devices", 1)],
+            case.get("batch"),
+            donate=variant.get("donate", True),
+            **overrides,
+        )
     else:
-        step = inference(spec, batch=case.get('batch'), **overrides)
-    info = {'flops_per_step': flops.count(step.fn, step.state, *step.args),
-            'device': jax.local_devices()[0].device_kind, 'backend': jax.default_backend(),
-            'versions': {'jax': jax.__version__, 'flax': flax.__version__}}
+        step = inference(spec, batch=case.get("batch"), **overrides)
+    info = {
+        "flops_per_step": flops.count(step.fn, step.state, *step.args),
+        "device": jax.local_devices()[0].device_kind,
+        "backend": jax.default_backend(),
+        "versions": {"jax": jax.__version__, "flax": flax.__version__},
+    }
     return step.run, _device_peak_mb, info

@@ -12,9 +12,8 @@ from keras import layers
 from benchmarks.specs import KERAS_EPS, LEARNING_RATE, RMSPROP_RHO, ModelSpec
 
 
-def _conv(filters, regularizer=None, activation='relu'):
-    return layers.Conv2D(filters, 3, padding='same', activation=activation,
-                         kernel_regularizer=regularizer)
+def _conv(filters, regularizer=None, activation="relu"):
+    return layers.Conv2D(filters, 3, padding="same", activation=activation, kernel_regularizer=regularizer)
 
 
 def autoencoder(filters, shape, pools=3):
@@ -27,7 +26,7 @@ def autoencoder(filters, shape, pools=3):
         x = _conv(filters[i])(x)
         if i < pools:
             x = layers.UpSampling2D(2)(x)
-    return keras.Model(inputs, _conv(shape[-1], activation='sigmoid')(x))
+    return keras.Model(inputs, _conv(shape[-1], activation="sigmoid")(x))
 
 
 def segmenter(shape, filters=(256, 128, 64, 32), dropout=0.5):
@@ -45,7 +44,7 @@ def segmenter(shape, filters=(256, 128, 64, 32), dropout=0.5):
 
 
 def deep_cnn(shape, num_classes, l2, filters=(32, 64, 128, 256, 256), dropout=0.25):
-    reg = keras.regularizers.L2(l2)   # jaxvision's step regularises every kernel
+    reg = keras.regularizers.L2(l2)  # jaxvision's step regularises every kernel
     x = inputs = keras.Input(shape)
     for f in filters:
         x = _conv(f, reg, activation=None)(x)
@@ -57,26 +56,27 @@ def deep_cnn(shape, num_classes, l2, filters=(32, 64, 128, 256, 256), dropout=0.
 
 
 def build(spec: ModelSpec) -> keras.Model:
-    if spec.name == 'autoencoder':
+    if spec.name == "autoencoder":
         return autoencoder(spec.filters, spec.input_shape)
-    if spec.name == 'segmenter':
+    if spec.name == "segmenter":
         return segmenter(spec.input_shape)
-    if spec.name == 'deep_cnn':
+    if spec.name == "deep_cnn":
         return deep_cnn(spec.input_shape, spec.num_outputs, spec.l2)
-    if spec.name == 'inception_v3':
+    if spec.name == "inception_v3":
         # Paper A's model: softmax outputs scored with binary cross-entropy.
-        return keras.applications.InceptionV3(weights=None, input_shape=spec.input_shape,
-                                              classes=spec.num_outputs)
-    raise ValueError(f'No Keras peer for {spec.name!r}.')
+        return keras.applications.InceptionV3(weights=None, input_shape=spec.input_shape, classes=spec.num_outputs)
+    raise ValueError(f"No Keras peer for {spec.name!r}.")
 
 
 def compile_model(spec: ModelSpec, model: keras.Model) -> keras.Model:
-    opt = {'rmsprop': lambda: keras.optimizers.RMSprop(LEARNING_RATE, rho=RMSPROP_RHO, epsilon=KERAS_EPS),
-           'adam': lambda: keras.optimizers.Adam(LEARNING_RATE, epsilon=KERAS_EPS),
-           'adamax': lambda: keras.optimizers.Adamax(LEARNING_RATE, epsilon=KERAS_EPS)}[spec.optimizer]()
-    if spec.task == 'reconstruction':
+    opt = {
+        "rmsprop": lambda: keras.optimizers.RMSprop(LEARNING_RATE, rho=RMSPROP_RHO, epsilon=KERAS_EPS),
+        "adam": lambda: keras.optimizers.Adam(LEARNING_RATE, epsilon=KERAS_EPS),
+        "adamax": lambda: keras.optimizers.Adamax(LEARNING_RATE, epsilon=KERAS_EPS),
+    }[spec.optimizer]()
+    if spec.task == "reconstruction":
         loss = keras.losses.MeanSquaredError()
-    elif spec.task in ('segmentation', 'multilabel'):
+    elif spec.task in ("segmentation", "multilabel"):
         loss = keras.losses.BinaryCrossentropy(from_logits=True)
     else:
         loss = keras.losses.BinaryCrossentropy()
@@ -89,12 +89,13 @@ def build_case(case: dict):
     import jax
 
     from benchmarks.specs import SPECS, make_batch, target
-    spec = SPECS[case['model']]
+
+    spec = SPECS[case["model"]]
     model = compile_model(spec, build(spec))
-    batch = make_batch(spec, case.get('batch'))
-    x, y = jax.device_put(batch['image']), jax.device_put(target(spec, batch))
-    if case['mode'] == 'train':
-        step = lambda: model.train_on_batch(x, y)     # returns the loss as a host float: waits
+    batch = make_batch(spec, case.get("batch"))
+    x, y = jax.device_put(batch["image"]), jax.device_put(target(spec, batch))
+    if case["mode"] == "train":
+        step = lambda: model.train_on_batch(x, y)  # returns the loss as a host float: waits
     else:
         step = lambda: jax.block_until_ready(model.predict_on_batch(x))
 
@@ -104,8 +105,11 @@ def build_case(case: dict):
 
     def device_peak_mb():
         stats = jax.local_devices()[0].memory_stats()
-        return stats['peak_bytes_in_use'] / 2**20 if stats else None
+        return stats["peak_bytes_in_use"] / 2**20 if stats else None
 
-    info = {'device': jax.local_devices()[0].device_kind, 'backend': keras.backend.backend(),
-            'versions': {'keras': keras.__version__, 'jax': jax.__version__}}
+    info = {
+        "device": jax.local_devices()[0].device_kind,
+        "backend": keras.backend.backend(),
+        "versions": {"keras": keras.__version__, "jax": jax.__version__},
+    }
     return run, device_peak_mb, info

@@ -23,7 +23,7 @@ from benchmarks.specs import SPECS
 def main(model: str, repeats: int) -> None:
     spec = SPECS[model]
     if jax.local_device_count() < 4:
-        raise SystemExit('Run with XLA_FLAGS=--xla_force_host_platform_device_count=4.')
+        raise SystemExit("Run with XLA_FLAGS=--xla_force_host_platform_device_count=4.")
     steps = {d: jaxvision_side.train_step(spec, jax.local_devices()[:d]) for d in (1, 4)}
     for step in steps.values():
         step.run(1)
@@ -36,5 +36,5 @@ def main(model: str, repeats: int) -> None:
     print(json.dumps(rates))
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     main(sys.argv[1], int(sys.argv[2]))

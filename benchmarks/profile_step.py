@@ -25,29 +25,29 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 def op_times(trace_dir: str) -> dict[str, float]:
     """Milliseconds per op name, summed over every thread, from the Perfetto trace."""
-    (path,) = glob.glob(os.path.join(trace_dir, '**', '*.trace.json.gz'), recursive=True)
+    (path,) = glob.glob(os.path.join(trace_dir, "**", "*.trace.json.gz"), recursive=True)
     with gzip.open(path) as f:
-        events = json.load(f)['traceEvents']
+        events = json.load(f)["traceEvents"]
     totals = collections.Counter()
     for e in events:
-        if e.get('ph') == 'X' and 'dur' in e:
-            totals[e['name']] += e['dur'] / 1e3
+        if e.get("ph") == "X" and "dur" in e:
+            totals[e["name"]] += e["dur"] / 1e3
     return totals
 
 
 def hlo_shapes(hlo_text: str) -> dict[str, str]:
     """The result shape of each named instruction of the compiled HLO."""
-    found = re.findall(r'^\s*(?:ROOT )?%?([\w.\-]+) = (\S+)', hlo_text, flags=re.M)
+    found = re.findall(r"^\s*(?:ROOT )?%?([\w.\-]+) = (\S+)", hlo_text, flags=re.M)
     return dict(found)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('model')
-    parser.add_argument('--batch', type=int)
-    parser.add_argument('--steps', type=int, default=2)
-    parser.add_argument('--top', type=int, default=25)
-    parser.add_argument('--variant', default='{}', help="an ablations.py variant, e.g. '{\"conv\": \"xla\"}'")
+    parser.add_argument("model")
+    parser.add_argument("--batch", type=int)
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--variant", default="{}", help='an ablations.py variant, e.g. \'{"conv": "xla"}\'')
     args = parser.parse_args(argv)
 
     import jax
@@ -65,11 +65,13 @@ def main(argv=None) -> None:
         totals = op_times(trace_dir)
     ops = {name: ms / args.steps for name, ms in totals.items() if name in shapes}
     whole = sum(ops.values())
-    print(f'{args.model}, batch {args.batch or SPECS[args.model].batch}: {whole:.0f} ms of op time per '
-          f'step (summed over threads), {len(ops)} ops')
-    for name, ms in sorted(ops.items(), key=lambda kv: -kv[1])[:args.top]:
-        print(f'{ms:9.1f} ms  {100 * ms / whole:5.1f}%  {name:40s} {shapes[name]}')
+    print(
+        f"{args.model}, batch {args.batch or SPECS[args.model].batch}: {whole:.0f} ms of op time per "
+        f"step (summed over threads), {len(ops)} ops"
+    )
+    for name, ms in sorted(ops.items(), key=lambda kv: -kv[1])[: args.top]:
+        print(f"{ms:9.1f} ms  {100 * ms / whole:5.1f}%  {name:40s} {shapes[name]}")
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     main()

@@ -36,34 +36,36 @@ from benchmarks import compile_time, flops  # noqa: E402
 from benchmarks.specs import SPECS  # noqa: E402
 from benchmarks.throughput import ROOT, Case, child_env, measure  # noqa: E402
 
-SECTIONS = ('train', 'infer', 'flops', 'pmap', 'compile', 'pipeline', 'layers', 'ablations')
-PEERS = {'keras': 'Keras 3 (JAX)', 'torch': 'PyTorch'}
+SECTIONS = ("train", "infer", "flops", "pmap", "compile", "pipeline", "layers", "ablations")
+PEERS = {"keras": "Keras 3 (JAX)", "torch": "PyTorch"}
 
 # The CPU-gap investigation: (label, variant, XLA flags). See ablations.py for the variants.
 # 'as is' has models/cpu_conv.py's convolutions and layers.py's max pool and upsampling;
 # 'before' is the step with XLA's and flax's own, as it was until they were measured here.
 # Attempts that were measured and not taken (bf16, no donation, oneDNN, ...) are in RESULTS.md.
-_TWO_DEVICES = ('batch over 2 CPU devices (pmap)', {'devices': 2}, '--xla_force_host_platform_device_count=2')
-_BEFORE = {'conv': 'xla', 'maxpool': 'reduce_window', 'upsample': 'repeat'}
+_TWO_DEVICES = ("batch over 2 CPU devices (pmap)", {"devices": 2}, "--xla_force_host_platform_device_count=2")
+_BEFORE = {"conv": "xla", "maxpool": "reduce_window", "upsample": "repeat"}
 _PAPER_B = [
-    ('as is', {}, ''),
-    ("XLA's convolutions", {'conv': 'xla'}, ''),
-    ('max pool: nn.max_pool', {'maxpool': 'reduce_window'}, ''),
-    ('max pool: reshape + max', {'maxpool': 'reshape'}, ''),
-    ('before (all three)', _BEFORE, ''),
+    ("as is", {}, ""),
+    ("XLA's convolutions", {"conv": "xla"}, ""),
+    ("max pool: nn.max_pool", {"maxpool": "reduce_window"}, ""),
+    ("max pool: reshape + max", {"maxpool": "reshape"}, ""),
+    ("before (all three)", _BEFORE, ""),
     _TWO_DEVICES,
 ]
-_UPSAMPLE = [('upsample: jnp.repeat', {'upsample': 'repeat'}, ''),
-             ('upsample: broadcast', {'upsample': 'broadcast'}, '')]
+_UPSAMPLE = [
+    ("upsample: jnp.repeat", {"upsample": "repeat"}, ""),
+    ("upsample: broadcast", {"upsample": "broadcast"}, ""),
+]
 ABLATIONS = {
-    'autoencoder': [*_PAPER_B, *_UPSAMPLE],
-    'segmenter': [*_PAPER_B, *_UPSAMPLE],
-    'deep_cnn': [*_PAPER_B, ('batch norm: one-pass variance', {'fast_variance': True}, '')],
-    'inception_v3': [
-        ('as is', {}, ''),
-        ("XLA's convolutions", {'conv': 'xla'}, ''),
-        ('3x3/2 max pool: nn.max_pool', {'overlapping_pool': 'reduce_window'}, ''),
-        ('before (both)', {'conv': 'xla', 'overlapping_pool': 'reduce_window'}, ''),
+    "autoencoder": [*_PAPER_B, *_UPSAMPLE],
+    "segmenter": [*_PAPER_B, *_UPSAMPLE],
+    "deep_cnn": [*_PAPER_B, ("batch norm: one-pass variance", {"fast_variance": True}, "")],
+    "inception_v3": [
+        ("as is", {}, ""),
+        ("XLA's convolutions", {"conv": "xla"}, ""),
+        ("3x3/2 max pool: nn.max_pool", {"overlapping_pool": "reduce_window"}, ""),
+        ("before (both)", {"conv": "xla", "overlapping_pool": "reduce_window"}, ""),
         _TWO_DEVICES,
     ],
 }
@@ -77,74 +79,87 @@ def version(dist: str) -> str:
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
-        return 'absent'
+        return "absent"
 
 
 def cpu_name() -> str:
     try:
-        with open('/proc/cpuinfo') as f:
-            return next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         return platform.processor() or platform.machine()
 
 
 def header(args) -> str:
-    versions = ', '.join(f'{d} {version(d)}' for d in ('jax', 'jaxlib', 'flax', 'optax', 'keras', 'torch'))
-    return (f'# jaxvision benchmarks, {datetime.date.today()}\n\n'
-            f'{platform.node()}: {cpu_name()}, {os.cpu_count()} CPUs, load average '
-            f'{os.getloadavg()[0]:.1f} at start; Python {platform.python_version()}; {versions}; '
-            f'XLA_FLAGS={os.environ.get("XLA_FLAGS", "")!r}; threads {args.threads}; '
-            f'{args.repeats} rounds x {args.steps} steps after warm-up.\n')
+    versions = ", ".join(f"{d} {version(d)}" for d in ("jax", "jaxlib", "flax", "optax", "keras", "torch"))
+    return (
+        f"# jaxvision benchmarks, {datetime.date.today()}\n\n"
+        f"{platform.node()}: {cpu_name()}, {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.1f} at start; Python {platform.python_version()}; {versions}; "
+        f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; threads {args.threads}; "
+        f"{args.repeats} rounds x {args.steps} steps after warm-up.\n"
+    )
 
 
 def framework_cases(model: str, mode: str, batch: int | None) -> tuple[list[Case], list[str]]:
-    cases, notes = [Case('jaxvision', 'jaxvision', model, mode, batch=batch)], []
-    if available('keras'):
-        cases.append(Case('Keras 3 (JAX)', 'keras', model, mode, batch=batch))
+    cases, notes = [Case("jaxvision", "jaxvision", model, mode, batch=batch)], []
+    if available("keras"):
+        cases.append(Case("Keras 3 (JAX)", "keras", model, mode, batch=batch))
     else:
-        notes.append('Keras is not installed: skipped.')
-    if available('torch'):
-        cases += [Case('PyTorch NCHW', 'torch', model, mode, batch=batch),
-                  Case('PyTorch channels_last', 'torch', model, mode, {'channels_last': True}, batch=batch)]
+        notes.append("Keras is not installed: skipped.")
+    if available("torch"):
+        cases += [
+            Case("PyTorch NCHW", "torch", model, mode, batch=batch),
+            Case("PyTorch channels_last", "torch", model, mode, {"channels_last": True}, batch=batch),
+        ]
     else:
-        notes.append('PyTorch is not installed: skipped.')
+        notes.append("PyTorch is not installed: skipped.")
     return cases, notes
 
 
 def mb(result) -> str:
-    m = result.memory.get('peak_mb')
-    return f'{m:.0f} ({result.memory["memory_kind"]})' if m is not None else ''
+    m = result.memory.get("peak_mb")
+    return f"{m:.0f} ({result.memory['memory_kind']})" if m is not None else ""
 
 
 def throughput_table(results, title: str) -> str:
-    rows = [f'\n## {title}\n', '| model | framework | batch | images/s (median) | min-max | '
-            'jaxvision / this | images per CPU-s | jaxvision / this (CPU) | peak memory MB |',
-            '|---|---|---:|---:|---:|---:|---:|---:|---:|']
+    rows = [
+        f"\n## {title}\n",
+        "| model | framework | batch | images/s (median) | min-max | "
+        "jaxvision / this | images per CPU-s | jaxvision / this (CPU) | peak memory MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for model, group in _by_model(results).items():
         ours, ours_cpu = group[0].median, group[0].cpu_median
         for r in group:
             if r.error:
-                rows.append(f'| {model} | {r.case.label} | | failed: {r.error} | | | | | |')
+                rows.append(f"| {model} | {r.case.label} | | failed: {r.error} | | | | | |")
                 continue
             lo, hi = r.spread
-            rows.append(f'| {model} | {r.case.label} | {r.case.images_per_step} | {r.median:.2f} | '
-                        f'{lo:.2f}-{hi:.2f} | {ours / r.median:.2f} | {r.cpu_median:.2f} | '
-                        f'{ours_cpu / r.cpu_median:.2f} | {mb(r)} |')
-    return '\n'.join(rows)
+            rows.append(
+                f"| {model} | {r.case.label} | {r.case.images_per_step} | {r.median:.2f} | "
+                f"{lo:.2f}-{hi:.2f} | {ours / r.median:.2f} | {r.cpu_median:.2f} | "
+                f"{ours_cpu / r.cpu_median:.2f} | {mb(r)} |"
+            )
+    return "\n".join(rows)
 
 
 def summary_table(results) -> str:
-    rows = ['\n## jaxvision against the faster peer\n',
-            '| model | jaxvision images/s | fastest peer | its images/s | jaxvision / fastest peer |',
-            '|---|---:|---|---:|---:|']
+    rows = [
+        "\n## jaxvision against the faster peer\n",
+        "| model | jaxvision images/s | fastest peer | its images/s | jaxvision / fastest peer |",
+        "|---|---:|---|---:|---:|",
+    ]
     for model, group in _by_model(results).items():
         peers = [r for r in group[1:] if r.images_per_s]
         if not peers or not group[0].images_per_s:
             continue
         best = max(peers, key=lambda r: r.median)
-        rows.append(f'| {model} | {group[0].median:.2f} | {best.case.label} | {best.median:.2f} | '
-                    f'{group[0].median / best.median:.2f} |')
-    return '\n'.join(rows)
+        rows.append(
+            f"| {model} | {group[0].median:.2f} | {best.case.label} | {best.median:.2f} | "
+            f"{group[0].median / best.median:.2f} |"
+        )
+    return "\n".join(rows)
 
 
 def _by_model(results):
@@ -155,177 +170,237 @@ def _by_model(results):
 
 
 def flops_table(train_results, peak: dict) -> str:
-    best = max(peak.values()) if peak else float('nan')
-    rows = ['\n## Achieved FLOP/s (peak: float32 matmul 2048^3, ' +
-            ', '.join(f'{k} {v:.1f}' for k, v in peak.items()) + ' GFLOP/s)\n',
-            '| model | GFLOP per step (convs + matmuls) | steps/s | achieved GFLOP/s | fraction of peak |',
-            '|---|---:|---:|---:|---:|']
+    best = max(peak.values()) if peak else float("nan")
+    rows = [
+        "\n## Achieved FLOP/s (peak: float32 matmul 2048^3, "
+        + ", ".join(f"{k} {v:.1f}" for k, v in peak.items())
+        + " GFLOP/s)\n",
+        "| model | GFLOP per step (convs + matmuls) | steps/s | achieved GFLOP/s | fraction of peak |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for r in train_results:
-        if r.case.framework != 'jaxvision' or not r.images_per_s:
+        if r.case.framework != "jaxvision" or not r.images_per_s:
             continue
-        if not r.info.get('flops_per_step'):
+        if not r.info.get("flops_per_step"):
             continue
-        gflop = r.info['flops_per_step'] / 1e9
+        gflop = r.info["flops_per_step"] / 1e9
         steps_per_s = r.median / r.case.images_per_step
-        rows.append(f'| {r.case.model} | {gflop:.1f} | {steps_per_s:.3f} | {gflop * steps_per_s:.1f} | '
-                    f'{gflop * steps_per_s / best:.2f} |')
-    return '\n'.join(rows)
+        rows.append(
+            f"| {r.case.model} | {gflop:.1f} | {steps_per_s:.3f} | {gflop * steps_per_s:.1f} | "
+            f"{gflop * steps_per_s / best:.2f} |"
+        )
+    return "\n".join(rows)
 
 
 def pmap_section(models, repeats) -> str:
-    rows = ['\n## pmap: 4 simulated CPU devices against 1, same global batch\n',
-            '| model | global batch | 1 device images/s | 4 devices images/s | 4 / 1 |', '|---|---:|---:|---:|---:|']
-    env = child_env(JAX_PLATFORMS='cpu',
-                    XLA_FLAGS=f'{os.environ.get("XLA_FLAGS", "")} --xla_force_host_platform_device_count=4')
+    rows = [
+        "\n## pmap: 4 simulated CPU devices against 1, same global batch\n",
+        "| model | global batch | 1 device images/s | 4 devices images/s | 4 / 1 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    env = child_env(
+        JAX_PLATFORMS="cpu", XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4"
+    )
     for model in models:
-        proc = subprocess.run([sys.executable, '-m', 'benchmarks.pmap_overhead', model, str(repeats)],
-                              cwd=ROOT, env=env, capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "benchmarks.pmap_overhead", model, str(repeats)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode:
-            rows.append(f'| {model} | failed: {proc.stderr.strip().splitlines()[-1]} | | | |')
+            rows.append(f"| {model} | failed: {proc.stderr.strip().splitlines()[-1]} | | | |")
             continue
         rates = {int(k): statistics.median(v) for k, v in json.loads(proc.stdout.splitlines()[-1]).items()}
-        rows.append(f'| {model} | {SPECS[model].batch} | {rates[1]:.2f} | {rates[4]:.2f} | {rates[4] / rates[1]:.2f} |')
-    return '\n'.join(rows)
+        rows.append(f"| {model} | {SPECS[model].batch} | {rates[1]:.2f} | {rates[4]:.2f} | {rates[4] / rates[1]:.2f} |")
+    return "\n".join(rows)
 
 
 def compile_section(models, threads) -> str:
-    rows = ['\n## Start-up: build + compile + first step (s)\n',
-            '| model | cold | persistent cache (second start) | one later step |', '|---|---:|---:|---:|']
+    rows = [
+        "\n## Start-up: build + compile + first step (s)\n",
+        "| model | cold | persistent cache (second start) | one later step |",
+        "|---|---:|---:|---:|",
+    ]
     for model in models:
         t = compile_time.start_times(model, threads)
-        rows.append(f'| {model} | {t["cold"]:.1f} | {t["cached"]:.1f} | {t["step"]:.2f} |')
-    return '\n'.join(rows)
+        rows.append(f"| {model} | {t['cold']:.1f} | {t['cached']:.1f} | {t['step']:.2f} |")
+    return "\n".join(rows)
 
 
 def pipeline_section(train_results, epochs) -> str:
-    if not available('tensorflow'):
-        return '\n## Input pipelines\n\nTensorFlow is not installed: skipped.'
-    proc = subprocess.run([sys.executable, '-m', 'benchmarks.pipeline_rate', str(epochs)], cwd=ROOT,
-                          env=child_env(), capture_output=True, text=True)
+    if not available("tensorflow"):
+        return "\n## Input pipelines\n\nTensorFlow is not installed: skipped."
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.pipeline_rate", str(epochs)],
+        cwd=ROOT,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode:
-        return f'\n## Input pipelines\n\nfailed: {proc.stderr.strip()[-500:]}'
-    step = {r.case.model: r.median for r in train_results if r.case.framework == 'jaxvision' and r.images_per_s}
-    rows = ['\n## Input pipelines against the training step\n',
-            '| pipeline | images/s | images per CPU-second | model | its step consumes images/s | pipeline / step |',
-            '|---|---:|---:|---|---:|---:|']
+        return f"\n## Input pipelines\n\nfailed: {proc.stderr.strip()[-500:]}"
+    step = {r.case.model: r.median for r in train_results if r.case.framework == "jaxvision" and r.images_per_s}
+    rows = [
+        "\n## Input pipelines against the training step\n",
+        "| pipeline | images/s | images per CPU-second | model | its step consumes images/s | pipeline / step |",
+        "|---|---:|---:|---|---:|---:|",
+    ]
     for name, p in json.loads(proc.stdout.splitlines()[-1]).items():
-        for model in p['models']:
+        for model in p["models"]:
             used = step.get(model)
-            ratio = f'{p["images_per_s"] / used:.1f}' if used else ''
-            rows.append(f'| {name} | {p["images_per_s"]:.0f} | {p["images_per_cpu_s"]:.0f} | {model} | '
-                        f'{used or float("nan"):.2f} | {ratio} |')
-    return '\n'.join(rows)
+            ratio = f"{p['images_per_s'] / used:.1f}" if used else ""
+            rows.append(
+                f"| {name} | {p['images_per_s']:.0f} | {p['images_per_cpu_s']:.0f} | {model} | "
+                f"{used or float('nan'):.2f} | {ratio} |"
+            )
+    return "\n".join(rows)
 
 
 def layers_section(batch: int, threads: int, rounds: int = 2) -> str:
     runs = {}
-    for _ in range(rounds):                     # alternate frameworks, as the other sections do
-        for fw in ('jax', 'torch'):
-            if fw == 'torch' and not available('torch'):
+    for _ in range(rounds):  # alternate frameworks, as the other sections do
+        for fw in ("jax", "torch"):
+            if fw == "torch" and not available("torch"):
                 continue
-            proc = subprocess.run([sys.executable, '-m', 'benchmarks.layers', fw, str(batch)], cwd=ROOT,
-                                  env=child_env(BENCH_THREADS=str(threads)), capture_output=True, text=True)
+            proc = subprocess.run(
+                [sys.executable, "-m", "benchmarks.layers", fw, str(batch)],
+                cwd=ROOT,
+                env=child_env(BENCH_THREADS=str(threads)),
+                capture_output=True,
+                text=True,
+            )
             if proc.returncode == 0:
                 for op, ms in json.loads(proc.stdout.splitlines()[-1]).items():
                     runs.setdefault(op, []).append(ms)
-    rows = [f'\n## The autoencoder\'s heaviest ops, batch {batch} (ms, median of {rounds} runs)\n',
-            '| op | ms |', '|---|---:|']
-    rows += [f'| {op} | {statistics.median(ms):.0f} |' for op, ms in runs.items()]
-    return '\n'.join(rows)
+    rows = [
+        f"\n## The autoencoder's heaviest ops, batch {batch} (ms, median of {rounds} runs)\n",
+        "| op | ms |",
+        "|---|---:|",
+    ]
+    rows += [f"| {op} | {statistics.median(ms):.0f} |" for op, ms in runs.items()]
+    return "\n".join(rows)
 
 
 def ablation_cases(model: str, batch: int | None) -> list[Case]:
-    cases = [Case(label, 'jaxvision', model, variant=variant, xla_flags=flags, batch=batch)
-             for label, variant, flags in ABLATIONS[model]]
-    if available('torch'):
-        cases.append(Case('PyTorch channels_last (reference)', 'torch', model,
-                          variant={'channels_last': True}, batch=batch))
+    cases = [
+        Case(label, "jaxvision", model, variant=variant, xla_flags=flags, batch=batch)
+        for label, variant, flags in ABLATIONS[model]
+    ]
+    if available("torch"):
+        cases.append(
+            Case("PyTorch channels_last (reference)", "torch", model, variant={"channels_last": True}, batch=batch)
+        )
     return cases
 
 
 def ablation_table(model, results) -> str:
     base = results[0].median
     base_cpu = results[0].cpu_median
-    rows = [f'\n## CPU-gap ablations: {model}, batch {results[0].case.images_per_step}\n',
-            '| variant | images/s (median) | min-max | / as is | images per CPU-s | / as is (CPU) |',
-            '|---|---:|---:|---:|---:|---:|']
+    rows = [
+        f"\n## CPU-gap ablations: {model}, batch {results[0].case.images_per_step}\n",
+        "| variant | images/s (median) | min-max | / as is | images per CPU-s | / as is (CPU) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for r in results:
         if r.error:
-            rows.append(f'| {r.case.label} | failed: {r.error} | | | | |')
+            rows.append(f"| {r.case.label} | failed: {r.error} | | | | |")
             continue
         lo, hi = r.spread
-        rows.append(f'| {r.case.label} | {r.median:.2f} | {lo:.2f}-{hi:.2f} | {r.median / base:.2f} | '
-                    f'{r.cpu_median:.2f} | {r.cpu_median / base_cpu:.2f} |')
-    return '\n'.join(rows)
+        rows.append(
+            f"| {r.case.label} | {r.median:.2f} | {lo:.2f}-{hi:.2f} | {r.median / base:.2f} | "
+            f"{r.cpu_median:.2f} | {r.cpu_median / base_cpu:.2f} |"
+        )
+    return "\n".join(rows)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--quick', action='store_true', help='3 rounds of 1 step; pmap/compile on the segmenter only')
-    parser.add_argument('--models', default=','.join(SPECS))
-    parser.add_argument('--sections', default=','.join(s for s in SECTIONS if s not in ('layers', 'ablations')),
-                        help=f'comma-separated, from {", ".join(SECTIONS)}, or "all"')
-    parser.add_argument('--repeats', type=int, default=None, help='timed rounds per case (default 5, quick 3)')
-    parser.add_argument('--steps', type=int, default=None, help='steps per round (default 2, quick 1)')
-    parser.add_argument('--threads', type=int, default=os.cpu_count(), help='PyTorch intra-op threads')
-    parser.add_argument('--batch', type=int, default=None, help="override every model's batch (default: the paper's)")
-    parser.add_argument('--ablation-models', default=','.join(ABLATIONS))
-    parser.add_argument('--json', default='', help='also write the raw results here')
+    parser.add_argument("--quick", action="store_true", help="3 rounds of 1 step; pmap/compile on the segmenter only")
+    parser.add_argument("--models", default=",".join(SPECS))
+    parser.add_argument(
+        "--sections",
+        default=",".join(s for s in SECTIONS if s not in ("layers", "ablations")),
+        help=f'comma-separated, from {", ".join(SECTIONS)}, or "all"',
+    )
+    parser.add_argument("--repeats", type=int, default=None, help="timed rounds per case (default 5, quick 3)")
+    parser.add_argument("--steps", type=int, default=None, help="steps per round (default 2, quick 1)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="PyTorch intra-op threads")
+    parser.add_argument("--batch", type=int, default=None, help="override every model's batch (default: the paper's)")
+    parser.add_argument("--ablation-models", default=",".join(ABLATIONS))
+    parser.add_argument("--json", default="", help="also write the raw results here")
     args = parser.parse_args(argv)
     args.repeats = args.repeats or (3 if args.quick else 5)
     args.steps = args.steps or (1 if args.quick else 2)
-    sections = SECTIONS if args.sections == 'all' else tuple(args.sections.split(','))
-    unknown = set(sections) - set(SECTIONS) | set(args.models.split(',')) - set(SPECS)
+    sections = SECTIONS if args.sections == "all" else tuple(args.sections.split(","))
+    unknown = set(sections) - set(SECTIONS) | set(args.models.split(",")) - set(SPECS)
     if unknown:
-        parser.error(f'unknown sections or models: {sorted(unknown)}')
-    models = args.models.split(',')
+        parser.error(f"unknown sections or models: {sorted(unknown)}")
+    models = args.models.split(",")
     say = lambda s: print(s, file=sys.stderr, flush=True)
     print(header(args))
     raw, train_results = {}, []
 
-    if 'train' in sections or 'flops' in sections:
+    if "train" in sections or "flops" in sections:
         for model in models:
-            say(f'train: {model}')
-            cases, notes = framework_cases(model, 'train', args.batch)
+            say(f"train: {model}")
+            cases, notes = framework_cases(model, "train", args.batch)
             train_results += measure(cases, args.repeats, args.steps, args.threads, say)
-        print(throughput_table(train_results, 'Training step (forward + backward + optimizer update)'))
+        print(throughput_table(train_results, "Training step (forward + backward + optimizer update)"))
         print(summary_table(train_results))
-        print(''.join(f'\n{n}' for n in notes))
-        raw['train'] = train_results
-    if 'infer' in sections:
-        say('infer: inception_v3')
-        cases, _ = framework_cases('inception_v3', 'infer', args.batch)
-        raw['infer'] = measure(cases, args.repeats, args.steps, args.threads, say)
-        print(throughput_table(raw['infer'], 'Inference (InceptionV3, train=False)'))
-    if 'flops' in sections:
-        say('flops: matmul peak')
+        print("".join(f"\n{n}" for n in notes))
+        raw["train"] = train_results
+    if "infer" in sections:
+        say("infer: inception_v3")
+        cases, _ = framework_cases("inception_v3", "infer", args.batch)
+        raw["infer"] = measure(cases, args.repeats, args.steps, args.threads, say)
+        print(throughput_table(raw["infer"], "Inference (InceptionV3, train=False)"))
+    if "flops" in sections:
+        say("flops: matmul peak")
         print(flops_table(train_results, flops.matmul_peak(2048, args.threads)))
-    small = ['segmenter'] if args.quick else models
-    if 'pmap' in sections:
-        say('pmap')
+    small = ["segmenter"] if args.quick else models
+    if "pmap" in sections:
+        say("pmap")
         print(pmap_section(small, args.repeats))
-    if 'compile' in sections:
-        say('compile')
+    if "compile" in sections:
+        say("compile")
         print(compile_section(small, args.threads))
-    if 'pipeline' in sections:
-        say('pipeline')
+    if "pipeline" in sections:
+        say("pipeline")
         print(pipeline_section(train_results, 1 if args.quick else 2))
-    if 'layers' in sections:
-        say('layers')
+    if "layers" in sections:
+        say("layers")
         print(layers_section(args.batch or 8, args.threads))
-    if 'ablations' in sections:
-        for model in args.ablation_models.split(','):
-            say(f'ablations: {model}')
-            raw[f'ablations/{model}'] = measure(ablation_cases(model, args.batch), args.repeats,
-                                                args.steps, args.threads, say)
-            print(ablation_table(model, raw[f'ablations/{model}']))
+    if "ablations" in sections:
+        for model in args.ablation_models.split(","):
+            say(f"ablations: {model}")
+            raw[f"ablations/{model}"] = measure(
+                ablation_cases(model, args.batch), args.repeats, args.steps, args.threads, say
+            )
+            print(ablation_table(model, raw[f"ablations/{model}"]))
     if args.json:
-        with open(args.json, 'w') as f:
-            json.dump({k: [{'label': r.case.label, 'model': r.case.model, 'images_per_s': r.images_per_s,
-                            'images_per_cpu_s': r.images_per_cpu_s, 'info': r.info,
-                            'memory': r.memory, 'error': r.error} for r in v]
-                       for k, v in raw.items()}, f, indent=1)
+        with open(args.json, "w") as f:
+            json.dump(
+                {
+                    k: [
+                        {
+                            "label": r.case.label,
+                            "model": r.case.model,
+                            "images_per_s": r.images_per_s,
+                            "images_per_cpu_s": r.images_per_cpu_s,
+                            "info": r.info,
+                            "memory": r.memory,
+                            "error": r.error,
+                        }
+                        for r in v
+                    ]
+                    for k, v in raw.items()
+                },
+                f,
+                indent=1,
+            )
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     main()

@@ -25,26 +25,31 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def child_env(**extra) -> dict:
     """This process's environment for a child, with the repository first on PYTHONPATH."""
-    path = os.pathsep.join(p for p in (ROOT, os.environ.get('PYTHONPATH')) if p)
+    path = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
     # Cases run side by side in their own processes: a GPU worker must not take 75% of the
     # device up front (JAX's default), or the second one runs out of memory.
-    return {'XLA_PYTHON_CLIENT_PREALLOCATE': 'false', **os.environ, 'PYTHONPATH': path, **extra}
+    return {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", **os.environ, "PYTHONPATH": path, **extra}
 
 
 @dataclasses.dataclass
 class Case:
-    label: str                       # row name in the tables
-    framework: str                   # 'jaxvision' | 'keras' | 'torch'
-    model: str                       # a key of specs.SPECS
-    mode: str = 'train'              # 'train' | 'infer'
+    label: str  # row name in the tables
+    framework: str  # 'jaxvision' | 'keras' | 'torch'
+    model: str  # a key of specs.SPECS
+    mode: str = "train"  # 'train' | 'infer'
     variant: dict = dataclasses.field(default_factory=dict)
-    xla_flags: str = ''              # appended to XLA_FLAGS of this case's process
-    env: dict = dataclasses.field(default_factory=dict)   # more environment for its process
-    batch: int | None = None         # None: the spec's batch
+    xla_flags: str = ""  # appended to XLA_FLAGS of this case's process
+    env: dict = dataclasses.field(default_factory=dict)  # more environment for its process
+    batch: int | None = None  # None: the spec's batch
 
     def payload(self) -> dict:
-        return {'framework': self.framework, 'model': self.model, 'mode': self.mode,
-                'variant': self.variant, 'batch': self.batch}
+        return {
+            "framework": self.framework,
+            "model": self.model,
+            "mode": self.mode,
+            "variant": self.variant,
+            "batch": self.batch,
+        }
 
     @property
     def images_per_step(self) -> int:
@@ -58,15 +63,15 @@ class Result:
     images_per_cpu_s: list = dataclasses.field(default_factory=list)
     info: dict = dataclasses.field(default_factory=dict)
     memory: dict = dataclasses.field(default_factory=dict)
-    error: str = ''
+    error: str = ""
 
     @property
     def median(self) -> float:
-        return statistics.median(self.images_per_s) if self.images_per_s else float('nan')
+        return statistics.median(self.images_per_s) if self.images_per_s else float("nan")
 
     @property
     def cpu_median(self) -> float:
-        return statistics.median(self.images_per_cpu_s) if self.images_per_cpu_s else float('nan')
+        return statistics.median(self.images_per_cpu_s) if self.images_per_cpu_s else float("nan")
 
     @property
     def spread(self) -> tuple[float, float]:
@@ -75,23 +80,28 @@ class Result:
 
 class Worker:
     def __init__(self, case: Case, threads: int):
-        env = child_env(KERAS_BACKEND='jax', TF_CPP_MIN_LOG_LEVEL='2', BENCH_THREADS=str(threads),
-                        **case.env)
-        env['XLA_FLAGS'] = f"{env.get('XLA_FLAGS', '')} {case.xla_flags}".strip()
-        self.log = tempfile.TemporaryFile(mode='w+')
+        env = child_env(KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2", BENCH_THREADS=str(threads), **case.env)
+        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {case.xla_flags}".strip()
+        self.log = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
-            [sys.executable, '-m', 'benchmarks.worker', json.dumps(case.payload())], cwd=ROOT,
-            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True)
+            [sys.executable, "-m", "benchmarks.worker", json.dumps(case.payload())],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+        )
 
     def ask(self, msg: dict | None = None) -> dict:
         if msg is not None:
-            self.proc.stdin.write(json.dumps(msg) + '\n')
+            self.proc.stdin.write(json.dumps(msg) + "\n")
             self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         if not line:
             self.proc.wait()
             self.log.seek(0)
-            raise RuntimeError(self.log.read()[-2000:].strip() or f'exit code {self.proc.returncode}')
+            raise RuntimeError(self.log.read()[-2000:].strip() or f"exit code {self.proc.returncode}")
         return json.loads(line)
 
     def close(self) -> None:
@@ -101,8 +111,9 @@ class Worker:
         self.log.close()
 
 
-def measure(cases: list[Case], repeats: int, steps: int, threads: int,
-            say=lambda s: print(s, file=sys.stderr, flush=True)) -> list[Result]:
+def measure(
+    cases: list[Case], repeats: int, steps: int, threads: int, say=lambda s: print(s, file=sys.stderr, flush=True)
+) -> list[Result]:
     """Builds every case, then times `steps` steps per case per round for `repeats` rounds."""
     results, live = [Result(c) for c in cases], []
     try:
@@ -111,21 +122,20 @@ def measure(cases: list[Case], repeats: int, steps: int, threads: int,
             try:
                 r.info = worker.ask()
                 live.append((r, worker))
-                say(f'  built {r.case.label}: first step {r.info["first_step_s"]:.1f}s')
+                say(f"  built {r.case.label}: first step {r.info['first_step_s']:.1f}s")
             except RuntimeError as e:
                 lines = str(e).splitlines()
-                r.error = next((x for x in reversed(lines) if 'Error' in x or 'Exception' in x), lines[-1])
+                r.error = next((x for x in reversed(lines) if "Error" in x or "Exception" in x), lines[-1])
                 worker.close()
-                say(f'  {r.case.label} failed: {r.error}')
+                say(f"  {r.case.label} failed: {r.error}")
         for i in range(repeats):
             for r, worker in live:
-                reply = worker.ask({'steps': steps})
-                r.images_per_s.append(steps * r.case.images_per_step / reply['seconds'])
-                r.images_per_cpu_s.append(steps * r.case.images_per_step / reply['cpu_seconds'])
-            say(f'  round {i + 1}/{repeats}: ' + ', '.join(f'{r.case.label} {r.images_per_s[-1]:.1f}'
-                                                          for r, _ in live))
+                reply = worker.ask({"steps": steps})
+                r.images_per_s.append(steps * r.case.images_per_step / reply["seconds"])
+                r.images_per_cpu_s.append(steps * r.case.images_per_step / reply["cpu_seconds"])
+            say(f"  round {i + 1}/{repeats}: " + ", ".join(f"{r.case.label} {r.images_per_s[-1]:.1f}" for r, _ in live))
         for r, worker in live:
-            r.memory = worker.ask({'memory': True})
+            r.memory = worker.ask({"memory": True})
     finally:
         for _, worker in live:
             worker.close()

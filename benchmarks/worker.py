@@ -52,48 +52,58 @@ class RssSampler:
 
 def framework_module(name: str):
     """The module whose `build_case(case)` returns (run(n), device_peak_mb(), info)."""
-    if name == 'jaxvision':
+    if name == "jaxvision":
         from benchmarks import jaxvision_side
+
         return jaxvision_side
-    if name == 'torch':
+    if name == "torch":
         from benchmarks import peers_torch
+
         return peers_torch
-    if name == 'keras':
+    if name == "keras":
         from benchmarks import peers_keras
+
         return peers_keras
-    raise ValueError(f'Unknown framework {name!r}.')
+    raise ValueError(f"Unknown framework {name!r}.")
 
 
 def main() -> None:
     case = json.loads(sys.argv[1])
     reply = sys.stdout
-    sys.stdout = sys.stderr          # keep the protocol channel clean of library prints
-    module = framework_module(case['framework'])
-    sampler = RssSampler()           # after the imports: what the model and its step add
+    sys.stdout = sys.stderr  # keep the protocol channel clean of library prints
+    module = framework_module(case["framework"])
+    sampler = RssSampler()  # after the imports: what the model and its step add
     t0 = time.perf_counter()
     run, device_peak_mb, info = module.build_case(case)
     build_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    run(1)                           # compiles (jax, keras) or warms the allocator (torch)
+    run(1)  # compiles (jax, keras) or warms the allocator (torch)
     first_s = time.perf_counter() - t0
-    run(1)                           # a step whose inputs are a step's outputs may compile again
-    print(json.dumps({'build_s': build_s, 'first_step_s': first_s, **info}), file=reply, flush=True)
+    run(1)  # a step whose inputs are a step's outputs may compile again
+    print(json.dumps({"build_s": build_s, "first_step_s": first_s, **info}), file=reply, flush=True)
     for line in sys.stdin:
         msg = json.loads(line)
-        if 'steps' in msg:
+        if "steps" in msg:
             with sampler:
                 t0, cpu0 = time.perf_counter(), time.process_time()
-                run(msg['steps'])
+                run(msg["steps"])
                 seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
-            print(json.dumps({'seconds': seconds, 'cpu_seconds': cpu_seconds}), file=reply, flush=True)
-        elif 'memory' in msg:
+            print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds}), file=reply, flush=True)
+        elif "memory" in msg:
             device = device_peak_mb()
-            print(json.dumps({'peak_mb': device if device is not None else sampler.peak_mb(),
-                              'memory_kind': 'device' if device is not None else 'host RSS'}),
-                  file=reply, flush=True)
+            print(
+                json.dumps(
+                    {
+                        "peak_mb": device if device is not None else sampler.peak_mb(),
+                        "memory_kind": "device" if device is not None else "host RSS",
+                    }
+                ),
+                file=reply,
+                flush=True,
+            )
             return
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     main()

@@ -41,10 +41,13 @@ RUNS = ("bce", "dice", "unet_dice", "pretrained")
 PRETRAINED_EPOCHS = 20
 VARIANTS = RUNS + ("table3",)
 TABLE = "Paper B, Table 3 on ECSSD: segmentation of 100 held-out photos"
-COLUMNS = (("Dice", "validation/dice", "paper_dice"), ("IoU", "validation/iou", "paper_iou"),
-           ("Dice, mean per photo", "validation/dice_per_image", None),
-           ("IoU, mean per photo", "validation/iou_per_image", None),
-           ("pixel accuracy", "validation/pixel_accuracy", None))
+COLUMNS = (
+    ("Dice", "validation/dice", "paper_dice"),
+    ("IoU", "validation/iou", "paper_iou"),
+    ("Dice, mean per photo", "validation/dice_per_image", None),
+    ("IoU, mean per photo", "validation/iou_per_image", None),
+    ("pixel accuracy", "validation/pixel_accuracy", None),
+)
 
 
 def _data(data: ml_collections.ConfigDict) -> None:
@@ -70,8 +73,9 @@ def pretrained() -> ml_collections.ConfigDict:
 
 
 def segmentation(variant: str) -> ml_collections.ConfigDict:
-    config = pretrained() if variant == "pretrained" else load_config(
-        os.path.join(HERE, f"voc_segmentation.py:{variant}"))
+    config = (
+        pretrained() if variant == "pretrained" else load_config(os.path.join(HERE, f"voc_segmentation.py:{variant}"))
+    )
     _data(config.data)
     # the paper's Dice and IoU of this loss (none for our own runs)
     paper = {} if variant == "pretrained" else {c[0]: c[2] for c in config.report.columns}
@@ -83,8 +87,9 @@ def segmentation(variant: str) -> ml_collections.ConfigDict:
 def _prior() -> ml_collections.ConfigDict:
     config = segmentation("dice")
     report = dict(table=TABLE, columns=config.report.columns, row="baselines: all foreground; the mean training mask")
-    return ml_collections.ConfigDict(dict(kind="prior", task="segmentation", loss=config.loss, data=config.data,
-                                          split="validation", report=report))
+    return ml_collections.ConfigDict(
+        dict(kind="prior", task="segmentation", loss=config.loss, data=config.data, split="validation", report=report)
+    )
 
 
 def _claim(text: str, left: tuple, right: tuple) -> dict:
@@ -93,24 +98,39 @@ def _claim(text: str, left: tuple, right: tuple) -> dict:
 
 def table3() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
-    config.suite = ml_collections.ConfigDict(dict(
-        title="Paper B, Table 3 on real photos (ECSSD): BCE against Dice loss", order=("prior",) + RUNS,
-        notes=("500 ECSSD photos with salient-object masks: 400 for training, 100 held out; paper B's segmenter "
-               "at its own settings (64x64 grayscale, 40 epochs, batch 32, Adam). The paper's numbers are for VOC "
-               "2009; the baselines learn nothing from the pixels.",)))
+    config.suite = ml_collections.ConfigDict(
+        dict(
+            title="Paper B, Table 3 on real photos (ECSSD): BCE against Dice loss",
+            order=("prior",) + RUNS,
+            notes=(
+                "500 ECSSD photos with salient-object masks: 400 for training, 100 held out; paper B's segmenter "
+                "at its own settings (64x64 grayscale, 40 epochs, batch 32, Adam). The paper's numbers are for VOC "
+                "2009; the baselines learn nothing from the pixels.",
+            ),
+        )
+    )
     config.runs = ml_collections.ConfigDict({v: segmentation(v) for v in RUNS})
     config.runs.prior = _prior()
     prior_dice, prior_iou = ("prior", "prior/validation/dice"), ("prior", "prior/validation/iou")
     config.suite.claims = (
-        _claim("Dice loss beats BCE on Dice (Table 3: 0.68 against 0.55)", ("dice", "validation/dice"),
-               ("bce", "validation/dice")),
-        _claim("Dice loss beats BCE on IoU (Table 3: 0.54 against 0.39)", ("dice", "validation/iou"),
-               ("bce", "validation/iou")),
+        _claim(
+            "Dice loss beats BCE on Dice (Table 3: 0.68 against 0.55)",
+            ("dice", "validation/dice"),
+            ("bce", "validation/dice"),
+        ),
+        _claim(
+            "Dice loss beats BCE on IoU (Table 3: 0.54 against 0.39)",
+            ("dice", "validation/iou"),
+            ("bce", "validation/iou"),
+        ),
         _claim("the BCE segmenter beats the centre prior on Dice", ("bce", "validation/dice"), prior_dice),
         _claim("the Dice-loss segmenter beats the centre prior on Dice", ("dice", "validation/dice"), prior_dice),
         _claim("the Dice-loss segmenter beats the centre prior on IoU", ("dice", "validation/iou"), prior_iou),
-        _claim("paper B's future work: ImageNet-pretrained features beat its own segmenter on Dice",
-               ("pretrained", "validation/dice"), ("dice", "validation/dice")),
+        _claim(
+            "paper B's future work: ImageNet-pretrained features beat its own segmenter on Dice",
+            ("pretrained", "validation/dice"),
+            ("dice", "validation/dice"),
+        ),
     )
     return config
 
@@ -119,6 +139,7 @@ def get_config(variant: str = "dice") -> ml_collections.ConfigDict:
     if variant == "table3":
         return table3()
     if variant not in RUNS:
-        raise ValueError(f"Unknown variant {variant!r} of experiments/ecssd_segmentation.py: use one of "
-                         f"{', '.join(VARIANTS)}.")
+        raise ValueError(
+            f"Unknown variant {variant!r} of experiments/ecssd_segmentation.py: use one of {', '.join(VARIANTS)}."
+        )
     return segmentation(variant)

@@ -35,8 +35,9 @@ from jaxvision.data import default_data_config
 TABLE = "Paper A: InceptionV3 on Oxford Flowers 102"
 PAPER_TEST_ACCURACY = 0.95625
 VARIANTS = {
-    "bce_softmax": dict(row="binary cross-entropy on softmax, ImageNet weights", loss="binary_cross_entropy",
-                        imagenet=True),
+    "bce_softmax": dict(
+        row="binary cross-entropy on softmax, ImageNet weights", loss="binary_cross_entropy", imagenet=True
+    ),
     "ce": dict(row="categorical cross-entropy, ImageNet weights", loss="softmax_cross_entropy", imagenet=True),
     "scratch": dict(row="binary cross-entropy on softmax, from scratch", loss="binary_cross_entropy", imagenet=False),
 }
@@ -65,22 +66,25 @@ def flowers(variant: str) -> ml_collections.ConfigDict:
     config.test_with = "last"
     if run["imagenet"]:
         config.init = ml_collections.ConfigDict(dict(imagenet="auto"))
-    config.report = ml_collections.ConfigDict(dict(
-        table=TABLE,
-        columns=(
-            ("test top-1 accuracy", "test/accuracy", PAPER_TEST_ACCURACY if run["imagenet"] else None),
-            ("test binary accuracy (Keras' 'accuracy' beside BCE)", "test/binary_accuracy", None),
-            ("validation top-1 accuracy", "validation/accuracy", None),
-        ),
-        row=run["row"],
-        curves=("loss", "accuracy"),
-        figure="",
-    ))
+    config.report = ml_collections.ConfigDict(
+        dict(
+            table=TABLE,
+            columns=(
+                ("test top-1 accuracy", "test/accuracy", PAPER_TEST_ACCURACY if run["imagenet"] else None),
+                ("test binary accuracy (Keras' 'accuracy' beside BCE)", "test/binary_accuracy", None),
+                ("validation top-1 accuracy", "validation/accuracy", None),
+            ),
+            row=run["row"],
+            curves=("loss", "accuracy"),
+            figure="",
+        )
+    )
     return config
 
 
 def get_config(variant: str = "bce_softmax") -> ml_collections.ConfigDict:
     if variant not in VARIANTS:
-        raise ValueError(f"Unknown variant {variant!r} of experiments/flowers_inception.py: use one of "
-                         f"{', '.join(VARIANTS)}.")
+        raise ValueError(
+            f"Unknown variant {variant!r} of experiments/flowers_inception.py: use one of {', '.join(VARIANTS)}."
+        )
     return flowers(variant)

@@ -52,10 +52,12 @@ from jaxvision.main import load_config
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "..", "..", "shared", "data")  # the real photos beside the repository
 DATASETS = {
-    "flowers17": dict(folder="flowers17", train_split="train", held_out="test", classes=12,
-                      row="Oxford 17 Flowers (12 classes)"),
-    "flowers102": dict(folder="flowers102", train_split="train+test", held_out="validation", classes=102,
-                       row="818 Oxford 102 photos"),
+    "flowers17": dict(
+        folder="flowers17", train_split="train", held_out="test", classes=12, row="Oxford 17 Flowers (12 classes)"
+    ),
+    "flowers102": dict(
+        folder="flowers102", train_split="train+test", held_out="validation", classes=102, row="818 Oxford 102 photos"
+    ),
 }
 KINDS = ("", "_ce", "_finetune", "_scratch")
 VARIANTS = tuple(name + kind for name in DATASETS for kind in KINDS)
@@ -94,8 +96,10 @@ def head(dataset: str, loss: str = "bce_softmax") -> ml_collections.ConfigDict:
     config.data.train_crop = "inception"
     config.data.inception_crop_area = (0.5, 1.0)
     config.init.imagenet = "auto"
-    config.report.row = (f"{DATASETS[dataset]['row']}, ImageNet InceptionV3 frozen, softmax head "
-                         f"({'BCE' if loss == 'bce_softmax' else 'categorical CE'})")
+    config.report.row = (
+        f"{DATASETS[dataset]['row']}, ImageNet InceptionV3 frozen, softmax head "
+        f"({'BCE' if loss == 'bce_softmax' else 'categorical CE'})"
+    )
     return config
 
 
@@ -111,24 +115,32 @@ def finetune(dataset: str, train_batch_norm: bool) -> ml_collections.ConfigDict:
     config.optimizer.backbone_lr_scale = 0.1
     config.batch_size = 16  # with batch norm trained, batches of 32 needed 19 GB on the CPU
     config.init = ml_collections.ConfigDict(dict(workdir="head", checkpoint="latest", params=()))
-    config.report.row = (f"{DATASETS[dataset]['row']}, fine-tuned from the head, batch norm "
-                         f"{'trained' if train_batch_norm else 'frozen'}, {FINETUNE_SIZE}x{FINETUNE_SIZE}")
+    config.report.row = (
+        f"{DATASETS[dataset]['row']}, fine-tuned from the head, batch norm "
+        f"{'trained' if train_batch_norm else 'frozen'}, {FINETUNE_SIZE}x{FINETUNE_SIZE}"
+    )
     return config
 
 
 def finetune_suite(dataset: str) -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
-    config.suite = ml_collections.ConfigDict(dict(
-        title=f"Paper A on real photos: {DATASETS[dataset]['row']}, ImageNet InceptionV3 fine-tuned",
-        order=("head", "finetune", "finetune_bn"),
-        notes=(f"The head trains on cached features of the frozen backbone ({FINETUNE_SIZE}x{FINETUNE_SIZE}); both "
-               "fine-tuning runs start from it and train the whole network, the backbone at a tenth of the head's "
-               "learning rate.",)))
+    config.suite = ml_collections.ConfigDict(
+        dict(
+            title=f"Paper A on real photos: {DATASETS[dataset]['row']}, ImageNet InceptionV3 fine-tuned",
+            order=("head", "finetune", "finetune_bn"),
+            notes=(
+                f"The head trains on cached features of the frozen backbone ({FINETUNE_SIZE}x{FINETUNE_SIZE}); both "
+                "fine-tuning runs start from it and train the whole network, the backbone at a tenth of the head's "
+                "learning rate.",
+            ),
+        )
+    )
     first = head(dataset)
     first.data.image_size = FINETUNE_SIZE  # the head learns the features that fine-tuning starts from
     first.report.row += f", {FINETUNE_SIZE}x{FINETUNE_SIZE}"
-    config.runs = ml_collections.ConfigDict(dict(
-        head=first, finetune=finetune(dataset, False), finetune_bn=finetune(dataset, True)))
+    config.runs = ml_collections.ConfigDict(
+        dict(head=first, finetune=finetune(dataset, False), finetune_bn=finetune(dataset, True))
+    )
     return config
 
 
@@ -144,9 +156,10 @@ def scratch(dataset: str) -> ml_collections.ConfigDict:
 
 def get_config(variant: str = "flowers102") -> ml_collections.ConfigDict:
     if variant not in VARIANTS:
-        raise ValueError(f"Unknown variant {variant!r} of experiments/flowers_real.py: use one of "
-                         f"{', '.join(VARIANTS)}.")
-    dataset, kind = next((d, variant[len(d):]) for d in DATASETS if variant.startswith(d))
+        raise ValueError(
+            f"Unknown variant {variant!r} of experiments/flowers_real.py: use one of {', '.join(VARIANTS)}."
+        )
+    dataset, kind = next((d, variant[len(d) :]) for d in DATASETS if variant.startswith(d))
     if kind == "_finetune":
         return finetune_suite(dataset)
     if kind == "_scratch":

@@ -50,8 +50,9 @@ from jaxvision.main import load_config
 VARIANTS = ("paper",)  # get_config() with no variant is the quickstart
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIZE = 64
-DATA = dict(image_size=SIZE, num_train=1000, num_validation=300, num_test=100, objects=(0.2, 0.45), clutter=0.0,
-            presence=0.5)
+DATA = dict(
+    image_size=SIZE, num_train=1000, num_validation=300, num_test=100, objects=(0.2, 0.45), clutter=0.0, presence=0.5
+)
 # Segmentation: smaller objects on busier backgrounds, so that foreground is the minority that
 # motivates the Dice loss (about a fifth of the pixels).
 SEGMENTATION_DATA = dict(DATA, objects=(0.15, 0.35), clutter=0.25)
@@ -63,12 +64,14 @@ EPOCHS = {"ae": 5, "frozen_encoder": 100, "encoder": 18, "deep_cnn": 25, "imagen
 IMAGENET_SIZE = 139  # the drawn 64x64 images upsampled: at its smallest input, 75, InceptionV3 sees too little
 TABLES = ("voc_autoencoder.py:table1", "voc_classifier.py:table2", "voc_segmentation.py:table3")
 NOTES = {
-    "": ("Paper B's pipeline on the embedded 'shapes' dataset (not VOC), scaled for 2 CPU cores: 64x64 images, "
-         "autoencoders with the paper's wiring and code depths but fewer early filters (512 / 1,024 / 2,048 codes), "
-         "a deep CNN with 128 filters in its last two blocks (256 by default), a segmenter of a quarter of the "
-         "paper's filters, fewer epochs in batches of 16; the paper's optimizers, losses and learning rates. The "
-         "paper's numbers are beside ours for orientation: the data and the scale differ; the claims are its "
-         "orderings."),
+    "": (
+        "Paper B's pipeline on the embedded 'shapes' dataset (not VOC), scaled for 2 CPU cores: 64x64 images, "
+        "autoencoders with the paper's wiring and code depths but fewer early filters (512 / 1,024 / 2,048 codes), "
+        "a deep CNN with 128 filters in its last two blocks (256 by default), a segmenter of a quarter of the "
+        "paper's filters, fewer epochs in batches of 16; the paper's optimizers, losses and learning rates. The "
+        "paper's numbers are beside ours for orientation: the data and the scale differ; the claims are its "
+        "orderings."
+    ),
     "paper": "Paper B's own settings (128x128, its filters, epochs and batch 32) on the embedded 'shapes' dataset.",
 }
 
@@ -126,10 +129,16 @@ def imagenet_features(paper: bool) -> ml_collections.ConfigDict:
 
 def baselines() -> ml_collections.ConfigDict:
     run = load_config(os.path.join(HERE, "voc_classifier.py:encoder"))
-    return ml_collections.ConfigDict(dict(kind="prior", task="multilabel", loss=run.loss, data=run.data,
-                                          split="validation", report=dict(table=run.report.table,
-                                                                          columns=run.report.columns,
-                                                                          row="baselines")))
+    return ml_collections.ConfigDict(
+        dict(
+            kind="prior",
+            task="multilabel",
+            loss=run.loss,
+            data=run.data,
+            split="validation",
+            report=dict(table=run.report.table, columns=run.report.columns, row="baselines"),
+        )
+    )
 
 
 def _ref(run: str, metric: str) -> tuple[str, str]:
@@ -141,45 +150,96 @@ def claims() -> tuple[dict, ...]:
     em = "exact_match"
     best_baseline = [("baselines", f"all_yes/validation/{em}"), ("baselines", f"most_frequent/validation/{em}")]
     gap = lambda run: ("ratio", (run, "validation/loss"), (run, "train/loss"))  # noqa: E731
-    claim = lambda text, left, op, right, factor=1.0: dict(text=text, left=left, op=op, right=right,  # noqa: E731
-                                                           factor=factor)
+    claim = lambda text, left, op, right, factor=1.0: dict(
+        text=text,
+        left=left,
+        op=op,
+        right=right,  # noqa: E731
+        factor=factor,
+    )
     mse = "mean_squared_error"
     return (
-        claim("Table 1: the 2048-code autoencoder reconstructs worse than the 4096-code one (MSE)",
-              _ref("ae_2048", mse), ">", _ref("ae_4096", mse)),
-        claim("Table 1: the 4096-code autoencoder reconstructs worse than the 8192-code one (MSE)",
-              _ref("ae_4096", mse), ">", _ref("ae_8192", mse)),
-        *(claim(f"Table 2: the {name.replace('_', ' ')} classifier's exact match is at least twice the better "
-                f"trivial baseline's", _ref(name, em), ">=", best_baseline, 2.0)
-          for name in ("frozen_encoder", "encoder", "deep_cnn")),
-        claim("Table 2: the encoder trained from scratch beats the frozen encoder", _ref("encoder", em), ">",
-              _ref("frozen_encoder", em)),
-        claim("Table 2: the deep CNN beats the encoder trained from scratch", _ref("deep_cnn", em), ">",
-              _ref("encoder", em)),
-        claim("Table 2: the frozen encoder overfits (validation log-loss over 1.5x training)", gap("frozen_encoder"),
-              ">", 1.5),
-        claim("Table 2: the encoder from scratch overfits (validation log-loss over 1.5x training)", gap("encoder"),
-              ">", 1.5),
-        claim("Table 2: the deep CNN (batch norm, dropout, L2, early stopping) overfits less than the encoder",
-              gap("deep_cnn"), "<", gap("encoder")),
+        claim(
+            "Table 1: the 2048-code autoencoder reconstructs worse than the 4096-code one (MSE)",
+            _ref("ae_2048", mse),
+            ">",
+            _ref("ae_4096", mse),
+        ),
+        claim(
+            "Table 1: the 4096-code autoencoder reconstructs worse than the 8192-code one (MSE)",
+            _ref("ae_4096", mse),
+            ">",
+            _ref("ae_8192", mse),
+        ),
+        *(
+            claim(
+                f"Table 2: the {name.replace('_', ' ')} classifier's exact match is at least twice the better "
+                f"trivial baseline's",
+                _ref(name, em),
+                ">=",
+                best_baseline,
+                2.0,
+            )
+            for name in ("frozen_encoder", "encoder", "deep_cnn")
+        ),
+        claim(
+            "Table 2: the encoder trained from scratch beats the frozen encoder",
+            _ref("encoder", em),
+            ">",
+            _ref("frozen_encoder", em),
+        ),
+        claim(
+            "Table 2: the deep CNN beats the encoder trained from scratch",
+            _ref("deep_cnn", em),
+            ">",
+            _ref("encoder", em),
+        ),
+        claim(
+            "Table 2: the frozen encoder overfits (validation log-loss over 1.5x training)",
+            gap("frozen_encoder"),
+            ">",
+            1.5,
+        ),
+        claim(
+            "Table 2: the encoder from scratch overfits (validation log-loss over 1.5x training)",
+            gap("encoder"),
+            ">",
+            1.5,
+        ),
+        claim(
+            "Table 2: the deep CNN (batch norm, dropout, L2, early stopping) overfits less than the encoder",
+            gap("deep_cnn"),
+            "<",
+            gap("encoder"),
+        ),
         claim("Table 3: the BCE segmenter learns (Dice at least 0.3)", _ref("bce", "dice"), ">=", 0.3),
         claim("Table 3: Dice loss beats BCE on Dice", _ref("dice", "dice"), ">", _ref("bce", "dice")),
         claim("Table 3: Dice loss beats BCE on IoU", _ref("dice", "iou"), ">", _ref("bce", "iou")),
-        claim("future work: ImageNet-pretrained features beat every Table 2 classifier", _ref("imagenet", em), ">",
-              [_ref(name, em) for name in ("frozen_encoder", "encoder", "deep_cnn")]),
+        claim(
+            "future work: ImageNet-pretrained features beat every Table 2 classifier",
+            _ref("imagenet", em),
+            ">",
+            [_ref(name, em) for name in ("frozen_encoder", "encoder", "deep_cnn")],
+        ),
     )
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
     if variant not in ("",) + VARIANTS:
-        raise ValueError(f"Unknown variant {variant!r} of experiments/quickstart.py: use one of "
-                         f"{', '.join(VARIANTS)}, or none for the quickstart.")
+        raise ValueError(
+            f"Unknown variant {variant!r} of experiments/quickstart.py: use one of "
+            f"{', '.join(VARIANTS)}, or none for the quickstart."
+        )
     paper = variant == "paper"
     tables = [load_config(os.path.join(HERE, spec)) for spec in TABLES]
     config = ml_collections.ConfigDict()
-    config.suite = ml_collections.ConfigDict(dict(
-        title="Paper B on the embedded dataset" + (" at the paper's settings" if paper else " (quickstart)"),
-        order=(), notes=(NOTES[variant],)))
+    config.suite = ml_collections.ConfigDict(
+        dict(
+            title="Paper B on the embedded dataset" + (" at the paper's settings" if paper else " (quickstart)"),
+            order=(),
+            notes=(NOTES[variant],),
+        )
+    )
     config.runs = ml_collections.ConfigDict()
     order = []
     for table in tables:

@@ -42,8 +42,10 @@ def voc_images() -> ml_collections.ConfigDict:
 
 def _columns(code_size: int | None) -> tuple:
     paper = PAPER.get(code_size, dict(mse=None, mae=None))
-    return (("MSE", "validation/mean_squared_error", paper["mse"]),
-            ("MAE", "validation/mean_absolute_error", paper["mae"]))
+    return (
+        ("MSE", "validation/mean_squared_error", paper["mse"]),
+        ("MAE", "validation/mean_absolute_error", paper["mae"]),
+    )
 
 
 def autoencoder(code_size: int, loss: str = "mean_squared_error") -> ml_collections.ConfigDict:
@@ -59,14 +61,16 @@ def autoencoder(code_size: int, loss: str = "mean_squared_error") -> ml_collecti
     config.model = ml_collections.ConfigDict(dict(name="autoencoder", code_size=code_size))
     config.optimizer = ml_collections.ConfigDict(dict(name="rmsprop", learning_rate=1e-3, rho=0.9, eps=1e-7))
     config.monitor = ml_collections.ConfigDict(dict(metric="validation/loss", mode="min"))
-    config.report = ml_collections.ConfigDict(dict(
-        table=TABLE,
-        columns=_columns(code_size),
-        row=f"autoencoder, {code_size} codes" + (", MAE loss" if loss == "mean_absolute_error" else ""),
-        curves=("loss", "mean_absolute_error" if loss == "mean_squared_error" else "mean_squared_error"),
-        figure="reconstruction",
-        label=f"AE {code_size}" + (" MAE" if loss == "mean_absolute_error" else ""),
-    ))
+    config.report = ml_collections.ConfigDict(
+        dict(
+            table=TABLE,
+            columns=_columns(code_size),
+            row=f"autoencoder, {code_size} codes" + (", MAE loss" if loss == "mean_absolute_error" else ""),
+            curves=("loss", "mean_absolute_error" if loss == "mean_squared_error" else "mean_squared_error"),
+            figure="reconstruction",
+            label=f"AE {code_size}" + (" MAE" if loss == "mean_absolute_error" else ""),
+        )
+    )
     return config
 
 
@@ -86,11 +90,13 @@ def pca(components=CODE_SIZES) -> ml_collections.ConfigDict:
 def table1() -> ml_collections.ConfigDict:
     """The three autoencoders and PCA, run one after the other, with one combined report."""
     config = ml_collections.ConfigDict()
-    config.suite = ml_collections.ConfigDict(dict(
-        title="Paper B, Table 1: autoencoders against PCA",
-        order=tuple(f"ae_{c}" for c in CODE_SIZES) + ("pca",),
-        notes=(),
-    ))
+    config.suite = ml_collections.ConfigDict(
+        dict(
+            title="Paper B, Table 1: autoencoders against PCA",
+            order=tuple(f"ae_{c}" for c in CODE_SIZES) + ("pca",),
+            notes=(),
+        )
+    )
     config.runs = ml_collections.ConfigDict({f"ae_{c}": autoencoder(c) for c in CODE_SIZES})
     config.runs.pca = pca()
     return config
@@ -103,5 +109,6 @@ def get_config(variant: str = "code2048") -> ml_collections.ConfigDict:
         for suffix, loss in LOSSES.items():
             if variant == f"code{code_size}{suffix}":
                 return autoencoder(code_size, loss)
-    raise ValueError(f"Unknown variant {variant!r} of experiments/voc_autoencoder.py: use one of "
-                     f"{', '.join(VARIANTS)}.")
+    raise ValueError(
+        f"Unknown variant {variant!r} of experiments/voc_autoencoder.py: use one of {', '.join(VARIANTS)}."
+    )

@@ -65,8 +65,9 @@ def classifier(variant: str) -> ml_collections.ConfigDict:
     config.monitor = ml_collections.ConfigDict(dict(metric="", mode="min"))
     if variant == "frozen_encoder":
         config.model = ml_collections.ConfigDict(dict(name="frozen_encoder_classifier", num_classes=3))
-        config.init = ml_collections.ConfigDict(dict(
-            workdir=AUTOENCODER_WORKDIR, checkpoint="best", params=("encoder",), keras_h5=""))
+        config.init = ml_collections.ConfigDict(
+            dict(workdir=AUTOENCODER_WORKDIR, checkpoint="best", params=("encoder",), keras_h5="")
+        )
     elif variant == "encoder":
         config.model = ml_collections.ConfigDict(dict(name="encoder_classifier", num_classes=3))
     else:
@@ -75,30 +76,34 @@ def classifier(variant: str) -> ml_collections.ConfigDict:
         config.num_epochs = 100
         config.monitor = ml_collections.ConfigDict(dict(metric="validation/loss", mode="min"))
         config.early_stopping = ml_collections.ConfigDict(dict(patience=10, min_delta=0.0))
-    config.report = ml_collections.ConfigDict(dict(
-        table=TABLE,
-        columns=(
-            ("validation accuracy (exact match)", "validation/exact_match", paper["accuracy"]),
-            ("validation binary accuracy", "validation/binary_accuracy", None),
-            ("validation mAP", "validation/mAP", None),
-            ("training log-loss", "train/loss", paper["train_loss"]),
-            ("validation log-loss", "validation/loss", paper["val_loss"]),
-        ),
-        row=paper["row"],
-        curves=("loss", "exact_match"),
-        figure="",
-    ))
+    config.report = ml_collections.ConfigDict(
+        dict(
+            table=TABLE,
+            columns=(
+                ("validation accuracy (exact match)", "validation/exact_match", paper["accuracy"]),
+                ("validation binary accuracy", "validation/binary_accuracy", None),
+                ("validation mAP", "validation/mAP", None),
+                ("training log-loss", "train/loss", paper["train_loss"]),
+                ("validation log-loss", "validation/loss", paper["val_loss"]),
+            ),
+            row=paper["row"],
+            curves=("loss", "exact_match"),
+            figure="",
+        )
+    )
     if variant == "deep_cnn":
-        config.report.extra_rows = (("AlexNet, ImageNet-pretrained (cited by the paper, not run)",
-                                     "validation accuracy (exact match)", 0.856),)
+        config.report.extra_rows = (
+            ("AlexNet, ImageNet-pretrained (cited by the paper, not run)", "validation accuracy (exact match)", 0.856),
+        )
     return config
 
 
 def table2() -> ml_collections.ConfigDict:
     """The 8192-code autoencoder, then the three classifiers, with one combined report."""
     config = ml_collections.ConfigDict()
-    config.suite = ml_collections.ConfigDict(dict(
-        title="Paper B, Table 2: classifiers", order=("ae_8192",) + CLASSIFIERS, notes=()))
+    config.suite = ml_collections.ConfigDict(
+        dict(title="Paper B, Table 2: classifiers", order=("ae_8192",) + CLASSIFIERS, notes=())
+    )
     config.runs = ml_collections.ConfigDict({v: classifier(v) for v in CLASSIFIERS})
     config.runs.ae_8192 = load_config(f"{_autoencoder_file()}:code8192")
     config.runs.frozen_encoder.init.workdir = "ae_8192"  # a run of this suite
@@ -109,6 +114,7 @@ def get_config(variant: str = "deep_cnn") -> ml_collections.ConfigDict:
     if variant == "table2":
         return table2()
     if variant not in CLASSIFIERS:
-        raise ValueError(f"Unknown variant {variant!r} of experiments/voc_classifier.py: use one of "
-                         f"{', '.join(VARIANTS)}.")
+        raise ValueError(
+            f"Unknown variant {variant!r} of experiments/voc_classifier.py: use one of {', '.join(VARIANTS)}."
+        )
     return classifier(variant)

@@ -25,11 +25,21 @@ from jaxvision.data import default_data_config
 
 TABLE = "Paper B, Table 3: segmentation of the validation images"
 RUNS = {
-    "bce": dict(row="binary cross-entropy", label="BCE", model="segmenter", loss="binary_cross_entropy",
-                paper=dict(dice=0.55, iou=0.39)),
+    "bce": dict(
+        row="binary cross-entropy",
+        label="BCE",
+        model="segmenter",
+        loss="binary_cross_entropy",
+        paper=dict(dice=0.55, iou=0.39),
+    ),
     "dice": dict(row="Dice loss", label="Dice", model="segmenter", loss="dice", paper=dict(dice=0.68, iou=0.54)),
-    "unet_dice": dict(row="U-Net, Dice loss (ours, not in the paper)", label="U-Net, Dice", model="unet", loss="dice",
-                      paper=dict(dice=None, iou=None)),
+    "unet_dice": dict(
+        row="U-Net, Dice loss (ours, not in the paper)",
+        label="U-Net, Dice",
+        model="unet",
+        loss="dice",
+        paper=dict(dice=None, iou=None),
+    ),
 }
 VARIANTS = tuple(RUNS) + ("table3",)
 
@@ -52,22 +62,28 @@ def segmentation(variant: str) -> ml_collections.ConfigDict:
     config.model = ml_collections.ConfigDict(dict(name=run["model"], dropout=0.5))
     config.optimizer = ml_collections.ConfigDict(dict(name="adam", learning_rate=1e-3))
     config.monitor = ml_collections.ConfigDict(dict(metric="", mode="max"))  # the paper reports epoch 40
-    config.report = ml_collections.ConfigDict(dict(
-        table=TABLE,
-        columns=(("Dice", "validation/dice", run["paper"]["dice"]), ("IoU", "validation/iou", run["paper"]["iou"]),
-                 ("pixel accuracy", "validation/pixel_accuracy", None)),
-        row=run["row"],
-        curves=("loss", "dice"),
-        figure="segmentation",
-        label=run["label"],
-    ))
+    config.report = ml_collections.ConfigDict(
+        dict(
+            table=TABLE,
+            columns=(
+                ("Dice", "validation/dice", run["paper"]["dice"]),
+                ("IoU", "validation/iou", run["paper"]["iou"]),
+                ("pixel accuracy", "validation/pixel_accuracy", None),
+            ),
+            row=run["row"],
+            curves=("loss", "dice"),
+            figure="segmentation",
+            label=run["label"],
+        )
+    )
     return config
 
 
 def table3() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
-    config.suite = ml_collections.ConfigDict(dict(
-        title="Paper B, Table 3: segmentation, BCE against Dice loss", order=tuple(RUNS), notes=()))
+    config.suite = ml_collections.ConfigDict(
+        dict(title="Paper B, Table 3: segmentation, BCE against Dice loss", order=tuple(RUNS), notes=())
+    )
     config.runs = ml_collections.ConfigDict({v: segmentation(v) for v in RUNS})
     return config
 
@@ -76,6 +92,7 @@ def get_config(variant: str = "dice") -> ml_collections.ConfigDict:
     if variant == "table3":
         return table3()
     if variant not in RUNS:
-        raise ValueError(f"Unknown variant {variant!r} of experiments/voc_segmentation.py: use one of "
-                         f"{', '.join(VARIANTS)}.")
+        raise ValueError(
+            f"Unknown variant {variant!r} of experiments/voc_segmentation.py: use one of {', '.join(VARIANTS)}."
+        )
     return segmentation(variant)

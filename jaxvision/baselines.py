@@ -26,8 +26,10 @@ from jaxvision import metrics
 from jaxvision.report import Row
 
 THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.05), 2)
-NAMES = {"segmentation": {"all_foreground": "every pixel foreground", "prior": "mean training mask, thresholded"},
-         "multilabel": {"all_yes": "yes to every label", "most_frequent": "the most frequent label set"}}
+NAMES = {
+    "segmentation": {"all_foreground": "every pixel foreground", "prior": "mean training mask, thresholded"},
+    "multilabel": {"all_yes": "yes to every label", "most_frequent": "the most frequent label set"},
+}
 
 
 def _targets(batches, key: str) -> np.ndarray:
@@ -41,36 +43,46 @@ def _targets(batches, key: str) -> np.ndarray:
 def scores(prediction: np.ndarray, masks: np.ndarray) -> dict[str, float]:
     """The segmentation task's metrics of 0/1 predictions [N, H, W, 1] against masks."""
     p, m = jnp.asarray(prediction, jnp.float32), jnp.asarray(masks, jnp.float32)
-    found = {"dice": metrics.dice_coefficient(p, m), "iou": metrics.iou(p, m),
-             "dice_per_image": metrics.dice_coefficient(p, m, per_image=True),
-             "iou_per_image": metrics.iou(p, m, per_image=True), "pixel_accuracy": metrics.binary_accuracy(p, m)}
+    found = {
+        "dice": metrics.dice_coefficient(p, m),
+        "iou": metrics.iou(p, m),
+        "dice_per_image": metrics.dice_coefficient(p, m, per_image=True),
+        "iou_per_image": metrics.iou(p, m, per_image=True),
+        "pixel_accuracy": metrics.binary_accuracy(p, m),
+    }
     return {k: float(v.value()) for k, v in found.items()}
 
 
 def label_scores(prediction: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """The multi-label task's metrics of 0/1 answers [N, K] against labels."""
     p, y = jnp.asarray(prediction, jnp.float32), jnp.asarray(labels, jnp.float32)
-    return {"exact_match": float(metrics.exact_match_accuracy(p, y).value()),
-            "binary_accuracy": float(metrics.binary_accuracy(p, y).value())}
+    return {
+        "exact_match": float(metrics.exact_match_accuracy(p, y).value()),
+        "binary_accuracy": float(metrics.binary_accuracy(p, y).value()),
+    }
 
 
 def _segmentation(training: np.ndarray, held_out: np.ndarray) -> dict:
     prior = training.mean(axis=0, keepdims=True)
     dice = [scores(np.broadcast_to(prior >= t, training.shape), training)["dice"] for t in THRESHOLDS]
     threshold = float(THRESHOLDS[int(np.argmax(dice))])
-    return {"all_foreground": scores(np.ones_like(held_out), held_out),
-            "prior": scores(np.broadcast_to(prior >= threshold, held_out.shape), held_out),
-            "fitted": f"the prior is the mean of the {len(training)} training masks, thresholded at {threshold:.2f} "
-                      f"(the best Dice on the training masks)"}
+    return {
+        "all_foreground": scores(np.ones_like(held_out), held_out),
+        "prior": scores(np.broadcast_to(prior >= threshold, held_out.shape), held_out),
+        "fitted": f"the prior is the mean of the {len(training)} training masks, thresholded at {threshold:.2f} "
+        f"(the best Dice on the training masks)",
+    }
 
 
 def _multilabel(training: np.ndarray, held_out: np.ndarray) -> dict:
     sets, counts = np.unique(training > 0.5, axis=0, return_counts=True)
     common = sets[int(np.argmax(counts))].astype(np.float32)
-    return {"all_yes": label_scores(np.ones_like(held_out), held_out),
-            "most_frequent": label_scores(np.broadcast_to(common, held_out.shape), held_out),
-            "fitted": f"the most frequent label set of the {len(training)} training images is "
-                      f"{common.astype(int).tolist()} ({counts.max()} of them)"}
+    return {
+        "all_yes": label_scores(np.ones_like(held_out), held_out),
+        "most_frequent": label_scores(np.broadcast_to(common, held_out.shape), held_out),
+        "fitted": f"the most frequent label set of the {len(training)} training images is "
+        f"{common.astype(int).tolist()} ({counts.max()} of them)",
+    }
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -106,7 +118,13 @@ def numbers(workdir: str) -> dict[str, dict[str, float]]:
 def rows(config: ml_collections.ConfigDict, workdir: str) -> tuple[list[Row], list[str]]:
     """The baselines' rows of their table, and a note on how they were fitted."""
     found, results = numbers(workdir), _results(workdir)
-    rows = [Row(f"baseline: {NAMES[results['task']][name]}", {},
-                {c: found[name].get(source) for c, source, _ in config.report.columns}) for name in found]
+    rows = [
+        Row(
+            f"baseline: {NAMES[results['task']][name]}",
+            {},
+            {c: found[name].get(source) for c, source, _ in config.report.columns},
+        )
+        for name in found
+    ]
     note = f"- *baselines*: scored on the same {results['held_out_images']} held-out images; {results['fitted']}."
     return rows, [note]

@@ -54,18 +54,20 @@ predictions
 
 
 def _token_to_name(token: str) -> str:
-    if token == 'predictions':
+    if token == "predictions":
         return token
-    kind = {'c': 'conv2d', 'b': 'batch_normalization'}[token[0]]
+    kind = {"c": "conv2d", "b": "batch_normalization"}[token[0]]
     return iv3.keras_layer_name(kind, int(token[1:]))
 
 
 KERAS_LAYER_ORDER: tuple[str, ...] = tuple(_token_to_name(t) for t in _KERAS_ORDER_TOKENS.split())
-HEAD = 'predictions'
+HEAD = "predictions"
 
-_EXPECTED_FILES = ("a Keras InceptionV3 weight file: the legacy HDF5 that Keras distributes "
-                   "(inception_v3_weights_tf_dim_ordering_tf_kernels[_notop].h5) or one written "
-                   "by Keras 2 save_weights, a Keras 3 .weights.h5, or a .keras archive")
+_EXPECTED_FILES = (
+    "a Keras InceptionV3 weight file: the legacy HDF5 that Keras distributes "
+    "(inception_v3_weights_tf_dim_ordering_tf_kernels[_notop].h5) or one written "
+    "by Keras 2 save_weights, a Keras 3 .weights.h5, or a .keras archive"
+)
 
 
 class WeightConversionError(ValueError):
@@ -84,15 +86,15 @@ class ConversionReport:
 
 def _kind(name: str) -> str:
     if name == HEAD:
-        return 'dense'
-    return 'conv' if name.startswith('conv2d') else 'bn'
+        return "dense"
+    return "conv" if name.startswith("conv2d") else "bn"
 
 
 # ---------------------------------------------------------------------------------- reading
 
 
 def _decode(s) -> str:
-    return s.decode('utf8') if isinstance(s, bytes) else str(s)
+    return s.decode("utf8") if isinstance(s, bytes) else str(s)
 
 
 def _open_h5(path):
@@ -102,19 +104,18 @@ def _open_h5(path):
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as archive:
-                if 'model.weights.h5' not in archive.namelist():
+                if "model.weights.h5" not in archive.namelist():
                     raise WeightConversionError(
-                        f'{path} is a zip archive without model.weights.h5; expected '
-                        f'{_EXPECTED_FILES}.')
-                return h5py.File(io.BytesIO(archive.read('model.weights.h5')), 'r')
-        return h5py.File(path, 'r')
+                        f"{path} is a zip archive without model.weights.h5; expected {_EXPECTED_FILES}."
+                    )
+                return h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
+        return h5py.File(path, "r")
     except WeightConversionError:
         raise
     except FileNotFoundError:
-        raise WeightConversionError(f'{path} does not exist; expected {_EXPECTED_FILES}.') from None
+        raise WeightConversionError(f"{path} does not exist; expected {_EXPECTED_FILES}.") from None
     except OSError as e:
-        raise WeightConversionError(
-            f'{path} cannot be read as HDF5 ({e}); expected {_EXPECTED_FILES}.') from None
+        raise WeightConversionError(f"{path} cannot be read as HDF5 ({e}); expected {_EXPECTED_FILES}.") from None
 
 
 def _attr_list(group, name: str) -> list[str]:
@@ -123,25 +124,24 @@ def _attr_list(group, name: str) -> list[str]:
     if name in group.attrs:
         return [_decode(v) for v in group.attrs[name]]
     out, i = [], 0
-    while f'{name}{i}' in group.attrs:
-        out.extend(_decode(v) for v in group.attrs[f'{name}{i}'])
+    while f"{name}{i}" in group.attrs:
+        out.extend(_decode(v) for v in group.attrs[f"{name}{i}"])
         i += 1
     return out
 
 
 def _is_legacy(group) -> bool:
-    return 'layer_names' in group.attrs or 'layer_names0' in group.attrs
+    return "layer_names" in group.attrs or "layer_names0" in group.attrs
 
 
 def _read_legacy(group) -> list[tuple[str, list[np.ndarray], list[str]]]:
     """[(file layer name, [arrays in the file's weight order], weight names)] for layers that
     have weights, in the file's `layer_names` order."""
     layers = []
-    for name in _attr_list(group, 'layer_names'):
-        weight_names = _attr_list(group[name], 'weight_names')
+    for name in _attr_list(group, "layer_names"):
+        weight_names = _attr_list(group[name], "weight_names")
         if weight_names:
-            layers.append((name, [np.asarray(group[name][w]) for w in weight_names],
-                           weight_names))
+            layers.append((name, [np.asarray(group[name][w]) for w in weight_names], weight_names))
     return layers
 
 
@@ -149,15 +149,14 @@ def _read_keras3(group) -> dict[str, list[tuple[str, list[np.ndarray]]]]:
     """{'conv2d'|'batch_normalization'|'dense'|other: [(key, [vars])] in the file's k order}."""
     by_class: dict[str, list[tuple[int, str, list[np.ndarray]]]] = {}
     for key in group.keys():
-        m = re.fullmatch(r'(.*?)(?:_(\d+))?', key)
+        m = re.fullmatch(r"(.*?)(?:_(\d+))?", key)
         cls, k = m.group(1), int(m.group(2) or 0)
-        variables = group[key].get('vars')
+        variables = group[key].get("vars")
         if variables is None or len(variables) == 0:
             continue
         arrays = [np.asarray(variables[i]) for i in sorted(variables.keys(), key=int)]
         by_class.setdefault(cls, []).append((k, key, arrays))
-    return {cls: [(key, arrays) for _, key, arrays in sorted(items)]
-            for cls, items in by_class.items()}
+    return {cls: [(key, arrays) for _, key, arrays in sorted(items)] for cls, items in by_class.items()}
 
 
 def _layer_arrays_from_file(path) -> tuple[str, list[tuple[str, str, list[np.ndarray]]]]:
@@ -173,82 +172,93 @@ def _layer_arrays_from_file(path) -> tuple[str, list[tuple[str, str, list[np.nda
             raise
         except (KeyError, ValueError, TypeError, OSError) as e:
             raise WeightConversionError(
-                f'{path} is a damaged or unexpected HDF5 file ({type(e).__name__}: {e}); '
-                f'expected {_EXPECTED_FILES}.') from None
+                f"{path} is a damaged or unexpected HDF5 file ({type(e).__name__}: {e}); expected {_EXPECTED_FILES}."
+            ) from None
 
 
 def _read_layers(f, path):
-    if _is_legacy(f) or ('model_weights' in f and _is_legacy(f['model_weights'])):
-        layers = _read_legacy(f if _is_legacy(f) else f['model_weights'])
+    if _is_legacy(f) or ("model_weights" in f and _is_legacy(f["model_weights"])):
+        layers = _read_legacy(f if _is_legacy(f) else f["model_weights"])
         backbone = [n for n in KERAS_LAYER_ORDER if n != HEAD]
         if len(layers) not in (len(backbone), len(backbone) + 1):
             raise WeightConversionError(
-                f'{path} holds {len(layers)} layers with weights, but Keras InceptionV3 has '
-                f'{len(backbone)} without its top or {len(backbone) + 1} with it; expected '
-                f'{_EXPECTED_FILES}.')
+                f"{path} holds {len(layers)} layers with weights, but Keras InceptionV3 has "
+                f"{len(backbone)} without its top or {len(backbone) + 1} with it; expected "
+                f"{_EXPECTED_FILES}."
+            )
         for (file_name, _, weight_names), ours in zip(layers, backbone):
-            if _kind(ours) == 'bn' and any('gamma' in w for w in weight_names):
+            if _kind(ours) == "bn" and any("gamma" in w for w in weight_names):
                 raise WeightConversionError(
-                    f'{path}: layer {file_name!r} has a batch-norm scale (gamma), which Keras '
-                    f'InceptionV3 does not have; expected {_EXPECTED_FILES}.')
-        return 'legacy-h5', [(ours, file_name, arrays)
-                             for (file_name, arrays, _), ours in zip(layers, KERAS_LAYER_ORDER)]
-    if 'layers' in f:
-        classes = _read_keras3(f['layers'])
-        convs = classes.pop('conv2d', [])
-        bns = classes.pop('batch_normalization', [])
-        dense = classes.pop('dense', [])
-        n_conv = sum(_kind(n) == 'conv' for n in KERAS_LAYER_ORDER)
+                    f"{path}: layer {file_name!r} has a batch-norm scale (gamma), which Keras "
+                    f"InceptionV3 does not have; expected {_EXPECTED_FILES}."
+                )
+        return "legacy-h5", [
+            (ours, file_name, arrays) for (file_name, arrays, _), ours in zip(layers, KERAS_LAYER_ORDER)
+        ]
+    if "layers" in f:
+        classes = _read_keras3(f["layers"])
+        convs = classes.pop("conv2d", [])
+        bns = classes.pop("batch_normalization", [])
+        dense = classes.pop("dense", [])
+        n_conv = sum(_kind(n) == "conv" for n in KERAS_LAYER_ORDER)
         if classes or len(convs) != n_conv or len(bns) != n_conv or len(dense) > 1:
-            found = {'conv2d': len(convs), 'batch_normalization': len(bns), 'dense': len(dense),
-                     **{k: len(v) for k, v in classes.items()}}
+            found = {
+                "conv2d": len(convs),
+                "batch_normalization": len(bns),
+                "dense": len(dense),
+                **{k: len(v) for k, v in classes.items()},
+            }
             raise WeightConversionError(
-                f'{path} is a Keras 3 weights file whose layers with weights are {found}, but '
-                f'Keras InceptionV3 has {n_conv} conv2d, {n_conv} batch_normalization and at '
-                f'most 1 dense; expected {_EXPECTED_FILES} (of the InceptionV3 model itself, '
-                f'not of a model that wraps it).')
+                f"{path} is a Keras 3 weights file whose layers with weights are {found}, but "
+                f"Keras InceptionV3 has {n_conv} conv2d, {n_conv} batch_normalization and at "
+                f"most 1 dense; expected {_EXPECTED_FILES} (of the InceptionV3 model itself, "
+                f"not of a model that wraps it)."
+            )
         # the k-th layer of a class in the file is the k-th of that class in Keras's order
-        queues = {'conv': iter(convs), 'bn': iter(bns), 'dense': iter(dense)}
+        queues = {"conv": iter(convs), "bn": iter(bns), "dense": iter(dense)}
         out = []
         for ours in KERAS_LAYER_ORDER:
             item = next(queues[_kind(ours)], None)
             if item is not None:
                 out.append((ours, item[0], item[1]))
-        return 'keras3-weights-h5', out
+        return "keras3-weights-h5", out
     raise WeightConversionError(
-        f'{path} is HDF5 but has neither a layer_names attribute (legacy Keras) nor a layers '
-        f'group (Keras 3); expected {_EXPECTED_FILES}.')
+        f"{path} is HDF5 but has neither a layer_names attribute (legacy Keras) nor a layers "
+        f"group (Keras 3); expected {_EXPECTED_FILES}."
+    )
 
 
 # ---------------------------------------------------------------------------------- mapping
 
 
-_LAYER_ARRAYS = {'conv': ('kernel',), 'bn': ('beta', 'moving_mean', 'moving_variance'),
-                 'dense': ('kernel', 'bias')}
+_LAYER_ARRAYS = {"conv": ("kernel",), "bn": ("beta", "moving_mean", "moving_variance"), "dense": ("kernel", "bias")}
 
 
-def _flax_layer_leaves(path, file_name: str, name: str,
-                       arrays: list[np.ndarray]) -> dict[tuple[str, ...], np.ndarray]:
+def _flax_layer_leaves(path, file_name: str, name: str, arrays: list[np.ndarray]) -> dict[tuple[str, ...], np.ndarray]:
     """Keras arrays of one layer -> {(collection, module, leaf): array}."""
     kind = _kind(name)
     expected = _LAYER_ARRAYS[kind]
     if len(arrays) != len(expected):
         raise WeightConversionError(
-            f'{path}: Keras layer {file_name!r} (position of {name!r}) holds {len(arrays)} '
-            f'arrays where InceptionV3 has {len(expected)} ({", ".join(expected)}); the file is '
-            f'not {_EXPECTED_FILES}, or its layers are out of order.')
-    if kind == 'conv':
-        return {('params', name, 'kernel'): arrays[0]}
-    if kind == 'bn':   # Keras order with scale=False: beta, moving_mean, moving_variance
-        return {('params', name, 'bias'): arrays[0],
-                ('batch_stats', name, 'mean'): arrays[1],
-                ('batch_stats', name, 'var'): arrays[2]}
-    return {('params', name, 'kernel'): arrays[0], ('params', name, 'bias'): arrays[1]}
+            f"{path}: Keras layer {file_name!r} (position of {name!r}) holds {len(arrays)} "
+            f"arrays where InceptionV3 has {len(expected)} ({', '.join(expected)}); the file is "
+            f"not {_EXPECTED_FILES}, or its layers are out of order."
+        )
+    if kind == "conv":
+        return {("params", name, "kernel"): arrays[0]}
+    if kind == "bn":  # Keras order with scale=False: beta, moving_mean, moving_variance
+        return {
+            ("params", name, "bias"): arrays[0],
+            ("batch_stats", name, "mean"): arrays[1],
+            ("batch_stats", name, "var"): arrays[2],
+        }
+    return {("params", name, "kernel"): arrays[0], ("params", name, "bias"): arrays[1]}
 
 
 def _template(model: iv3.InceptionV3) -> dict[tuple[str, ...], Any]:
-    shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0),
-                            jnp.zeros((1, iv3.MIN_INPUT_SIZE, iv3.MIN_INPUT_SIZE, 3)))
+    shapes = jax.eval_shape(
+        model.init, jax.random.PRNGKey(0), jnp.zeros((1, iv3.MIN_INPUT_SIZE, iv3.MIN_INPUT_SIZE, 3))
+    )
     flat = {}
     for path, leaf in jax.tree_util.tree_flatten_with_path(shapes)[0]:
         flat[tuple(p.key for p in path)] = leaf
@@ -265,8 +275,7 @@ def _unflatten(flat: dict[tuple[str, ...], Any]) -> dict:
     return out
 
 
-def load_inception_v3(path, model: iv3.InceptionV3 | None = None, *, rng=None,
-                      return_report: bool = False):
+def load_inception_v3(path, model: iv3.InceptionV3 | None = None, *, rng=None, return_report: bool = False):
     """Load Keras InceptionV3 weights from `path` into variables for `model`.
 
     Args:
@@ -291,8 +300,8 @@ def load_inception_v3(path, model: iv3.InceptionV3 | None = None, *, rng=None,
     for ours, file_name, arrays in layers:
         leaves = _flax_layer_leaves(path, file_name, ours, arrays)
         if ours == HEAD:
-            want = template.get(('params', HEAD, 'kernel'))
-            if want is None:                      # the model has no top: skip the file's head
+            want = template.get(("params", HEAD, "kernel"))
+            if want is None:  # the model has no top: skip the file's head
                 report.ignored_layers.append(file_name)
                 continue
             if tuple(want.shape) != arrays[0].shape:  # a new head (e.g. 102 classes)
@@ -301,35 +310,37 @@ def load_inception_v3(path, model: iv3.InceptionV3 | None = None, *, rng=None,
         for key, array in leaves.items():
             if key not in template:
                 raise WeightConversionError(
-                    f'{path}: Keras layer {file_name!r} maps to {"/".join(key)}, which the Flax '
-                    f'model does not have.')
+                    f"{path}: Keras layer {file_name!r} maps to {'/'.join(key)}, which the Flax model does not have."
+                )
             want = tuple(template[key].shape)
             if array.shape != want:
                 raise WeightConversionError(
-                    f'{path}: Keras layer {file_name!r} (position of {ours!r}) has shape '
-                    f'{array.shape} for {"/".join(key[1:])} but the Flax model needs {want}; '
-                    f'the file is not {_EXPECTED_FILES}, or its layers are out of order.')
+                    f"{path}: Keras layer {file_name!r} (position of {ours!r}) has shape "
+                    f"{array.shape} for {'/'.join(key[1:])} but the Flax model needs {want}; "
+                    f"the file is not {_EXPECTED_FILES}, or its layers are out of order."
+                )
             if key in filled:
-                raise WeightConversionError(f'{path}: {"/".join(key)} would be filled twice.')
+                raise WeightConversionError(f"{path}: {'/'.join(key)} would be filled twice.")
             filled[key] = jnp.asarray(array, jnp.float32)
-            report.loaded.append('/'.join(key))
+            report.loaded.append("/".join(key))
 
     missing = [k for k in template if k not in filled]
-    head_keys = [k for k in missing if k[:2] == ('params', HEAD)]
+    head_keys = [k for k in missing if k[:2] == ("params", HEAD)]
     if len(missing) != len(head_keys):
-        other = ['/'.join(k) for k in missing if k not in head_keys]
+        other = ["/".join(k) for k in missing if k not in head_keys]
         raise WeightConversionError(
-            f'{path} leaves {len(other)} Flax leaves unfilled (first: {other[0]}); expected '
-            f'{_EXPECTED_FILES}.')
+            f"{path} leaves {len(other)} Flax leaves unfilled (first: {other[0]}); expected {_EXPECTED_FILES}."
+        )
     if head_keys:
         if rng is None:
             raise WeightConversionError(
-                f'{path} has no {model.num_classes}-class head for this model: pass rng= to '
-                f'load_inception_v3 to initialise a new one.')
+                f"{path} has no {model.num_classes}-class head for this model: pass rng= to "
+                f"load_inception_v3 to initialise a new one."
+            )
         head = iv3.init_head(rng, model.num_classes)
         for key in head_keys:
             filled[key] = head[key[2]]
-            report.initialised.append('/'.join(key))
+            report.initialised.append("/".join(key))
 
     assert set(filled) == set(template)
     variables = _unflatten(filled)

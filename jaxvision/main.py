@@ -86,7 +86,10 @@ def apply_override(config: ml_collections.ConfigDict, dotted: str, text: str) ->
     """Sets config.<dotted> from the command-line text `text`.
 
     Keys must exist, except inside config.model, whose keys are the model's keyword arguments
-    (the model checks them).
+    (the model checks them). Not `ml_collections.config_flags`: it overrides the experiment
+    file's config before `train.resolve` adds the defaults, so it refuses every default the
+    file leaves out (--config.checkpoint.every_steps=100) and every model argument the file does
+    not name, with a KeyError traceback.
     """
     *parents, key = dotted.split(".")
     section, where = config, "config"
@@ -102,8 +105,9 @@ def apply_override(config: ml_collections.ConfigDict, dotted: str, text: str) ->
         return
     if isinstance(section[key], ml_collections.ConfigDict):
         example = next(iter(section[key].keys()), "x")
-        raise UsageError(f"--{where}.{key} is a group of settings: set one of its keys, e.g. "
-                         f"--{where}.{key}.{example}=...")
+        raise UsageError(
+            f"--{where}.{key} is a group of settings: set one of its keys, e.g. --{where}.{key}.{example}=..."
+        )
     current = section[key]
     if current is None and section.get_type(key) in (bool, int, float, str):  # a typed field left unset
         current = section.get_type(key)()
@@ -120,11 +124,16 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
     parser = argparse.ArgumentParser(prog="python -m jaxvision.main", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="EXPERIMENT.py[:variant]")
     parser.add_argument("--workdir", help="where checkpoints and logs go (default runs/EXPERIMENT[-variant])")
-    parser.add_argument("--mode", choices=("train", "evaluate", "predict", "report"), default="train",
-                        help="evaluate: metrics of a checkpoint; predict: its top-5 classes per image, as CSV; "
-                             "report: redraw the figures and tables of a finished run or suite")
-    parser.add_argument("--split", default="test",
-                        help="split to evaluate or predict ('all': every split of the dataset)")
+    parser.add_argument(
+        "--mode",
+        choices=("train", "evaluate", "predict", "report"),
+        default="train",
+        help="evaluate: metrics of a checkpoint; predict: its top-5 classes per image, as CSV; "
+        "report: redraw the figures and tables of a finished run or suite",
+    )
+    parser.add_argument(
+        "--split", default="test", help="split to evaluate or predict ('all': every split of the dataset)"
+    )
     parser.add_argument("--checkpoint", choices=("best", "latest"), default="best", help="checkpoint to score")
     args, rest = parser.parse_known_args(argv)
     overrides, i = [], 0
@@ -133,9 +142,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
         if not arg.startswith("--config."):
             parser.error(f"unrecognised argument {arg!r}: overrides look like --config.key=value")
         if "=" in arg:
-            key, value = arg[len("--config."):].split("=", 1)
+            key, value = arg[len("--config.") :].split("=", 1)
         elif i + 1 < len(rest):
-            key, value = arg[len("--config."):], rest[i + 1]
+            key, value = arg[len("--config.") :], rest[i + 1]
             i += 1
         else:
             parser.error(f"{arg} needs a value: --config.key=value")
@@ -165,8 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         config = train.resolve(config)  # checks the overridden values too
         workdir = args.workdir or _default_workdir(args.config)
         if args.mode in ("evaluate", "predict") and suite.is_suite(config):
-            raise UsageError(f"{args.config} runs several experiments: score one of them with its own experiment "
-                             "file and its sub-workdir (--mode report redraws the whole report).")
+            raise UsageError(
+                f"{args.config} runs several experiments: score one of them with its own experiment "
+                "file and its sub-workdir (--mode report redraws the whole report)."
+            )
         if not suite.is_suite(config):
             config = warmstart.bind(config, workdir)  # the graph its weights need (config.init)
         if args.mode == "evaluate":
@@ -176,8 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.mode == "report":
             if not suite.is_suite(config) and "report" not in config:
                 raise UsageError("This experiment's config has no report section (config.report): nothing to draw.")
-            drawn = suite.write_report(config, workdir) if suite.is_suite(config) else outcomes.run_report(
-                config, workdir)[0][-1]
+            drawn = (
+                suite.write_report(config, workdir)
+                if suite.is_suite(config)
+                else outcomes.run_report(config, workdir)[0][-1]
+            )
             print(f"Report written: {drawn}")
         elif suite.is_suite(config):  # several runs and one report (quickstart, paper tables)
             message, interrupted = suite.run(config, workdir)

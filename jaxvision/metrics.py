@@ -54,9 +54,7 @@ def accuracy(logits: Array, targets: Array, valid: Array | None = None) -> Ratio
     return _example_ratio(correct.astype(jnp.float32), valid)
 
 
-def binary_accuracy(
-    probs: Array, targets: Array, threshold: float = 0.5, valid: Array | None = None
-) -> Ratio:
+def binary_accuracy(probs: Array, targets: Array, threshold: float = 0.5, valid: Array | None = None) -> Ratio:
     """What Keras prints as "accuracy" beside a binary cross-entropy loss.
 
     Each of the K outputs is thresholded and compared with its target on its own; an example
@@ -70,17 +68,13 @@ def binary_accuracy(
 # --- multi-label classification ----------------------------------------------------------
 
 
-def exact_match_accuracy(
-    probs: Array, targets: Array, threshold: float = 0.5, valid: Array | None = None
-) -> Ratio:
+def exact_match_accuracy(probs: Array, targets: Array, threshold: float = 0.5, valid: Array | None = None) -> Ratio:
     """Fraction of examples whose every label is predicted right (subset accuracy)."""
     agree = (probs >= threshold) == (targets >= 0.5)
     return _example_ratio(jnp.all(agree, axis=-1).astype(jnp.float32), valid)
 
 
-def per_label_accuracy(
-    probs: Array, targets: Array, threshold: float = 0.5, valid: Array | None = None
-) -> Ratio:
+def per_label_accuracy(probs: Array, targets: Array, threshold: float = 0.5, valid: Array | None = None) -> Ratio:
     """Accuracy of each label separately: a Ratio whose total has one entry per label."""
     agree = ((probs >= threshold) == (targets >= 0.5)).astype(jnp.float32)
     return _example_ratio(agree, valid)
@@ -132,9 +126,7 @@ def mask_counts(pred_mask: Array, true_mask: Array) -> tuple[Array, Array, Array
     return tp, fp, fn
 
 
-def _overlap(
-    numerator: Array, denominator: Array, valid: Array | None, per_image: bool
-) -> Ratio:
+def _overlap(numerator: Array, denominator: Array, valid: Array | None, per_image: bool) -> Ratio:
     w = _weights(valid, numerator.shape[0])
     if per_image:
         # An empty prediction of an empty mask is a perfect answer.
@@ -143,17 +135,13 @@ def _overlap(
     return Ratio(jnp.sum(numerator * w), jnp.sum(denominator * w), 1.0)
 
 
-def dice_coefficient(
-    pred_mask: Array, true_mask: Array, valid: Array | None = None, per_image: bool = False
-) -> Ratio:
+def dice_coefficient(pred_mask: Array, true_mask: Array, valid: Array | None = None, per_image: bool = False) -> Ratio:
     """Dice = 2TP / (2TP + FP + FN) over every pixel of every example (or the per-image mean)."""
     tp, fp, fn = mask_counts(pred_mask, true_mask)
     return _overlap(2 * tp, 2 * tp + fp + fn, valid, per_image)
 
 
-def iou(
-    pred_mask: Array, true_mask: Array, valid: Array | None = None, per_image: bool = False
-) -> Ratio:
+def iou(pred_mask: Array, true_mask: Array, valid: Array | None = None, per_image: bool = False) -> Ratio:
     """IoU = TP / (TP + FP + FN) over every pixel of every example (or the per-image mean)."""
     tp, fp, fn = mask_counts(pred_mask, true_mask)
     return _overlap(tp, tp + fp + fn, valid, per_image)

@@ -50,8 +50,13 @@ def numbers(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]
     for record in records:
         split = record.get("split")
         if split == "test" or (int(record.get("epoch", -1)) == epoch and split != "train_step"):
-            out.update({f"{split}/{k}": v for k, v in record.items()
-                        if k not in ("step", "epoch", "split") and isinstance(v, (int, float))})
+            out.update(
+                {
+                    f"{split}/{k}": v
+                    for k, v in record.items()
+                    if k not in ("step", "epoch", "split") and isinstance(v, (int, float))
+                }
+            )
     return out
 
 
@@ -76,8 +81,9 @@ def _restore(config, workdir: str):
     return run.pipelines, run.engine, restored[0]
 
 
-def predict(config: ml_collections.ConfigDict, workdir: str, split: str = "validation",
-            limit: int | None = None) -> dict[str, np.ndarray]:
+def predict(
+    config: ml_collections.ConfigDict, workdir: str, split: str = "validation", limit: int | None = None
+) -> dict[str, np.ndarray]:
     """The reported state's outputs on the first `limit` (default all) examples of `split`.
 
     Returns 'image', 'target' (label, mask or the image itself) and 'output': probabilities
@@ -87,10 +93,12 @@ def predict(config: ml_collections.ConfigDict, workdir: str, split: str = "valid
     config = resolve(config)
     pipelines, engine, state = _restore(config, workdir)
     if split not in pipelines.evals:
-        raise ValueError(f"{workdir}: split {split!r} is not evaluated for this dataset; it has "
-                         f"{', '.join(pipelines.evals)}.")
-    activation = {"multilabel": jax.nn.sigmoid, "segmentation": jax.nn.sigmoid,
-                  "classification": jax.nn.softmax}.get(config.task, lambda x: x)
+        raise ValueError(
+            f"{workdir}: split {split!r} is not evaluated for this dataset; it has {', '.join(pipelines.evals)}."
+        )
+    activation = {"multilabel": jax.nn.sigmoid, "segmentation": jax.nn.sigmoid, "classification": jax.nn.softmax}.get(
+        config.task, lambda x: x
+    )
     forward = jax.jit(lambda variables, x: activation(engine.model.apply(variables, x, train=False)))
     variables = state.variables()
     parts: dict[str, list[np.ndarray]] = {"image": [], "target": [], "output": []}
@@ -126,16 +134,20 @@ def describe_data(d: ml_collections.ConfigDict) -> str:
     size = f"{d.image_size}x{d.image_size} {'grayscale' if d.grayscale else 'RGB'}"
     if d.name == "shapes":
         s = d.shapes
-        return (f"embedded 'shapes' ({s.num_train} train / {s.num_validation} validation / {s.num_test} test, "
-                f"drawn at {s.image_size} px), {size}")
+        return (
+            f"embedded 'shapes' ({s.num_train} train / {s.num_validation} validation / {s.num_test} test, "
+            f"drawn at {s.image_size} px), {size}"
+        )
     if d.name in ("voc_multilabel", "voc_segmentation"):
         what = "/".join(d.voc.classes) if d.name == "voc_multilabel" else "segmentation masks"
         return f"PASCAL VOC {d.voc.year} ({what}), {size}"
     if d.name == "folder":
         return f"folder {d.folder.root} (train split '{d.train_split}'), {size}"
     if d.name == "mask_folder":
-        return (f"images and masks in {d.masks.root} (train split '{d.train_split}', fractions "
-                f"{tuple(d.masks.split)}, seed {d.masks.split_seed}), {size}")
+        return (
+            f"images and masks in {d.masks.root} (train split '{d.train_split}', fractions "
+            f"{tuple(d.masks.split)}, seed {d.masks.split_seed}), {size}"
+        )
     return f"{d.name}, {size}"
 
 
@@ -144,11 +156,13 @@ def settings(config: ml_collections.ConfigDict, workdir: str) -> str:
     config = resolve(config)
     model = ", ".join(f"{k}={v}" for k, v in config.model.items() if k != "name")
     opt = config.optimizer
-    return (f"{describe_data(config.data)}; {config.model.name}({model}); loss {config.loss}; "
-            f"{opt.name} lr {opt.learning_rate:g}"
-            f"{f' (backbone x {opt.backbone_lr_scale:g})' if opt.backbone_lr_scale != 1 else ''}"
-            f"{f' + L2 {opt.l2:g}' if opt.l2 else ''}; batch {config.batch_size}; {epochs_run(workdir)} of "
-            f"{config.num_epochs} epochs, {train_seconds(workdir):.0f} s of training")
+    return (
+        f"{describe_data(config.data)}; {config.model.name}({model}); loss {config.loss}; "
+        f"{opt.name} lr {opt.learning_rate:g}"
+        f"{f' (backbone x {opt.backbone_lr_scale:g})' if opt.backbone_lr_scale != 1 else ''}"
+        f"{f' + L2 {opt.l2:g}' if opt.l2 else ''}; batch {config.batch_size}; {epochs_run(workdir)} of "
+        f"{config.num_epochs} epochs, {train_seconds(workdir):.0f} s of training"
+    )
 
 
 # --- a run's own report -----------------------------------------------------------------------
@@ -173,14 +187,23 @@ def run_report(config: ml_collections.ConfigDict, workdir: str) -> tuple[list[st
     workdir = os.path.abspath(workdir)
     r = config.report
     written = [report.plot_curves(history(workdir), r.curves, os.path.join(workdir, "curves.png"), r.row)]
-    shown = predict(config, workdir, "validation", FIGURE_EXAMPLES) if r.figure in (
-        "reconstruction", "segmentation") else None
+    shown = (
+        predict(config, workdir, "validation", FIGURE_EXAMPLES)
+        if r.figure in ("reconstruction", "segmentation")
+        else None
+    )
     if shown is not None and r.figure == "reconstruction":
-        written.append(report.reconstruction_grid(shown["image"], {r.label: shown["output"]},
-                                                  os.path.join(workdir, "reconstruction.png")))
+        written.append(
+            report.reconstruction_grid(
+                shown["image"], {r.label: shown["output"]}, os.path.join(workdir, "reconstruction.png")
+            )
+        )
     elif shown is not None:
-        written.append(report.segmentation_overlays(shown["image"], shown["target"], {r.label: shown["output"]},
-                                                    os.path.join(workdir, "segmentation.png")))
+        written.append(
+            report.segmentation_overlays(
+                shown["image"], shown["target"], {r.label: shown["output"]}, os.path.join(workdir, "segmentation.png")
+            )
+        )
     rows, notes = _rows(config, workdir)
     path = os.path.join(workdir, "results.md")
     with open(path, "w") as f:

@@ -36,16 +36,16 @@ import numpy as np
 import tqdm
 from flax import struct
 
-METHODS = ('auto', 'svd', 'gram', 'randomized')
+METHODS = ("auto", "svd", "gram", "randomized")
 
 
 @struct.dataclass
 class PCA:
     """A fitted PCA. `components` rows are orthonormal, by decreasing singular value."""
 
-    mean: jax.Array                 # (D,)
-    components: jax.Array           # (r, D)
-    singular_values: jax.Array      # (r,) of the centred training matrix
+    mean: jax.Array  # (D,)
+    components: jax.Array  # (r, D)
+    singular_values: jax.Array  # (r,) of the centred training matrix
     n_samples: int = struct.field(pytree_node=False)
     sample_shape: tuple = struct.field(pytree_node=False)
 
@@ -56,28 +56,31 @@ class PCA:
 
     @property
     def explained_variance(self) -> jax.Array:
-        return self.singular_values ** 2 / max(self.n_samples - 1, 1)
+        return self.singular_values**2 / max(self.n_samples - 1, 1)
 
     def _k(self, k: int | None) -> int:
         if k is None:
             return self.max_k
         if not 0 <= k <= self.max_k:
-            raise ValueError(f'k={k} components asked for, but this PCA has {self.max_k} '
-                             f'(fitted on {self.n_samples} samples of {self.mean.shape[0]} '
-                             f'features): use k <= max_k.')
+            raise ValueError(
+                f"k={k} components asked for, but this PCA has {self.max_k} "
+                f"(fitted on {self.n_samples} samples of {self.mean.shape[0]} "
+                f"features): use k <= max_k."
+            )
         return int(k)
 
     def _flatten(self, images) -> jax.Array:
         x = jnp.asarray(images, self.mean.dtype)
         d = self.mean.shape[0]
         if x.ndim < 2 or x.shape[1:] not in (tuple(self.sample_shape), (d,)):
-            raise ValueError(f'Expected a batch of shape (M, {", ".join(map(str, self.sample_shape))}) '
-                             f'or (M, {d}), got {x.shape}.')
+            raise ValueError(
+                f"Expected a batch of shape (M, {', '.join(map(str, self.sample_shape))}) or (M, {d}), got {x.shape}."
+            )
         return x.reshape(-1, d)
 
     def encode(self, images, k: int | None = None) -> jax.Array:
         """Projections (M, k) on the first k components."""
-        return _encode(self._flatten(images), self.mean, self.components[:self._k(k)])
+        return _encode(self._flatten(images), self.mean, self.components[: self._k(k)])
 
     def decode(self, codes) -> jax.Array:
         """Images (M, *sample_shape) from codes (M, k) of the first k components."""
@@ -93,9 +96,10 @@ class PCA:
     def reconstruction_errors(self, images, k: int | None = None) -> dict[str, jax.Array]:
         """Per-image mean squared and mean absolute reconstruction error with k components."""
         x = self._flatten(images)
-        diff = _decode(_encode(x, self.mean, self.components[:self._k(k)]),
-                       self.mean, self.components[:self._k(k)]) - x
-        return {'mse': jnp.mean(diff ** 2, axis=-1), 'mae': jnp.mean(jnp.abs(diff), axis=-1)}
+        diff = (
+            _decode(_encode(x, self.mean, self.components[: self._k(k)]), self.mean, self.components[: self._k(k)]) - x
+        )
+        return {"mse": jnp.mean(diff**2, axis=-1), "mae": jnp.mean(jnp.abs(diff), axis=-1)}
 
 
 @jax.jit
@@ -122,38 +126,45 @@ def _svd(xc, r, key):
 
 def _gram(xc, r, key):
     del key
-    gram = xc @ xc.T                                     # N x N
-    w, u = jnp.linalg.eigh(gram)                         # ascending
+    gram = xc @ xc.T  # N x N
+    w, u = jnp.linalg.eigh(gram)  # ascending
     u = u[:, ::-1][:, :r]
-    q, _ = jnp.linalg.qr(xc.T @ u)                       # D x r, orthonormal
+    q, _ = jnp.linalg.qr(xc.T @ u)  # D x r, orthonormal
     return _rayleigh_ritz(xc, q)
 
 
 def _randomized(xc, r, key, oversample=10, power_iterations=4):
     n, d = xc.shape
     width = min(r + oversample, n, d)
-    q, _ = jnp.linalg.qr(xc.T @ jax.random.normal(key, (n, width), xc.dtype))   # D x width
+    q, _ = jnp.linalg.qr(xc.T @ jax.random.normal(key, (n, width), xc.dtype))  # D x width
     for _ in range(power_iterations):
-        p, _ = jnp.linalg.qr(xc @ q)                     # N x width
-        q, _ = jnp.linalg.qr(xc.T @ p)                   # D x width
+        p, _ = jnp.linalg.qr(xc @ q)  # N x width
+        q, _ = jnp.linalg.qr(xc.T @ p)  # D x width
     components, s = _rayleigh_ritz(xc, q)
     return components[:r], s[:r]
 
 
-_ROUTES = {'svd': _svd, 'gram': _gram, 'randomized': _randomized}
+_ROUTES = {"svd": _svd, "gram": _gram, "randomized": _randomized}
 
 
 def choose_method(n: int, d: int, k: int) -> str:
     """The route 'auto' takes for N samples, D features and k components."""
     if k <= min(n, d) // 4:
-        return 'randomized'
+        return "randomized"
     if d >= 4 * n:
-        return 'gram'
-    return 'svd'
+        return "gram"
+    return "svd"
 
 
-def fit(images, k: int | None = None, *, method: str = 'auto', key: Any = None,
-        dtype: Any = jnp.float32, rank_tol: float | None = None) -> PCA:
+def fit(
+    images,
+    k: int | None = None,
+    *,
+    method: str = "auto",
+    key: Any = None,
+    dtype: Any = jnp.float32,
+    rank_tol: float | None = None,
+) -> PCA:
     """Fit PCA on `images` (N, ...) flattened to (N, D); keep min(k, rank) components.
 
     Args:
@@ -171,26 +182,27 @@ def fit(images, k: int | None = None, *, method: str = 'auto', key: Any = None,
       A `PCA` with `max_k` = the number of components kept.
     """
     if method not in METHODS:
-        raise ValueError(f'method must be one of {METHODS}, got {method!r}.')
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
     images = np.asarray(images) if not isinstance(images, jax.Array) else images
     if images.ndim < 2 or images.shape[0] < 2:
-        raise ValueError(f'PCA needs at least 2 samples (N, ...), got shape {images.shape}.')
+        raise ValueError(f"PCA needs at least 2 samples (N, ...), got shape {images.shape}.")
     n, sample_shape = images.shape[0], tuple(images.shape[1:])
     d = int(np.prod(sample_shape))
     x = jnp.asarray(images, dtype).reshape(n, d)
     mean = jnp.mean(x, axis=0)
     xc = x - mean
-    limit = min(n - 1, d)                                # centred data: rank <= N - 1
+    limit = min(n - 1, d)  # centred data: rank <= N - 1
     r = limit if k is None else min(int(k), limit)
     if r < 1:
-        raise ValueError(f'k must be at least 1, got {k}.')
-    if method == 'auto':
+        raise ValueError(f"k must be at least 1, got {k}.")
+    if method == "auto":
         method = choose_method(n, d, r)
     key = jax.random.PRNGKey(0) if key is None else key
     components, s = _ROUTES[method](xc, r, key)
     keep = r if rank_tol is None else int(jnp.sum(s > rank_tol * s[0]))
-    return PCA(mean=mean, components=components[:keep], singular_values=s[:keep],
-               n_samples=n, sample_shape=sample_shape)
+    return PCA(
+        mean=mean, components=components[:keep], singular_values=s[:keep], n_samples=n, sample_shape=sample_shape
+    )
 
 
 # --- PCA as a run of a suite (`kind='pca'`, experiments/voc_autoencoder.py) ---------------------
@@ -214,14 +226,17 @@ def run(config, workdir: str) -> dict:
     train_images = _images(pipelines.train(0))
     validation = _images(pipelines.evals["validation"]())
     fitted = fit(train_images, max(config.components))
-    results, shown = {}, {"image": validation[:outcomes.FIGURE_EXAMPLES]}
+    results, shown = {}, {"image": validation[: outcomes.FIGURE_EXAMPLES]}
     for k in tqdm.tqdm(config.components, desc="PCA", unit="k", leave=False):
         used = min(k, fitted.max_k)
         errors = fitted.reconstruction_errors(validation, used)
-        results[str(k)] = {"components": used, "train_images": len(train_images),
-                           "validation/mean_squared_error": float(np.mean(errors["mse"])),
-                           "validation/mean_absolute_error": float(np.mean(errors["mae"]))}
-        shown[str(k)] = np.clip(np.asarray(fitted.reconstruct(validation[:outcomes.FIGURE_EXAMPLES], used)), 0.0, 1.0)
+        results[str(k)] = {
+            "components": used,
+            "train_images": len(train_images),
+            "validation/mean_squared_error": float(np.mean(errors["mse"])),
+            "validation/mean_absolute_error": float(np.mean(errors["mae"])),
+        }
+        shown[str(k)] = np.clip(np.asarray(fitted.reconstruct(validation[: outcomes.FIGURE_EXAMPLES], used)), 0.0, 1.0)
     np.savez(os.path.join(workdir, "reconstructions.npz"), **shown)
     with open(os.path.join(workdir, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
@@ -240,8 +255,10 @@ def rows(config, workdir: str):
         found = results[str(k)]
         name = f"PCA, {k} components" + (f" (only {found['components']} exist)" if found["components"] < k else "")
         found_rows.append(Row(name, {}, {c: found.get(source) for c, source, _ in config.report.columns}))
-    note = (f"- *PCA*: fitted on the {results[str(config.components[0])]['train_images']} training images of "
-            f"{outcomes.describe_data(train.resolve(config).data)}.")
+    note = (
+        f"- *PCA*: fitted on the {results[str(config.components[0])]['train_images']} training images of "
+        f"{outcomes.describe_data(train.resolve(config).data)}."
+    )
     return found_rows, [note]
 
 

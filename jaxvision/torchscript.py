@@ -61,8 +61,9 @@ class ScriptObject:
 def _rebuild_tensor_v2(storage, offset, size, stride, requires_grad=False, hooks=None, metadata=None):
     del requires_grad, hooks, metadata
     itemsize = storage.itemsize
-    return np.lib.stride_tricks.as_strided(storage[offset:], shape=tuple(size),
-                                           strides=tuple(s * itemsize for s in stride)).copy()
+    return np.lib.stride_tricks.as_strided(
+        storage[offset:], shape=tuple(size), strides=tuple(s * itemsize for s in stride)
+    ).copy()
 
 
 def _build_intlist(values):

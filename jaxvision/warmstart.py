@@ -106,14 +106,16 @@ def _source(init: ml_collections.ConfigDict) -> tuple[dict, dict | None]:
     directory = os.path.join(os.path.abspath(init.workdir), "best" if init.checkpoint == "best" else "checkpoints")
     step = None
     if os.path.isdir(directory):
-        manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True),
-                                        item_names=("state", "meta"))
+        manager = ocp.CheckpointManager(
+            directory, options=ocp.CheckpointManagerOptions(read_only=True), item_names=("state", "meta")
+        )
         step = manager.latest_step()
     if step is None:
         raise FileNotFoundError(
             f"config.init.workdir {init.workdir} holds no {init.checkpoint} checkpoint to start from: train that "
             f"run first (for paper B's frozen encoder: ./launch.sh experiments/voc_autoencoder.py:code8192), or "
-            f"point --config.init.workdir at a finished run.")
+            f"point --config.init.workdir at a finished run."
+        )
     state = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))["state"]
     manager.close()
     params = state["params"]
@@ -121,8 +123,10 @@ def _source(init: ml_collections.ConfigDict) -> tuple[dict, dict | None]:
         return params, state.get("batch_stats") or None
     missing = [name for name in init.params if name not in params]
     if missing:
-        raise ValueError(f"config.init.params names {missing[0]!r}, which the run in {init.workdir} does not "
-                         f"have: its parameters are {', '.join(sorted(params))}.")
+        raise ValueError(
+            f"config.init.params names {missing[0]!r}, which the run in {init.workdir} does not "
+            f"have: its parameters are {', '.join(sorted(params))}."
+        )
     return {name: params[name] for name in init.params}, None
 
 
@@ -130,14 +134,19 @@ def _graft(ours: dict, borrowed: dict, source: str, what: str = "parameters") ->
     """`ours` with the subtrees of `borrowed` put in, after checking every shape matches."""
     for name, subtree in borrowed.items():
         if name not in ours:
-            raise ValueError(f"{source} has {what} {name!r}, which this model does not have: its {what} "
-                             f"are {', '.join(sorted(ours))}.")
+            raise ValueError(
+                f"{source} has {what} {name!r}, which this model does not have: its {what} "
+                f"are {', '.join(sorted(ours))}."
+            )
         mine = jax.tree_util.tree_flatten_with_path(ours[name])[0]
         theirs = jax.tree_util.tree_flatten_with_path(subtree)[0]
         if jax.tree.structure(ours[name]) != jax.tree.structure(subtree) or any(
-                a.shape != b.shape for (_, a), (_, b) in zip(mine, theirs)):
-            raise ValueError(f"The {name!r} weights of {source} do not fit this model's {name!r} (different layers "
-                             f"or shapes): give both runs the same model and image size.")
+            a.shape != b.shape for (_, a), (_, b) in zip(mine, theirs)
+        ):
+            raise ValueError(
+                f"The {name!r} weights of {source} do not fit this model's {name!r} (different layers "
+                f"or shapes): give both runs the same model and image size."
+            )
     return {**ours, **borrowed}
 
 
@@ -148,9 +157,11 @@ def prepare(config: ml_collections.ConfigDict, workdir: str) -> str | None:
     if init is None:
         return None
     if not init.imagenet and not init.workdir:
-        raise ValueError("This experiment starts from pretrained weights, but config.init names none: set "
-                         "--config.init.imagenet=auto (ImageNet weights) or --config.init.workdir=RUN (a run's "
-                         "checkpoint).")
+        raise ValueError(
+            "This experiment starts from pretrained weights, but config.init names none: set "
+            "--config.init.imagenet=auto (ImageNet weights) or --config.init.workdir=RUN (a run's "
+            "checkpoint)."
+        )
     workdir = writable_workdir(workdir)
     probe = Checkpoints(workdir)
     try:
@@ -172,16 +183,21 @@ def prepare(config: ml_collections.ConfigDict, workdir: str) -> str | None:
         else:
             source = f"the {init.checkpoint} checkpoint in {init.workdir}"
             params = _graft(state.params, borrowed, source)
-            batch_stats = state.batch_stats if borrowed_stats is None else _graft(
-                state.batch_stats, borrowed_stats, source, "batch statistics")
+            batch_stats = (
+                state.batch_stats
+                if borrowed_stats is None
+                else _graft(state.batch_stats, borrowed_stats, source, "batch statistics")
+            )
             record = {"weights": source, "last_pool": run.config.model.get("last_pool")}
         params = jax.device_get(params)
-        state = state.replace(params=params, batch_stats=jax.device_get(batch_stats),
-                              opt_state=run.engine.tx.init(params))
+        state = state.replace(
+            params=params, batch_stats=jax.device_get(batch_stats), opt_state=run.engine.tx.init(params)
+        )
         monitor = Monitor(run.config.monitor.metric, run.config.monitor.mode)
         # The loop's own bookkeeping of a run that has done nothing yet.
-        run.checkpoints.save(jax.device_get(state),
-                             run_meta(monitor.counters(), class_names=run.pipelines.info.class_names))
+        run.checkpoints.save(
+            jax.device_get(state), run_meta(monitor.counters(), class_names=run.pipelines.info.class_names)
+        )
         run.checkpoints.wait()
         if jax.process_index() == 0:
             with open(os.path.join(workdir, RECORD), "w") as f:

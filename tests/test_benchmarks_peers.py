@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the repository root: benchmarks/
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: benchmarks/
 
 from benchmarks.specs import SPECS  # noqa: E402
 from jaxvision.models import build_model  # noqa: E402
@@ -25,27 +25,30 @@ def jaxvision_counts(name):
     x = jnp.zeros((1, *spec.input_shape), jnp.float32)
     shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), x, train=False))
     count = lambda tree: int(sum(np.prod(a.shape) for a in jax.tree.leaves(tree)))
-    return count(shapes['params']), count(shapes.get('batch_stats', {}))
+    return count(shapes["params"]), count(shapes.get("batch_stats", {}))
 
 
-@pytest.mark.parametrize('name', sorted(SPECS))
+@pytest.mark.parametrize("name", sorted(SPECS))
 def test_torch_peer_has_jaxvisions_parameter_counts(name):
-    torch = pytest.importorskip('torch')
+    torch = pytest.importorskip("torch")
     from benchmarks import peers_torch
+
     model = peers_torch.build(SPECS[name])
     params = sum(p.numel() for p in model.parameters())
-    params_and_stats = model.state_dict()   # persistent buffers only: no constants
-    stats = sum(v.numel() for k, v in params_and_stats.items()
-                if v.dtype == torch.float32 and k.endswith(('mean', 'var')))
+    params_and_stats = model.state_dict()  # persistent buffers only: no constants
+    stats = sum(
+        v.numel() for k, v in params_and_stats.items() if v.dtype == torch.float32 and k.endswith(("mean", "var"))
+    )
     assert (params, stats) == jaxvision_counts(name)
 
 
-@pytest.mark.parametrize('name', ['autoencoder', 'segmenter', 'deep_cnn'])   # InceptionV3 is
-def test_keras_peer_has_jaxvisions_parameter_counts(name):                 # keras.applications'
-    keras = pytest.importorskip('keras')
-    if keras.backend.backend() != 'jax':
-        pytest.skip('the benchmark runs Keras on the JAX backend')
+@pytest.mark.parametrize("name", ["autoencoder", "segmenter", "deep_cnn"])  # InceptionV3 is
+def test_keras_peer_has_jaxvisions_parameter_counts(name):  # keras.applications'
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "jax":
+        pytest.skip("the benchmark runs Keras on the JAX backend")
     from benchmarks import peers_keras
+
     model = peers_keras.build(SPECS[name])
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     stats = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)

@@ -22,8 +22,9 @@ print(int(jax.device_get(step.state.step)[0]), 'tensorflow' in sys.modules and s
 
 
 def test_jaxvision_step_builds_and_steps_without_tensorflow():
-    env = {'PATH': '/usr/bin:/bin', 'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': str(ROOT)}
-    done = subprocess.run([sys.executable, '-c', SCRIPT], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    env = {"PATH": "/usr/bin:/bin", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split()[-2:] == ['2', 'False']
+    assert done.stdout.split()[-2:] == ["2", "False"]

@@ -21,11 +21,10 @@ import jax
 import numpy as np
 import pytest
 
-os.environ.setdefault('KERAS_BACKEND', 'jax')
-keras = pytest.importorskip('keras')
+os.environ.setdefault("KERAS_BACKEND", "jax")
+keras = pytest.importorskip("keras")
 
-from jaxvision.convert import (KERAS_LAYER_ORDER, WeightConversionError,  # noqa: E402
-                               load_inception_v3)
+from jaxvision.convert import KERAS_LAYER_ORDER, WeightConversionError, load_inception_v3  # noqa: E402
 from jaxvision.models import InceptionV3, count_params  # noqa: E402
 
 SIZE = 75
@@ -40,13 +39,13 @@ def _canonical_names(km) -> dict[str, str]:
     """
     by_cls: dict[str, list] = {}
     for layer in km.layers:
-        m = re.fullmatch(r'(conv2d|batch_normalization)(?:_(\d+))?', layer.name)
+        m = re.fullmatch(r"(conv2d|batch_normalization)(?:_(\d+))?", layer.name)
         if m:
             by_cls.setdefault(m.group(1), []).append((int(m.group(2) or 0), layer.name))
-    out = {'predictions': 'predictions'}
+    out = {"predictions": "predictions"}
     for cls, items in by_cls.items():
         for rank, (_, name) in enumerate(sorted(items)):
-            out[name] = cls if rank == 0 else f'{cls}_{rank}'
+            out[name] = cls if rank == 0 else f"{cls}_{rank}"
     return out
 
 
@@ -54,15 +53,20 @@ def _build_keras(include_top=True):
     # Keras-jax compiles one random-uniform program per kernel shape while building (~15 s on
     # a CPU); every weight is overwritten below, so skip that work when Keras allows it.
     try:
-        patch = mock.patch.object(keras.initializers.GlorotUniform, '__call__',
-                                  lambda self, shape, dtype=None: np.zeros(shape, 'float32'))
+        patch = mock.patch.object(
+            keras.initializers.GlorotUniform, "__call__", lambda self, shape, dtype=None: np.zeros(shape, "float32")
+        )
         patch.start()
     except AttributeError:  # pragma: no cover - another Keras layout: build normally
         patch = None
     try:
         return keras.applications.InceptionV3(
-            weights=None, include_top=include_top, classes=NUM_CLASSES,
-            input_shape=(SIZE, SIZE, 3), classifier_activation=None)
+            weights=None,
+            include_top=include_top,
+            classes=NUM_CLASSES,
+            input_shape=(SIZE, SIZE, 3),
+            classifier_activation=None,
+        )
     finally:
         if patch is not None:
             patch.stop()
@@ -73,14 +77,18 @@ def _randomise(km, seed=0):
     for layer in km.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             beta, mean, var = (np.asarray(w) for w in layer.get_weights())
-            layer.set_weights([rng.normal(0, 0.2, beta.shape).astype('f4'),
-                               rng.normal(0, 0.2, mean.shape).astype('f4'),
-                               rng.uniform(0.5, 2.0, var.shape).astype('f4')])
+            layer.set_weights(
+                [
+                    rng.normal(0, 0.2, beta.shape).astype("f4"),
+                    rng.normal(0, 0.2, mean.shape).astype("f4"),
+                    rng.uniform(0.5, 2.0, var.shape).astype("f4"),
+                ]
+            )
         elif layer.weights:
             values = []
             for w in layer.get_weights():
                 fan_in = np.prod(w.shape[:-1]) if w.ndim > 1 else 1
-                values.append(rng.normal(0, np.sqrt(2.0 / fan_in), w.shape).astype('f4'))
+                values.append(rng.normal(0, np.sqrt(2.0 / fan_in), w.shape).astype("f4"))
             layer.set_weights(values)
 
 
@@ -93,40 +101,45 @@ def write_legacy_h5(path, km, *, include_top=True, name_offset=1):
     convolution, as in the files Keras distributes) to show that names are not used.
     """
     canonical = _canonical_names(km)
-    layers = [layer for layer in km.layers if include_top or layer.name not in ('avg_pool', 'predictions')]
+    layers = [layer for layer in km.layers if include_top or layer.name not in ("avg_pool", "predictions")]
     names = []
     for layer in layers:
         name = layer.name
-        if name in canonical and name != 'predictions':
-            m = re.fullmatch(r'(conv2d|batch_normalization)(?:_(\d+))?', canonical[name])
-            name = f'{m.group(1)}_{int(m.group(2) or 0) + name_offset}'
+        if name in canonical and name != "predictions":
+            m = re.fullmatch(r"(conv2d|batch_normalization)(?:_(\d+))?", canonical[name])
+            name = f"{m.group(1)}_{int(m.group(2) or 0) + name_offset}"
         names.append(name)
-    with h5py.File(path, 'w') as f:
-        f.attrs['layer_names'] = [n.encode('utf8') for n in names]
-        f.attrs['backend'] = b'tensorflow'
-        f.attrs['keras_version'] = b'2.1.6'
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = [n.encode("utf8") for n in names]
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["keras_version"] = b"2.1.6"
         for name, layer in sorted(zip(names, layers), key=lambda t: t[0]):
             g = f.create_group(name)
-            weight_names = [f'{name}/{w.name}:0' for w in layer.weights]
-            g.attrs['weight_names'] = [w.encode('utf8') for w in weight_names]
+            weight_names = [f"{name}/{w.name}:0" for w in layer.weights]
+            g.attrs["weight_names"] = [w.encode("utf8") for w in weight_names]
             for wn, w in zip(weight_names, layer.weights):
                 g.create_dataset(wn, data=np.asarray(w))
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope="module")
 def ref(tmp_path_factory):
     """One Keras model, its outputs on random inputs, and its weights in every layout."""
-    tmp = tmp_path_factory.mktemp('keras_inception')
+    tmp = tmp_path_factory.mktemp("keras_inception")
     km = _build_keras(include_top=True)
     _randomise(km)
-    x = np.random.default_rng(1).uniform(-1, 1, (2, SIZE, SIZE, 3)).astype('f4')
-    features = keras.Model(km.inputs, km.get_layer('mixed10').output)
+    x = np.random.default_rng(1).uniform(-1, 1, (2, SIZE, SIZE, 3)).astype("f4")
+    features = keras.Model(km.inputs, km.get_layer("mixed10").output)
     out = types.SimpleNamespace(
-        km=km, x=x, canonical=_canonical_names(km),
+        km=km,
+        x=x,
+        canonical=_canonical_names(km),
         logits=np.asarray(km.predict(x, verbose=0)),
         features=np.asarray(features.predict(x, verbose=0)),
-        weights_h5=tmp / 'inception.weights.h5', legacy=tmp / 'legacy.h5',
-        legacy_notop=tmp / 'legacy_notop.h5', tmp=tmp)
+        weights_h5=tmp / "inception.weights.h5",
+        legacy=tmp / "legacy.h5",
+        legacy_notop=tmp / "legacy_notop.h5",
+        tmp=tmp,
+    )
     km.save_weights(out.weights_h5)
     write_legacy_h5(out.legacy, km, include_top=True)
     write_legacy_h5(out.legacy_notop, km, include_top=False)
@@ -141,16 +154,19 @@ def _keras_values(ref) -> dict[tuple[str, ...], np.ndarray]:
             continue
         name = ref.canonical[layer.name]
         for w in layer.weights:
-            leaf = {'kernel': ('params', 'kernel'), 'bias': ('params', 'bias'),
-                    'beta': ('params', 'bias'), 'moving_mean': ('batch_stats', 'mean'),
-                    'moving_variance': ('batch_stats', 'var')}[w.name]
+            leaf = {
+                "kernel": ("params", "kernel"),
+                "bias": ("params", "bias"),
+                "beta": ("params", "bias"),
+                "moving_mean": ("batch_stats", "mean"),
+                "moving_variance": ("batch_stats", "var"),
+            }[w.name]
             out[(leaf[0], name, leaf[1])] = np.asarray(w)
     return out
 
 
 def _flat(variables):
-    return {tuple(p.key for p in path): np.asarray(v)
-            for path, v in jax.tree_util.tree_flatten_with_path(variables)[0]}
+    return {tuple(p.key for p in path): np.asarray(v) for path, v in jax.tree_util.tree_flatten_with_path(variables)[0]}
 
 
 _apply = jax.jit(lambda model, v, x: model.apply(v, x), static_argnums=0)
@@ -172,14 +188,14 @@ def test_keras_parameter_count(ref):
 def test_parity_keras3_weights_h5_with_top(ref):
     model = InceptionV3(num_classes=NUM_CLASSES)
     variables, report = load_inception_v3(ref.weights_h5, model, return_report=True)
-    assert report.source_format == 'keras3-weights-h5'
+    assert report.source_format == "keras3-weights-h5"
     assert not report.initialised and not report.ignored_layers
     flat = _flat(variables)
-    assert sorted(report.loaded) == sorted('/'.join(k) for k in flat)   # each leaf once
+    assert sorted(report.loaded) == sorted("/".join(k) for k in flat)  # each leaf once
     expected = _keras_values(ref)
     assert flat.keys() == expected.keys()
     for key, value in expected.items():
-        np.testing.assert_array_equal(flat[key], value, err_msg='/'.join(key))
+        np.testing.assert_array_equal(flat[key], value, err_msg="/".join(key))
     logits = np.asarray(_apply(model, variables, ref.x))
     scale = np.abs(ref.logits).max()
     np.testing.assert_allclose(logits, ref.logits, rtol=1e-4, atol=1e-4 * scale)
@@ -188,12 +204,11 @@ def test_parity_keras3_weights_h5_with_top(ref):
 def test_parity_legacy_h5_notop(ref):
     model = InceptionV3(include_top=False)
     variables, report = load_inception_v3(ref.legacy_notop, model, return_report=True)
-    assert report.source_format == 'legacy-h5'
+    assert report.source_format == "legacy-h5"
     assert len(report.loaded) == len(_flat(variables)) == 94 + 3 * 94
     feats = np.asarray(_apply(model, variables, ref.x))
     assert feats.shape == ref.features.shape == (2, 1, 1, 2048)
-    np.testing.assert_allclose(feats, ref.features, rtol=1e-4,
-                               atol=1e-4 * np.abs(ref.features).max())
+    np.testing.assert_allclose(feats, ref.features, rtol=1e-4, atol=1e-4 * np.abs(ref.features).max())
 
 
 def test_legacy_layout_is_the_one_keras_reads(ref):
@@ -216,54 +231,53 @@ def test_legacy_with_top_matches_keras3_file(ref):
 def test_keras_archive(ref):
     """A `.keras` archive is a zip whose `model.weights.h5` is a Keras 3 weights file."""
     import zipfile
-    path = ref.tmp / 'model.keras'
-    with zipfile.ZipFile(path, 'w', compression=zipfile.ZIP_STORED) as archive:
-        archive.writestr('config.json', '{}')
-        archive.write(ref.weights_h5, 'model.weights.h5')
+
+    path = ref.tmp / "model.keras"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr("config.json", "{}")
+        archive.write(ref.weights_h5, "model.weights.h5")
     model = InceptionV3(num_classes=NUM_CLASSES)
     a = _flat(load_inception_v3(path, model))
     b = _flat(load_inception_v3(ref.weights_h5, model))
     for key in b:
         np.testing.assert_array_equal(a[key], b[key])
-    with zipfile.ZipFile(ref.tmp / 'bad.keras', 'w') as archive:
-        archive.writestr('config.json', '{}')
-    with pytest.raises(WeightConversionError, match='without model.weights.h5'):
-        load_inception_v3(ref.tmp / 'bad.keras')
+    with zipfile.ZipFile(ref.tmp / "bad.keras", "w") as archive:
+        archive.writestr("config.json", "{}")
+    with pytest.raises(WeightConversionError, match="without model.weights.h5"):
+        load_inception_v3(ref.tmp / "bad.keras")
 
 
-@pytest.mark.parametrize('source', ['weights_h5', 'legacy_notop'])
+@pytest.mark.parametrize("source", ["weights_h5", "legacy_notop"])
 def test_new_head_is_fresh_and_the_rest_loaded(ref, source):
     model = InceptionV3(num_classes=102)
-    variables, report = load_inception_v3(getattr(ref, source), model,
-                                          rng=jax.random.PRNGKey(3), return_report=True)
+    variables, report = load_inception_v3(getattr(ref, source), model, rng=jax.random.PRNGKey(3), return_report=True)
     flat = _flat(variables)
-    assert sorted(report.initialised) == ['params/predictions/bias', 'params/predictions/kernel']
-    assert sorted(report.loaded + report.initialised) == sorted('/'.join(k) for k in flat)
-    assert flat[('params', 'predictions', 'kernel')].shape == (2048, 102)
-    assert not flat[('params', 'predictions', 'bias')].any()
-    limit = np.sqrt(6 / (2048 + 102))                           # Glorot-uniform
-    kernel = flat[('params', 'predictions', 'kernel')]
+    assert sorted(report.initialised) == ["params/predictions/bias", "params/predictions/kernel"]
+    assert sorted(report.loaded + report.initialised) == sorted("/".join(k) for k in flat)
+    assert flat[("params", "predictions", "kernel")].shape == (2048, 102)
+    assert not flat[("params", "predictions", "bias")].any()
+    limit = np.sqrt(6 / (2048 + 102))  # Glorot-uniform
+    kernel = flat[("params", "predictions", "kernel")]
     assert 0 < np.abs(kernel).max() <= limit
     for key, value in _keras_values(ref).items():
-        if key[1] != 'predictions':
+        if key[1] != "predictions":
             np.testing.assert_array_equal(flat[key], value)
-    with pytest.raises(WeightConversionError, match='rng='):
+    with pytest.raises(WeightConversionError, match="rng="):
         load_inception_v3(getattr(ref, source), model)
 
 
 def test_top_file_into_notop_model_ignores_the_head(ref):
-    variables, report = load_inception_v3(ref.weights_h5, InceptionV3(include_top=False),
-                                          return_report=True)
-    assert 'predictions' not in variables['params']
-    assert report.ignored_layers == ['dense'] and not report.initialised
+    variables, report = load_inception_v3(ref.weights_h5, InceptionV3(include_top=False), return_report=True)
+    assert "predictions" not in variables["params"]
+    assert report.ignored_layers == ["dense"] and not report.initialised
 
 
 def _names(f) -> list[str]:
-    return [n.decode() if isinstance(n, bytes) else str(n) for n in f.attrs['layer_names']]
+    return [n.decode() if isinstance(n, bytes) else str(n) for n in f.attrs["layer_names"]]
 
 
 def _copy_legacy(src, dst, edit):
-    with h5py.File(src, 'r') as fin, h5py.File(dst, 'w') as fout:
+    with h5py.File(src, "r") as fin, h5py.File(dst, "w") as fout:
         for k, v in fin.attrs.items():
             fout.attrs[k] = v
         for k in fin:
@@ -275,21 +289,22 @@ def test_legacy_variants_full_model_and_chunked_attributes(ref, tmp_path):
     """`model.save('x.h5')` files keep the layers under `model_weights`; Keras splits a long
     `layer_names` attribute into `layer_names0`, `layer_names1`, ..."""
     want = _flat(load_inception_v3(ref.legacy, InceptionV3(num_classes=NUM_CLASSES)))
-    full = tmp_path / 'full_model.h5'
-    with h5py.File(ref.legacy, 'r') as fin, h5py.File(full, 'w') as fout:
-        group = fout.create_group('model_weights')
+    full = tmp_path / "full_model.h5"
+    with h5py.File(ref.legacy, "r") as fin, h5py.File(full, "w") as fout:
+        group = fout.create_group("model_weights")
         for k, v in fin.attrs.items():
             group.attrs[k] = v
         for k in fin:
             fin.copy(k, group)
-        fout.attrs['model_config'] = b'{}'
+        fout.attrs["model_config"] = b"{}"
 
     def chunk(f):
         names = _names(f)
-        del f.attrs['layer_names']
+        del f.attrs["layer_names"]
         for i in range(3):
-            f.attrs[f'layer_names{i}'] = [n.encode() for n in names[i * 110:(i + 1) * 110]]
-    chunked = tmp_path / 'chunked.h5'
+            f.attrs[f"layer_names{i}"] = [n.encode() for n in names[i * 110 : (i + 1) * 110]]
+
+    chunked = tmp_path / "chunked.h5"
     _copy_legacy(ref.legacy, chunked, chunk)
     for path in (full, chunked):
         got = _flat(load_inception_v3(path, InceptionV3(num_classes=NUM_CLASSES)))
@@ -298,49 +313,51 @@ def test_legacy_variants_full_model_and_chunked_attributes(ref, tmp_path):
 
 
 def test_bad_files_get_one_clear_error(ref, tmp_path):
-    text = tmp_path / 'not_hdf5.h5'
-    text.write_text('hello')
-    with pytest.raises(WeightConversionError, match='cannot be read as HDF5'):
+    text = tmp_path / "not_hdf5.h5"
+    text.write_text("hello")
+    with pytest.raises(WeightConversionError, match="cannot be read as HDF5"):
         load_inception_v3(text)
-    with pytest.raises(WeightConversionError, match='does not exist'):
-        load_inception_v3(tmp_path / 'missing.h5')
+    with pytest.raises(WeightConversionError, match="does not exist"):
+        load_inception_v3(tmp_path / "missing.h5")
 
-    empty = tmp_path / 'empty.h5'
-    h5py.File(empty, 'w').close()
-    with pytest.raises(WeightConversionError, match='neither a layer_names'):
+    empty = tmp_path / "empty.h5"
+    h5py.File(empty, "w").close()
+    with pytest.raises(WeightConversionError, match="neither a layer_names"):
         load_inception_v3(empty)
 
     # legacy file with one layer fewer
     def drop_last(f):
-        f.attrs['layer_names'] = [n for n in _names(f)
-                                  if n not in ('predictions', 'batch_normalization_94')]
-    short = tmp_path / 'short.h5'
+        f.attrs["layer_names"] = [n for n in _names(f) if n not in ("predictions", "batch_normalization_94")]
+
+    short = tmp_path / "short.h5"
     _copy_legacy(ref.legacy, short, drop_last)
-    with pytest.raises(WeightConversionError, match='layers with weights'):
+    with pytest.raises(WeightConversionError, match="layers with weights"):
         load_inception_v3(short)
 
     # legacy file with two layers swapped: caught by the shape check
     def swap(f):
         names = _names(f)
-        i, j = names.index('conv2d_1'), names.index('conv2d_4')
+        i, j = names.index("conv2d_1"), names.index("conv2d_4")
         names[i], names[j] = names[j], names[i]
-        f.attrs['layer_names'] = names
-    swapped = tmp_path / 'swapped.h5'
+        f.attrs["layer_names"] = names
+
+    swapped = tmp_path / "swapped.h5"
     _copy_legacy(ref.legacy, swapped, swap)
-    with pytest.raises(WeightConversionError, match='shape'):
+    with pytest.raises(WeightConversionError, match="shape"):
         load_inception_v3(swapped, InceptionV3(num_classes=NUM_CLASSES))
 
     # a legacy file whose layer list names a group that is not there
     def dangling(f):
-        del f['conv2d_5']
-    damaged = tmp_path / 'damaged.h5'
+        del f["conv2d_5"]
+
+    damaged = tmp_path / "damaged.h5"
     _copy_legacy(ref.legacy, damaged, dangling)
-    with pytest.raises(WeightConversionError, match='damaged or unexpected'):
+    with pytest.raises(WeightConversionError, match="damaged or unexpected"):
         load_inception_v3(damaged)
 
     # a Keras 3 weights file of another model
     other = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
-    other_path = tmp_path / 'other.weights.h5'
+    other_path = tmp_path / "other.weights.h5"
     other.save_weights(other_path)
-    with pytest.raises(WeightConversionError, match='Keras 3 weights file'):
+    with pytest.raises(WeightConversionError, match="Keras 3 weights file"):
         load_inception_v3(other_path)

@@ -11,19 +11,19 @@ from jaxvision.models import cpu_conv
 from jaxvision.models.layers import conv3x3, max_pool, max_pool2, upsample2
 
 CASES = [  # (input shape, kernel shape, strides, padding): every kind the models use, and more
-    ((2, 9, 8, 3), (3, 3, 3, 5), (1, 1), 'SAME'),
-    ((2, 11, 10, 4), (3, 3, 4, 6), (2, 2), 'VALID'),
-    ((1, 8, 9, 4), (1, 7, 4, 3), (1, 1), 'SAME'),
-    ((1, 8, 9, 4), (7, 1, 4, 3), (1, 1), 'SAME'),
-    ((3, 6, 6, 5), (1, 1, 5, 2), (1, 1), 'VALID'),
-    ((2, 10, 10, 3), (3, 3, 3, 4), (2, 2), 'SAME'),
-    ((2, 9, 8, 6), (3, 3, 6, 4), (1, 1), 'SAME'),            # fewer outputs: g is shifted
+    ((2, 9, 8, 3), (3, 3, 3, 5), (1, 1), "SAME"),
+    ((2, 11, 10, 4), (3, 3, 4, 6), (2, 2), "VALID"),
+    ((1, 8, 9, 4), (1, 7, 4, 3), (1, 1), "SAME"),
+    ((1, 8, 9, 4), (7, 1, 4, 3), (1, 1), "SAME"),
+    ((3, 6, 6, 5), (1, 1, 5, 2), (1, 1), "VALID"),
+    ((2, 10, 10, 3), (3, 3, 3, 4), (2, 2), "SAME"),
+    ((2, 9, 8, 6), (3, 3, 6, 4), (1, 1), "SAME"),  # fewer outputs: g is shifted
     ((2, 7, 7, 5), (3, 3, 5, 2), (1, 1), ((0, 2), (2, 0))),  # uneven padding
     ((1, 6, 6, 4), (2, 2, 4, 3), (1, 1), ((0, 3), (0, 0))),  # padding beyond the kernel
-    ((2, 6, 7, 8), (3, 3, 8, 6), (1, 1), 'SAME'),            # XLA's forward, g shifted
+    ((2, 6, 7, 8), (3, 3, 8, 6), (1, 1), "SAME"),  # XLA's forward, g shifted
     ((1, 6, 6, 9), (2, 2, 9, 3), (1, 1), ((0, 3), (1, 0))),  # col2im, padding beyond the kernel
-    ((2, 5, 5, 40), (1, 1, 40, 8), (1, 1), 'SAME'),          # 1x1: one matmul
-    ((2, 8, 8, 8), (3, 3, 8, 6), (1, 1), 'VALID'),           # im2col forward, XLA's input gradient
+    ((2, 5, 5, 40), (1, 1, 40, 8), (1, 1), "SAME"),  # 1x1: one matmul
+    ((2, 8, 8, 8), (3, 3, 8, 6), (1, 1), "VALID"),  # im2col forward, XLA's input gradient
 ]
 
 
@@ -31,7 +31,7 @@ def _grads(conv, x, w, g):
     return jax.vjp(conv, x, w)[1](g)
 
 
-@pytest.mark.parametrize('x_shape,w_shape,strides,padding', CASES)
+@pytest.mark.parametrize("x_shape,w_shape,strides,padding", CASES)
 def test_conv_value_and_gradients_match_xla_in_float64(x_shape, w_shape, strides, padding):
     # float64: both sides compute the same sums, so they agree to rounding (1e-12), which a
     # wrong tap offset or stride would miss by far more.
@@ -39,7 +39,7 @@ def test_conv_value_and_gradients_match_xla_in_float64(x_shape, w_shape, strides
         keys = jax.random.split(jax.random.key(0), 3)
         x = jax.random.normal(keys[0], x_shape, jnp.float64)
         w = jax.random.normal(keys[1], w_shape, jnp.float64)
-        dims = ('NHWC', 'HWIO', 'NHWC')
+        dims = ("NHWC", "HWIO", "NHWC")
         ours = lambda x, w: cpu_conv.conv_general_dilated(x, w, strides, padding, dimension_numbers=dims)
         xla = lambda x, w: lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=dims)
         y = ours(x, w)
@@ -49,31 +49,35 @@ def test_conv_value_and_gradients_match_xla_in_float64(x_shape, w_shape, strides
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize('x_shape,w_shape,strides,padding,grad_only', [
-    ((2, 16, 16, 3), (3, 3, 3, 8), (1, 1), 'SAME', False),     # first layer: im2col
-    ((2, 16, 16, 8), (3, 3, 8, 1), (1, 1), 'SAME', False),     # logits layer: col2im
-    ((2, 16, 16, 40), (1, 1, 40, 8), (1, 1), 'SAME', False),   # 1x1: one matmul
-    ((2, 17, 17, 16), (3, 3, 16, 8), (2, 2), 'VALID', False),  # strided, unpadded: im2col
-    ((2, 16, 16, 8), (3, 3, 8, 8), (1, 1), 'SAME', True),      # XLA's forward, matmul kernel gradient
-])
+@pytest.mark.parametrize(
+    "x_shape,w_shape,strides,padding,grad_only",
+    [
+        ((2, 16, 16, 3), (3, 3, 3, 8), (1, 1), "SAME", False),  # first layer: im2col
+        ((2, 16, 16, 8), (3, 3, 8, 1), (1, 1), "SAME", False),  # logits layer: col2im
+        ((2, 16, 16, 40), (1, 1, 40, 8), (1, 1), "SAME", False),  # 1x1: one matmul
+        ((2, 17, 17, 16), (3, 3, 16, 8), (2, 2), "VALID", False),  # strided, unpadded: im2col
+        ((2, 16, 16, 8), (3, 3, 8, 8), (1, 1), "SAME", True),  # XLA's forward, matmul kernel gradient
+    ],
+)
 def test_cpu_lowering_has_no_slow_convolution(x_shape, w_shape, strides, padding, grad_only):
     # The point of the module: what runs on CPU is matmuls where XLA's convolution is slow.
     x, w = jnp.ones(x_shape), jnp.ones(w_shape)
-    conv = lambda x, w: cpu_conv.conv_general_dilated(x, w, strides, padding,
-                                                      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    conv = lambda x, w: cpu_conv.conv_general_dilated(
+        x, w, strides, padding, dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
     kernel_grad = jax.grad(lambda w: conv(x, w).sum())
     hlos = [jax.jit(kernel_grad).lower(w).compile().as_text()]
     if not grad_only:
         hlos.append(jax.jit(conv).lower(x, w).compile().as_text())
     for hlo in hlos:
-        assert 'convolution(' not in hlo and ' dot(' in hlo
+        assert "convolution(" not in hlo and " dot(" in hlo
 
 
 def test_dilated_convolution_falls_back_to_xla():
     x = jax.random.normal(jax.random.key(1), (1, 9, 9, 2))
     w = jax.random.normal(jax.random.key(2), (3, 3, 2, 3))
-    args = ((1, 1), 'SAME')
-    kw = dict(rhs_dilation=(2, 2), dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    args = ((1, 1), "SAME")
+    kw = dict(rhs_dilation=(2, 2), dimension_numbers=("NHWC", "HWIO", "NHWC"))
     f = lambda w: cpu_conv.conv_general_dilated(x, w, *args, **kw).sum()
     g = lambda w: lax.conv_general_dilated(x, w, *args, **kw).sum()
     np.testing.assert_array_equal(jax.grad(f)(w), jax.grad(g)(w))
@@ -82,19 +86,19 @@ def test_dilated_convolution_falls_back_to_xla():
 def test_conv3x3_float32_gradients_match_plain_flax_conv():
     # float32, different summation order: 1e-5 relative is ~100 ulps of the largest entries.
     x = jax.random.normal(jax.random.key(3), (4, 16, 16, 8))
-    ours = conv3x3(6, name='c')
-    plain = nn.Conv(6, (3, 3), padding='SAME')
+    ours = conv3x3(6, name="c")
+    plain = nn.Conv(6, (3, 3), padding="SAME")
     params = ours.init(jax.random.key(4), x)
     loss = lambda m: lambda p: jnp.sum(jnp.tanh(m.apply(p, x)))
     a, b = jax.grad(loss(ours))(params), jax.grad(loss(plain))(params)
     jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-5), a, b)
 
 
-@pytest.mark.parametrize('shape', [(2, 8, 8, 3), (1, 7, 9, 2)])
+@pytest.mark.parametrize("shape", [(2, 8, 8, 3), (1, 7, 9, 2)])
 def test_max_pool2_matches_flax_max_pool(shape):
     # Continuous random values have no ties, so even the gradient is the same bit for bit.
     x = jax.random.normal(jax.random.key(5), shape)
-    reference = lambda x: nn.max_pool(x, (2, 2), strides=(2, 2), padding='VALID')
+    reference = lambda x: nn.max_pool(x, (2, 2), strides=(2, 2), padding="VALID")
     np.testing.assert_array_equal(max_pool2(x), reference(x))
     g = jax.random.normal(jax.random.key(6), reference(x).shape)
     np.testing.assert_array_equal(jax.vjp(max_pool2, x)[1](g)[0], jax.vjp(reference, x)[1](g)[0])
@@ -116,12 +120,12 @@ def test_upsample2_and_its_gradient_match_repeat():
     np.testing.assert_allclose(jax.vjp(upsample2, x)[1](g)[0], jax.vjp(reference, x)[1](g)[0], rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize('shape', [(2, 9, 9, 3), (1, 10, 7, 2)])
+@pytest.mark.parametrize("shape", [(2, 9, 9, 3), (1, 10, 7, 2)])
 def test_overlapping_max_pool_matches_flax(shape):
     # No ties in continuous random values: the same maxima; overlapping windows add their
     # gradients in another order, so float32 rounding (1e-6).
     x = jax.random.normal(jax.random.key(9), shape)
-    reference = lambda x: nn.max_pool(x, (3, 3), strides=(2, 2), padding='VALID')
+    reference = lambda x: nn.max_pool(x, (3, 3), strides=(2, 2), padding="VALID")
     ours = lambda x: max_pool(x, (3, 3), (2, 2))
     np.testing.assert_array_equal(ours(x), reference(x))
     g = jax.random.normal(jax.random.key(10), reference(x).shape)
@@ -132,5 +136,5 @@ def test_overlapping_max_pool_gives_a_tie_to_the_first_maximum_as_xla_does():
     x = jnp.zeros((1, 5, 5, 1))
     grad = lambda pool: jax.grad(lambda x: pool(x).sum())(x)
     ours = grad(lambda x: max_pool(x, (3, 3), (2, 2)))
-    np.testing.assert_array_equal(ours, grad(lambda x: nn.max_pool(x, (3, 3), strides=(2, 2), padding='VALID')))
+    np.testing.assert_array_equal(ours, grad(lambda x: nn.max_pool(x, (3, 3), strides=(2, 2), padding="VALID")))
     assert float(ours.sum()) == 4.0

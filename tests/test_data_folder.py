@@ -25,7 +25,7 @@ def thirds(height=40, width=60, left=RED, middle=GREEN, right=BLUE):
     """An image in three vertical bands of colour."""
     image = np.zeros((height, width, 3), np.uint8)
     third = width // 3
-    image[:, :third], image[:, third:2 * third], image[:, 2 * third:] = left, middle, right
+    image[:, :third], image[:, third : 2 * third], image[:, 2 * third :] = left, middle, right
     return image
 
 
@@ -53,8 +53,9 @@ def red_green_blue(pipelines):
 
 
 def images_of(batches):
-    return [im for b in batches
-            for im, v in zip(b["image"].reshape(-1, *b["image"].shape[2:]), b["valid"].ravel()) if v]
+    return [
+        im for b in batches for im, v in zip(b["image"].reshape(-1, *b["image"].shape[2:]), b["valid"].ravel()) if v
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -101,17 +102,21 @@ def test_oxford_layout_takes_labels_and_splits_from_the_mat_files(tmp_path):
         write(root / "images" / str(labels[image_id - 1]) / f"image_{image_id:05d}.jpg", thirds())
     config = scan(str(root))
     assert config.class_names == ("1", "2", "3")
-    assert config.files == {"train": [("images/1/image_00002.jpg", 0), ("images/3/image_00001.jpg", 2)],
-                            "validation": [("images/2/image_00003.jpg", 1)],
-                            "test": [("images/1/image_00005.jpg", 0), ("images/3/image_00004.jpg", 2)]}
+    assert config.files == {
+        "train": [("images/1/image_00002.jpg", 0), ("images/3/image_00001.jpg", 2)],
+        "validation": [("images/2/image_00003.jpg", 1)],
+        "test": [("images/1/image_00005.jpg", 0), ("images/3/image_00004.jpg", 2)],
+    }
     (root / "images" / "3" / "image_00001.jpg").rename(root / "images" / "2" / "image_00001.jpg")
     with pytest.raises(DataError, match=re.escape(str(root / "images" / "2" / "image_00001.jpg")) + ".*class 3"):
         scan(str(root))
 
 
 def test_central_crop_and_resize(class_root, tmp_path):
-    p = make_pipelines(make_config(tmp_path, class_root, eval_crop="central", central_crop_fraction=1.0,
-                                   eval_splits=("train",)), devices=ONE_DEVICE)
+    p = make_pipelines(
+        make_config(tmp_path, class_root, eval_crop="central", central_crop_fraction=1.0, eval_splits=("train",)),
+        devices=ONE_DEVICE,
+    )
     # The centred 40x40 square of a 40x60 red-green-blue image spans x in [10, 50): 10 red,
     # 20 green and 10 blue columns, which resize to 6 columns as 1.5 red, 3 green, 1.5 blue.
     colours = np.argmax(red_green_blue(p)[3], axis=-1)
@@ -180,8 +185,9 @@ def test_an_empty_class_folder_is_refused_by_name(tmp_path):
     assert scan(str(tmp_path / "split")).class_names == ("a", "b")
 
 
-@pytest.mark.skipif(not FLOWERS.is_dir(),
-                    reason=f"real Oxford-102 photos not found at {FLOWERS} (they live beside the project)")
+@pytest.mark.skipif(
+    not FLOWERS.is_dir(), reason=f"real Oxford-102 photos not found at {FLOWERS} (they live beside the project)"
+)
 def test_real_oxford_flowers_folder(tmp_path):
     labels = scipy.io.loadmat(FLOWERS / "imagelabels.mat")["labels"].ravel()
     set_ids = scipy.io.loadmat(FLOWERS / "setid.mat")

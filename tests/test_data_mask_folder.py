@@ -24,7 +24,7 @@ ONE_DEVICE = jax.local_devices()[:1]
 def scene(i: int, h: int = 12, w: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """A dark image with a bright rectangle, and the rectangle's 0/1 mask."""
     mask = np.zeros((h, w), np.uint8)
-    mask[2 + i % 3: 8 + i % 3, 3:9 + i % 5] = 1
+    mask[2 + i % 3 : 8 + i % 3, 3 : 9 + i % 5] = 1
     image = np.where(mask[..., None] > 0, 220, 20).astype(np.uint8).repeat(3, -1)
     return image, mask
 
@@ -43,8 +43,9 @@ def write_pool(root: Path, n: int, mask_format=lambda m: (m * 255, "png")) -> Pa
 def config(tmp_path, root, **masks) -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict(dict(seed=0, batch_size=2, eval_batch_size=2))
     c.data = default_data_config()
-    c.data.update(dict(name="mask_folder", data_dir=str(tmp_path / "tfds"), image_size=8, prefetch_to_device=0,
-                       random_flip=False))
+    c.data.update(
+        dict(name="mask_folder", data_dir=str(tmp_path / "tfds"), image_size=8, prefetch_to_device=0, random_flip=False)
+    )
     c.data.masks.root = str(root)
     c.data.masks.update(masks)
     return c
@@ -52,8 +53,12 @@ def config(tmp_path, root, **masks) -> ml_collections.ConfigDict:
 
 def masks_of(pipelines, split) -> dict[str, np.ndarray]:
     """file name -> mask [8, 8] of every example of the split (tfds stores them in its own order)."""
-    return {n.decode(): m for b in pipelines.evals[split](with_names=True)
-            for m, n, v in zip(b["mask"].reshape(-1, 8, 8), b["name"].ravel(), b["valid"].ravel()) if v}
+    return {
+        n.decode(): m
+        for b in pipelines.evals[split](with_names=True)
+        for m, n, v in zip(b["mask"].reshape(-1, 8, 8), b["name"].ravel(), b["valid"].ravel())
+        if v
+    }
 
 
 def test_one_pool_is_split_by_a_seeded_permutation_of_the_sorted_stems(tmp_path):
@@ -81,14 +86,18 @@ def test_each_split_folder_is_a_split_and_masks_reach_the_batches(tmp_path):
         np.testing.assert_array_equal(found[f"test/images/{i:04d}.jpg"], expected)
 
 
-@pytest.mark.parametrize("encoding, rule", [
-    (lambda m: (m, "png"), {}),                        # 0/1
-    (lambda m: (m * 255, "png"), {}),                  # 0/255
-    (lambda m: (m * 255, "jpg"), {}),                  # 0/255, lossy
-    (lambda m: (m * 255, "bmp"), {}),
-    (lambda m: (m * 7, "png"), {"foreground": "nonzero"}),  # a class-index map
-    (lambda m: (m * 7 + (1 - m) * 3, "png"), {"foreground": "values", "foreground_values": (7,)}),
-], ids=["0-1", "0-255", "jpeg", "bmp", "nonzero", "values"])
+@pytest.mark.parametrize(
+    "encoding, rule",
+    [
+        (lambda m: (m, "png"), {}),  # 0/1
+        (lambda m: (m * 255, "png"), {}),  # 0/255
+        (lambda m: (m * 255, "jpg"), {}),  # 0/255, lossy
+        (lambda m: (m * 255, "bmp"), {}),
+        (lambda m: (m * 7, "png"), {"foreground": "nonzero"}),  # a class-index map
+        (lambda m: (m * 7 + (1 - m) * 3, "png"), {"foreground": "values", "foreground_values": (7,)}),
+    ],
+    ids=["0-1", "0-255", "jpeg", "bmp", "nonzero", "values"],
+)
 def test_every_mask_encoding_gives_the_same_foreground(tmp_path, encoding, rule):
     root = write_pool(tmp_path / "pool", 5, encoding)
     p = make_pipelines(config(tmp_path, root, split=(0.6, 0.4), **rule), devices=ONE_DEVICE)
@@ -101,13 +110,16 @@ def test_every_mask_encoding_gives_the_same_foreground(tmp_path, encoding, rule)
         assert set(np.unique(mask)) <= {0.0, 1.0}
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("no_mask", r"images/0002.jpg has no partner in .*masks: add the missing file"),
-    ("no_image", r"masks/0009.png has no partner in .*images"),
-    ("size", r"masks/0002.png is 5x5 pixels but its image .*0002.jpg is 16x12: masks must match"),
-    ("unreadable", r"images/0002.jpg is not a readable image"),
-    ("values", r"masks/0002.png holds the values \[0, 3, 9\], which fit no binary mask"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("no_mask", r"images/0002.jpg has no partner in .*masks: add the missing file"),
+        ("no_image", r"masks/0009.png has no partner in .*images"),
+        ("size", r"masks/0002.png is 5x5 pixels but its image .*0002.jpg is 16x12: masks must match"),
+        ("unreadable", r"images/0002.jpg is not a readable image"),
+        ("values", r"masks/0002.png holds the values \[0, 3, 9\], which fit no binary mask"),
+    ],
+)
 def test_a_bad_pair_is_named_or_skipped(tmp_path, caplog, damage, message):
     root = write_pool(tmp_path / "pool", 5)
     if damage == "no_mask":

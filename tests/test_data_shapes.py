@@ -41,8 +41,11 @@ def image_keys(batches):
     keys = []
     for batch in batches:
         images, valid = np.asarray(batch["image"]), np.asarray(batch["valid"])
-        keys += [hashlib.sha1(im.tobytes()).hexdigest()
-                 for im, v in zip(images.reshape(-1, *images.shape[2:]), valid.ravel()) if v]
+        keys += [
+            hashlib.sha1(im.tobytes()).hexdigest()
+            for im, v in zip(images.reshape(-1, *images.shape[2:]), valid.ravel())
+            if v
+        ]
     return keys
 
 
@@ -147,17 +150,26 @@ def test_process_shares_are_disjoint_and_cover_the_split(data_dir, split):
     one_device = jax.local_devices()[:1]
     config = make_config(data_dir, batch_size=6, eval_batch_size=6, eval_splits=(split,))
     whole = image_keys(make_pipelines(config, devices=one_device).evals[split]())
-    shares = [image_keys(make_pipelines(config,
-                                        process_index=i, process_count=3, devices=one_device).evals[split]())
-              for i in range(3)]
+    shares = [
+        image_keys(make_pipelines(config, process_index=i, process_count=3, devices=one_device).evals[split]())
+        for i in range(3)
+    ]
     assert sum(len(s) for s in shares) == len(whole) == len(set().union(*shares))
     assert set().union(*shares) == set(whole)
 
 
 def test_every_process_gets_the_same_number_of_batches(data_dir):
     # 13 validation examples over 3 processes: shares of 5, 4 and 4, padded to 2 batches of 4.
-    steps = [len(list(make_pipelines(make_config(data_dir, 12, 12, eval_splits=("validation",)),
-                                     process_index=i, process_count=3).evals["validation"]())) for i in range(3)]
+    steps = [
+        len(
+            list(
+                make_pipelines(
+                    make_config(data_dir, 12, 12, eval_splits=("validation",)), process_index=i, process_count=3
+                ).evals["validation"]()
+            )
+        )
+        for i in range(3)
+    ]
     assert steps == [2, 2, 2]
 
 
@@ -179,8 +191,10 @@ def test_training_order_comes_from_seed_and_epoch(data_dir):
 
 
 def test_train_epoch_is_a_permutation_of_the_share(data_dir):
-    p = make_pipelines(make_config(data_dir, random_flip=False, eval_batch_size=29, eval_splits=("train",)),
-                       devices=jax.local_devices()[:1])
+    p = make_pipelines(
+        make_config(data_dir, random_flip=False, eval_batch_size=29, eval_splits=("train",)),
+        devices=jax.local_devices()[:1],
+    )
     trained = image_keys(p.train(0))
     assert len(trained) == 24 == len(set(trained))  # 3 full batches of 8; the remainder is dropped
     assert set(trained) <= set(image_keys(p.evals["train"]()))

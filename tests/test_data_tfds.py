@@ -31,8 +31,9 @@ def test_tensorflow_sees_no_gpu():
 
 
 def test_flowers_pipeline_on_mock_data(tmp_path):
-    config = make_config(tmp_path, name="oxford_flowers102", train_crop="inception", eval_crop="central",
-                         value_range=(-1.0, 1.0))
+    config = make_config(
+        tmp_path, name="oxford_flowers102", train_crop="inception", eval_crop="central", value_range=(-1.0, 1.0)
+    )
     with tfds.testing.mock_data(num_examples=NUM_MOCK):
         p = make_pipelines(config)
         train = list(p.train(0))
@@ -55,8 +56,9 @@ def test_voc_multilabel_pipeline_on_mock_data(tmp_path):
         p = make_pipelines(config)
         rows = valid_rows(p.evals["validation"](), "label")
         # Mock examples depend on the features read: read those the pipeline reads.
-        features = tfds.decode.PartialDecoding({"image": True, "labels": True, "image/filename": True},
-                                               decoders={"image": tfds.decode.SkipDecoding()})
+        features = tfds.decode.PartialDecoding(
+            {"image": True, "labels": True, "image/filename": True}, decoders={"image": tfds.decode.SkipDecoding()}
+        )
         mock = tfds.builder("voc/2007", data_dir=str(tmp_path)).as_dataset(split="validation", decoders=features)
         expected = [[float(k in set(e["labels"].tolist())) for k in chosen] for e in tfds.as_numpy(mock)]
     expected = [row for row in expected if any(row)]  # images without a chosen class are left out
@@ -76,9 +78,16 @@ class DamagedImages(tfds.core.GeneratorBasedBuilder):
     VERSION = tfds.core.Version("1.0.0")
 
     def _info(self):
-        return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(8, 8, 3)), "label": tfds.features.ClassLabel(num_classes=2),
-            "name": tfds.features.Text()}))
+        return tfds.core.DatasetInfo(
+            builder=self,
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Image(shape=(8, 8, 3)),
+                    "label": tfds.features.ClassLabel(num_classes=2),
+                    "name": tfds.features.Text(),
+                }
+            ),
+        )
 
     def _split_generators(self, dl_manager):
         return {"train": self._generate_examples()}
@@ -93,11 +102,26 @@ class DamagedImages(tfds.core.GeneratorBasedBuilder):
 def test_damaged_stored_image_names_the_example(tmp_path):
     builder = DamagedImages(data_dir=str(tmp_path))
     builder.download_and_prepare()
-    source = Source("damaged", builder, ("train",), ("a", "b"), multi_label=False, has_mask=False,
-                    features=("image", "label", "name"),
-                    parse=lambda ex: {"image": ex["image"], "label": one_hot(ex["label"], 2), "name": ex["name"]})
+    source = Source(
+        "damaged",
+        builder,
+        ("train",),
+        ("a", "b"),
+        multi_label=False,
+        has_mask=False,
+        features=("image", "label", "name"),
+        parse=lambda ex: {"image": ex["image"], "label": one_hot(ex["label"], 2), "name": ex["name"]},
+    )
     data = resolve_data_config(dict(image_size=8, prefetch_to_device=0, eval_splits=("train",)))
-    p = build_pipelines(source, data, seed=0, batch_size=2, eval_batch_size=2, process_index=0, process_count=1,
-                        devices=jax.local_devices()[:1])
+    p = build_pipelines(
+        source,
+        data,
+        seed=0,
+        batch_size=2,
+        eval_batch_size=2,
+        process_index=0,
+        process_count=1,
+        devices=jax.local_devices()[:1],
+    )
     with pytest.raises(DataError, match="photo_4.png of damaged \\(train\\) cannot be read"):
         list(p.evals["train"]())

@@ -30,8 +30,10 @@ SCENES = {
     "2009_000006": (24, 32, [(CAT, 1, 23, 1, 31, False), (MOTORBIKE, 5, 12, 5, 12, False)]),
 }
 SEGMENTATION_SETS = {"train": ["2009_000001", "2009_000002", "2009_000003"], "val": ["2009_000004", "2009_000005"]}
-MAIN_SETS = {"train": ["2009_000001", "2009_000002", "2009_000003", "2009_000004"],
-             "val": ["2009_000005", "2009_000006"]}
+MAIN_SETS = {
+    "train": ["2009_000001", "2009_000002", "2009_000003", "2009_000004"],
+    "val": ["2009_000005", "2009_000006"],
+}
 
 
 def voc_palette() -> list[int]:
@@ -53,7 +55,7 @@ def class_mask(image_id: str) -> np.ndarray:
     for k, y0, y1, x0, x1, _ in objects:
         if k != 255:  # VOC draws a void band along each outline: here the outermost pixel ring
             mask[y0:y1, x0:x1] = 255
-            mask[y0 + 1:y1 - 1, x0 + 1:x1 - 1] = k
+            mask[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1] = k
         else:
             mask[y0:y1, x0:x1] = 255
     return mask
@@ -72,8 +74,11 @@ def write_devkit(root: Path, year: int = 2009) -> Path:
         png = Image.fromarray(mask, mode="P")
         png.putpalette(voc_palette())
         png.save(devkit / "SegmentationClass" / f"{image_id}.png")
-        xml = "".join(f"<object><name>{voc.VOC_CLASSES[k - 1]}</name><difficult>{int(hard)}</difficult></object>"
-                      for k, *_, hard in objects if k != 255)
+        xml = "".join(
+            f"<object><name>{voc.VOC_CLASSES[k - 1]}</name><difficult>{int(hard)}</difficult></object>"
+            for k, *_, hard in objects
+            if k != 255
+        )
         (devkit / "Annotations" / f"{image_id}.xml").write_text(f"<annotation>{xml}</annotation>")
     for kind, sets in (("Segmentation", SEGMENTATION_SETS), ("Main", MAIN_SETS)):
         for name, ids in sets.items():
@@ -162,8 +167,12 @@ def make_config(tmp_path, manual_dir, batch_size=4, **data):
 
 
 def label_rows(batches):
-    return sorted(tuple(row) for b in batches for row, v in zip(b["label"].reshape(-1, b["label"].shape[-1]),
-                                                                b["valid"].ravel()) if v)
+    return sorted(
+        tuple(row)
+        for b in batches
+        for row, v in zip(b["label"].reshape(-1, b["label"].shape[-1]), b["valid"].ravel())
+        if v
+    )
 
 
 def test_multilabel_pipeline_keeps_images_with_a_chosen_class(devkit_root, tmp_path):
@@ -175,15 +184,26 @@ def test_multilabel_pipeline_keeps_images_with_a_chosen_class(devkit_root, tmp_p
     assert label_rows(p.evals["validation"]()) == [(0, 0, 1), (1, 1, 0)]
     rows = label_rows([b for epoch in range(2) for b in p.train(epoch)])
     assert set(rows) <= {(1, 0, 0), (0, 1, 0), (0, 0, 1)} and len(rows) == 4  # 1 step of 2, 2 epochs
-    easy = make_pipelines(make_config(tmp_path, devkit_root, name="voc_multilabel", batch_size=2,
-                                      voc=dict(include_difficult=False)), devices=two_devices)
+    easy = make_pipelines(
+        make_config(tmp_path, devkit_root, name="voc_multilabel", batch_size=2, voc=dict(include_difficult=False)),
+        devices=two_devices,
+    )
     assert easy.info.num_examples["train"] == 2  # the only bottle is difficult
 
 
 def test_segmentation_pipeline_keeps_masks_aligned_under_augmentation(devkit_root, tmp_path):
-    p = make_pipelines(make_config(tmp_path, devkit_root, name="voc_segmentation", grayscale=True, batch_size=2,
-                                   train_crop="inception", inception_crop_area=(0.3, 1.0)),
-                       devices=jax.local_devices()[:2])
+    p = make_pipelines(
+        make_config(
+            tmp_path,
+            devkit_root,
+            name="voc_segmentation",
+            grayscale=True,
+            batch_size=2,
+            train_crop="inception",
+            inception_crop_area=(0.3, 1.0),
+        ),
+        devices=jax.local_devices()[:2],
+    )
     assert p.info.num_classes == 20 and p.info.has_mask and p.info.image_shape == (16, 16, 1)
     for epoch in range(3):
         batch = next(p.train(epoch))
@@ -193,8 +213,9 @@ def test_segmentation_pipeline_keeps_masks_aligned_under_augmentation(devkit_roo
         agreement = np.mean((batch["image"] > 0.5) == (batch["mask"] > 0.5))
         assert agreement > 0.9
     batch = next(p.evals["validation"]())
-    present = sorted(tuple(np.flatnonzero(row))
-                     for row, v in zip(batch["label"].reshape(-1, 20), batch["valid"].ravel()) if v)
+    present = sorted(
+        tuple(np.flatnonzero(row)) for row, v in zip(batch["label"].reshape(-1, 20), batch["valid"].ravel()) if v
+    )
     assert present == [(), (BOTTLE - 1, DOG - 1)]  # image 4 has no object, image 5 a dog and a bottle
 
 
@@ -241,11 +262,14 @@ def remove_jpeg(devkit):
     return path
 
 
-@pytest.mark.parametrize("damage,error,match", [
-    (truncate_jpeg, DataError, "is not a readable image"),
-    (shrink_mask, DataError, r"is 10x10 pixels but its image .* is 24x32"),
-    (remove_jpeg, FileNotFoundError, "is missing"),
-])
+@pytest.mark.parametrize(
+    "damage,error,match",
+    [
+        (truncate_jpeg, DataError, "is not a readable image"),
+        (shrink_mask, DataError, r"is 10x10 pixels but its image .* is 24x32"),
+        (remove_jpeg, FileNotFoundError, "is missing"),
+    ],
+)
 def test_bad_files_stop_with_an_error_naming_them_or_are_skipped(tmp_path, caplog, damage, error, match):
     bad = broken_devkit(tmp_path / "voc", damage)
     config = make_config(tmp_path, tmp_path / "voc", name="voc_segmentation", batch_size=2)
@@ -261,8 +285,9 @@ def test_bad_files_stop_with_an_error_naming_them_or_are_skipped(tmp_path, caplo
     assert "Skipped 1 of 3 examples" in caplog.text and str(bad) in caplog.text
 
 
-@pytest.mark.skipif(not SAMPLES.is_dir(),
-                    reason=f"real VOC samples not found at {SAMPLES} (they live beside the project)")
+@pytest.mark.skipif(
+    not SAMPLES.is_dir(), reason=f"real VOC samples not found at {SAMPLES} (they live beside the project)"
+)
 def test_real_voc_files(tmp_path):
     ids = sorted(p.stem for p in (SAMPLES / "JPEGImages").glob("*.jpg"))
     devkit = tmp_path / "VOCdevkit" / "VOC2011"

@@ -86,8 +86,11 @@ def _check_abstractly(run: ml_collections.ConfigDict) -> None:
     target = targets[task.target]
     assert out.shape == target, (run.report.row, out.shape, target)
     make_optimizer(run.optimizer, model, variables["params"], steps_per_epoch=10, num_epochs=run.num_epochs)
-    batch = {"image": x, task.target: jax.ShapeDtypeStruct(target, jnp.float32),
-             "valid": jax.ShapeDtypeStruct((2,), jnp.float32)}
+    batch = {
+        "image": x,
+        task.target: jax.ShapeDtypeStruct(target, jnp.float32),
+        "valid": jax.ShapeDtypeStruct((2,), jnp.float32),
+    }
     produced = set(jax.eval_shape(task.metrics, out, batch)) | {"loss"} | set(outcomes.PREDICTED)
     for column, source, _ in run.report.columns:
         split, name = source.split("/", 1)
@@ -122,15 +125,21 @@ def test_a_suite_is_not_evaluated_as_one_experiment(capsys):
 
 
 def test_reported_numbers_are_the_best_epochs_or_the_last(tmp_path):
-    records = [{"step": 10 * (e + 1), "epoch": e, "split": split, "loss": loss}
-               for e, (train_loss, val_loss) in enumerate([(0.9, 0.5), (0.6, 0.3), (0.2, 0.4)])
-               for split, loss in (("train", train_loss), ("validation", val_loss))]
+    records = [
+        {"step": 10 * (e + 1), "epoch": e, "split": split, "loss": loss}
+        for e, (train_loss, val_loss) in enumerate([(0.9, 0.5), (0.6, 0.3), (0.2, 0.4)])
+        for split, loss in (("train", train_loss), ("validation", val_loss))
+    ]
     records.append({"step": 30, "epoch": 3, "split": "test", "loss": 0.35, "accuracy": 0.75})
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     best = train.resolve(ml_collections.ConfigDict(dict(monitor=dict(metric="validation/loss", mode="min"))))
     assert outcomes.reported_epoch(best, records) == 1
-    assert outcomes.numbers(best, str(tmp_path)) == {"train/loss": 0.6, "validation/loss": 0.3,
-                                                     "test/loss": 0.35, "test/accuracy": 0.75}
+    assert outcomes.numbers(best, str(tmp_path)) == {
+        "train/loss": 0.6,
+        "validation/loss": 0.3,
+        "test/loss": 0.35,
+        "test/accuracy": 0.75,
+    }
     last = train.resolve(ml_collections.ConfigDict(dict(monitor=dict(metric="", mode="min"))))
     assert outcomes.numbers(last, str(tmp_path))["validation/loss"] == 0.4
     assert outcomes.epochs_run(str(tmp_path)) == 3
@@ -205,21 +214,32 @@ def test_quickstart_writes_every_table_with_the_papers_rows(quickstart):
     results = open(os.path.join(workdir, "results.md")).read()
     table1 = _table(results, "Paper B, Table 1: reconstruction error on the validation images")
     assert [r[0] for r in table1] == [
-        "autoencoder of the 2048-code net: 512 codes at 64x64", "autoencoder of the 4096-code net: 1024 codes at 64x64",
-        "autoencoder of the 8192-code net: 2048 codes at 64x64", "PCA, 2 components", "PCA, 3 components"]
+        "autoencoder of the 2048-code net: 512 codes at 64x64",
+        "autoencoder of the 4096-code net: 1024 codes at 64x64",
+        "autoencoder of the 8192-code net: 2048 codes at 64x64",
+        "PCA, 2 components",
+        "PCA, 3 components",
+    ]
     assert [r[1] for r in table1[:3]] == ["0.0400", "0.0200", "0.0100"]  # the paper's MSE
     for row in table1:  # ours: a finite error everywhere
         assert 0.0 < float(row[2]) < 1.0 and 0.0 < float(row[4]) < 1.0
     table2 = _table(results, "Paper B, Table 2: multi-label classifiers (validation images)")
     assert [r[0] for r in table2] == [
-        "baseline: yes to every label", "baseline: the most frequent label set", "frozen encoder + dense",
-        "encoder + dense, from scratch", "deep CNN", "AlexNet, ImageNet-pretrained (cited by the paper, not run)",
-        "ImageNet InceptionV3 features, frozen, + dense sigmoid head (paper B's future work)"]
+        "baseline: yes to every label",
+        "baseline: the most frequent label set",
+        "frozen encoder + dense",
+        "encoder + dense, from scratch",
+        "deep CNN",
+        "AlexNet, ImageNet-pretrained (cited by the paper, not run)",
+        "ImageNet InceptionV3 features, frozen, + dense sigmoid head (paper B's future work)",
+    ]
     assert [r[1] for r in table2[2:6]] == ["0.4139", "0.4672", "0.6721", "0.8560"]
     assert all(0.0 <= float(r[2]) <= 1.0 for r in table2 if r[2] != "—")
     table3 = _table(results, "Paper B, Table 3: segmentation of the validation images")
-    assert [(r[0], r[1], r[3]) for r in table3] == [("binary cross-entropy", "0.5500", "0.3900"),
-                                                   ("Dice loss", "0.6800", "0.5400")]
+    assert [(r[0], r[1], r[3]) for r in table3] == [
+        ("binary cross-entropy", "0.5500", "0.3900"),
+        ("Dice loss", "0.6800", "0.5400"),
+    ]
     assert "embedded 'shapes'" in results and "rmsprop lr 0.001" in results and "1 of 1 epochs" in results
 
 
@@ -265,8 +285,9 @@ def test_frozen_encoder_starts_from_the_autoencoders_encoder(quickstart):
     _, workdir, _ = quickstart
 
     def encoder(run: str, checkpoint: str):
-        init = ml_collections.ConfigDict(dict(workdir=os.path.join(workdir, run), checkpoint=checkpoint,
-                                              params=("encoder",)))
+        init = ml_collections.ConfigDict(
+            dict(workdir=os.path.join(workdir, run), checkpoint=checkpoint, params=("encoder",))
+        )
         return jax.tree.leaves(warmstart._source(init)[0]["encoder"])
 
     trained = encoder("frozen_encoder", "latest")
@@ -275,16 +296,27 @@ def test_frozen_encoder_starts_from_the_autoencoders_encoder(quickstart):
     assert len(trained) == 8  # the four convolutions' kernels and biases
 
 
-TINY_OVERRIDES = ["--config.data.name=shapes", "--config.data.image_size=16", "--config.data.shapes.image_size=16",
-                  "--config.data.shapes.num_train=4", "--config.data.shapes.num_validation=4",
-                  "--config.data.shapes.num_test=4", "--config.data.prefetch_to_device=0", "--config.batch_size=4",
-                  "--config.eval_batch_size=4", "--config.num_epochs=1"]
+TINY_OVERRIDES = [
+    "--config.data.name=shapes",
+    "--config.data.image_size=16",
+    "--config.data.shapes.image_size=16",
+    "--config.data.shapes.num_train=4",
+    "--config.data.shapes.num_validation=4",
+    "--config.data.shapes.num_test=4",
+    "--config.data.prefetch_to_device=0",
+    "--config.batch_size=4",
+    "--config.eval_batch_size=4",
+    "--config.num_epochs=1",
+]
 
 
-@pytest.mark.parametrize("spec, extra", [
-    ("voc_autoencoder.py:code4096_mae", []),
-    ("voc_segmentation.py:unet_dice", ["--config.model.filters=(4, 4, 4, 4)"]),
-])
+@pytest.mark.parametrize(
+    "spec, extra",
+    [
+        ("voc_autoencoder.py:code4096_mae", []),
+        ("voc_segmentation.py:unet_dice", ["--config.model.filters=(4, 4, 4, 4)"]),
+    ],
+)
 def test_a_single_variant_trains_and_reports_through_the_command_line(spec, extra, tfds_dir, tmp_path, capsys):
     workdir = str(tmp_path / "run")
     argv = ["--config", os.path.join(ROOT, "experiments", spec), "--workdir", workdir] + TINY_OVERRIDES + extra
@@ -318,8 +350,10 @@ def test_warm_start_names_what_is_missing(tfds_dir, tmp_path, monkeypatch):
         warmstart.prepare(frozen, str(tmp_path / "d"))
 
 
-@pytest.mark.skipif(not os.path.isdir(os.path.join(ROOT, "..", "shared", "data", "flowers17")),
-                    reason="the real photos of ../shared/data are not on this machine")
+@pytest.mark.skipif(
+    not os.path.isdir(os.path.join(ROOT, "..", "shared", "data", "flowers17")),
+    reason="the real photos of ../shared/data are not on this machine",
+)
 def test_real_photo_configs_point_at_the_shared_data():
     for variant, classes in (("flowers17", 12), ("flowers102", 102), ("flowers102_scratch", 102)):
         config = main.load_config(os.path.join(ROOT, "experiments", f"flowers_real.py:{variant}"))

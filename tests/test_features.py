@@ -26,8 +26,16 @@ def _config(data_dir: str) -> ml_collections.ConfigDict:
     config.task, config.loss = "classification", "binary_cross_entropy"
     config.cache_features = True
     config.data = default_data_config()
-    config.data.update(dict(name="shapes", data_dir=data_dir, image_size=75, value_range=(-1.0, 1.0),
-                            random_flip=False, prefetch_to_device=0))
+    config.data.update(
+        dict(
+            name="shapes",
+            data_dir=data_dir,
+            image_size=75,
+            value_range=(-1.0, 1.0),
+            random_flip=False,
+            prefetch_to_device=0,
+        )
+    )
     config.data.shapes.update(dict(image_size=16, num_train=16, num_validation=8, num_test=12, label="dominant"))
     config.model = ml_collections.ConfigDict(dict(name="inception_v3", num_classes=3, freeze_backbone=True))
     config.optimizer = ml_collections.ConfigDict(dict(name="adamax", learning_rate=1e-2))
@@ -96,8 +104,10 @@ def test_augmented_copies_are_cached_once_each_and_cycled(tmp_path, monkeypatch)
     config = _config(str(tmp_path / "tfds"))
     config.data.random_flip, config.feature_views, config.num_epochs = True, 2, 3
     train.fit(config, str(tmp_path / "run"))
-    files = {f.name.split("-")[1] + ("-" + f.name.split("-")[2] if "copy" in f.name else ""): f
-             for f in (tmp_path / "cache" / "features").iterdir()}
+    files = {
+        f.name.split("-")[1] + ("-" + f.name.split("-")[2] if "copy" in f.name else ""): f
+        for f in (tmp_path / "cache" / "features").iterdir()
+    }
     assert sorted(files) == ["test", "train-copy0", "train-copy1", "validation"]
     copies = [np.load(files[f"train-copy{v}"]) for v in (0, 1)]
     assert copies[0]["features"].shape == copies[1]["features"].shape == (16, 2048)  # 2 steps of 8
@@ -123,8 +133,9 @@ def test_a_frozen_autoencoder_encoder_caches_its_codes_and_scores_images_alike(t
     monkeypatch.setenv("JAXVISION_CACHE", str(tmp_path / "cache"))
     config = _config(str(tmp_path / "tfds"))
     config.data.update(dict(image_size=16, value_range=(0.0, 1.0)))
-    config.model = ml_collections.ConfigDict(dict(name="frozen_encoder_classifier", num_classes=3,
-                                                  filters=(4, 4, 4), pools=2, freeze_backbone=True))
+    config.model = ml_collections.ConfigDict(
+        dict(name="frozen_encoder_classifier", num_classes=3, filters=(4, 4, 4), pools=2, freeze_backbone=True)
+    )
     result = train.fit(config, str(tmp_path / "run"))
     (train_file,) = [f for f in (tmp_path / "cache" / "features").iterdir() if "-train" in f.name]
     with np.load(train_file) as f:

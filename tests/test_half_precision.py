@@ -34,13 +34,16 @@ def test_the_default_is_bfloat16_on_accelerators_only():
     assert compute_dtype(True) == jnp.bfloat16 and compute_dtype(False) == jnp.float32
 
 
-@pytest.mark.parametrize("name, kwargs, shape", [
-    ("deep_cnn", dict(filters=(4, 8)), (2, 32, 32, 3)),
-    ("segmenter", dict(filters=(4, 8, 8)), (2, 16, 16, 1)),
-    ("autoencoder", dict(code_size=8192, filters=(4, 4, 4, 4)), (2, 16, 16, 3)),
-    ("encoder_classifier", dict(filters=(4, 8), pools=1), (2, 16, 16, 3)),
-    ("inception_v3", dict(num_classes=3), (1, 75, 75, 3)),
-])
+@pytest.mark.parametrize(
+    "name, kwargs, shape",
+    [
+        ("deep_cnn", dict(filters=(4, 8)), (2, 32, 32, 3)),
+        ("segmenter", dict(filters=(4, 8, 8)), (2, 16, 16, 1)),
+        ("autoencoder", dict(code_size=8192, filters=(4, 4, 4, 4)), (2, 16, 16, 3)),
+        ("encoder_classifier", dict(filters=(4, 8), pools=1), (2, 16, 16, 3)),
+        ("inception_v3", dict(num_classes=3), (1, 75, 75, 3)),
+    ],
+)
 def test_parameters_and_outputs_stay_float32_whatever_the_compute_dtype(name, kwargs, shape):
     model = build_model(ml_collections.ConfigDict(dict(name=name, **kwargs)), half_precision=True)
     assert model.dtype == jnp.bfloat16
@@ -60,8 +63,9 @@ def test_the_bf16_step_gives_the_float32_loss_and_gradient_to_bfloat16_precision
         state = engine.initial_state  # the same float32 parameters either way
 
         def loss_fn(params):
-            outputs = engine.model.apply({"params": params, "batch_stats": state.batch_stats}, batch["image"],
-                                         train=False)
+            outputs = engine.model.apply(
+                {"params": params, "batch_stats": state.batch_stats}, batch["image"], train=False
+            )
             return jnp.mean(engine.task.loss(outputs, batch))
 
         losses[half], grads[half] = jax.value_and_grad(loss_fn)(state.params)

@@ -96,9 +96,7 @@ def test_softmax_cross_entropy_and_log_softmax_match_optax():
     rng = np.random.default_rng(3)
     z = jnp.asarray(rng.normal(size=(5, 10)) * 3, jnp.float32)
     t = jax.nn.one_hot(jnp.arange(5), 10)
-    np.testing.assert_allclose(
-        losses.softmax_cross_entropy(z, t), optax.softmax_cross_entropy(z, t), rtol=1e-5
-    )
+    np.testing.assert_allclose(losses.softmax_cross_entropy(z, t), optax.softmax_cross_entropy(z, t), rtol=1e-5)
     np.testing.assert_allclose(losses.log_softmax(z), jax.nn.log_softmax(z), rtol=1e-5, atol=1e-6)
     extreme = jnp.asarray([[1e4, -1e4, 0.0]], jnp.float32)
     assert losses.softmax_cross_entropy(extreme, jnp.asarray([[0.0, 1.0, 0.0]]))[0] == pytest.approx(2e4)
@@ -168,12 +166,8 @@ def test_dice_loss_against_numpy():
 def test_mse_and_mae_against_numpy():
     rng = np.random.default_rng(7)
     a, b = rng.random(size=(2, 3, 4, 4, 3)).astype(np.float32)
-    np.testing.assert_allclose(
-        losses.mean_squared_error(a, b), ((a - b) ** 2).mean(axis=(1, 2, 3)), rtol=1e-6
-    )
-    np.testing.assert_allclose(
-        losses.mean_absolute_error(a, b), np.abs(a - b).mean(axis=(1, 2, 3)), rtol=1e-6
-    )
+    np.testing.assert_allclose(losses.mean_squared_error(a, b), ((a - b) ** 2).mean(axis=(1, 2, 3)), rtol=1e-6)
+    np.testing.assert_allclose(losses.mean_absolute_error(a, b), np.abs(a - b).mean(axis=(1, 2, 3)), rtol=1e-6)
 
 
 def test_l2_penalty_counts_only_selected_kernels():

@@ -128,8 +128,6 @@ def test_ratios_psum_across_devices_under_pmap():
 
     r = jax.pmap(step, axis_name="batch")(logits, targets, valid)
     keep = valid.reshape(-1) > 0
-    expected = np.mean(
-        (logits.reshape(-1, 7).argmax(-1) == targets.reshape(-1, 7).argmax(-1))[keep]
-    )
+    expected = np.mean((logits.reshape(-1, 7).argmax(-1) == targets.reshape(-1, 7).argmax(-1))[keep])
     assert float(r.value()[0]) == pytest.approx(expected)
     assert float(r.count[0]) == keep.sum()

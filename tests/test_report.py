@@ -24,8 +24,9 @@ def test_history_roundtrip_and_epoch_series(tmp_path):
 
 
 def test_curves_figure_is_written(tmp_path):
-    history = [{"epoch": e, "split": s, "loss": 1 / e, "acc": e / 10}
-               for e in (1, 2, 3) for s in ("train", "validation")]
+    history = [
+        {"epoch": e, "split": s, "loss": 1 / e, "acc": e / 10} for e in (1, 2, 3) for s in ("train", "validation")
+    ]
     path = report.plot_curves(history, ["loss", "acc"], tmp_path / "curves.png", title="t")
     with Image.open(path) as im:
         assert im.format == "PNG" and im.size[0] > im.size[1]  # two panels side by side
@@ -65,8 +66,9 @@ def test_results_table_puts_paper_beside_ours():
     assert lines[4] == "| bce | 0.5500 | 0.6123 | 0.3900 | — |"
     assert table.rstrip().endswith("embedded dataset")
     # a column the paper gives no number in has ours alone
-    table = report.results_table("Table 3", ["dice", "pixel accuracy"],
-                                 [report.Row("bce", {"dice": 0.55}, {"dice": 0.6, "pixel accuracy": 0.9})])
+    table = report.results_table(
+        "Table 3", ["dice", "pixel accuracy"], [report.Row("bce", {"dice": 0.55}, {"dice": 0.6, "pixel accuracy": 0.9})]
+    )
     assert table.splitlines()[2] == "| run | dice (paper) | dice (ours) | pixel accuracy |"
     assert table.splitlines()[4] == "| bce | 0.5500 | 0.6000 | 0.9000 |"
 
@@ -75,20 +77,46 @@ def test_claims_are_computed_from_the_numbers_and_a_missing_one_fails():
     from jaxvision import claims
 
     found = {"dice": {"validation/dice": 0.7}, "bce": {"validation/dice": 0.5}, "prior": {"validation/dice": 0.6}}
-    table = claims.table([
-        dict(text="Dice beats BCE", left=("dice", "validation/dice"), op=">", right=("bce", "validation/dice")),
-        dict(text="BCE beats the prior", left=("bce", "validation/dice"), op=">", right=("prior", "validation/dice")),
-        dict(text="twice the best baseline", left=("dice", "validation/dice"), op=">=", factor=2,
-             right=[("bce", "validation/dice"), ("prior", "validation/dice")]),
-        dict(text="a number nobody measured", left=("dice", "validation/iou"), op=">", right=0.1),
-        dict(text="a ratio", left=("ratio", ("dice", "validation/dice"), ("bce", "validation/dice")), op=">",
-             right=1.3),
-    ], lambda run: found[run])
+    table = claims.table(
+        [
+            dict(text="Dice beats BCE", left=("dice", "validation/dice"), op=">", right=("bce", "validation/dice")),
+            dict(
+                text="BCE beats the prior", left=("bce", "validation/dice"), op=">", right=("prior", "validation/dice")
+            ),
+            dict(
+                text="twice the best baseline",
+                left=("dice", "validation/dice"),
+                op=">=",
+                factor=2,
+                right=[("bce", "validation/dice"), ("prior", "validation/dice")],
+            ),
+            dict(text="a number nobody measured", left=("dice", "validation/iou"), op=">", right=0.1),
+            dict(
+                text="a ratio",
+                left=("ratio", ("dice", "validation/dice"), ("bce", "validation/dice")),
+                op=">",
+                right=1.3,
+            ),
+        ],
+        lambda run: found[run],
+    )
     rows = [line for line in table.splitlines() if line.startswith("| ") and "claim" not in line]
     assert [row.rsplit("|", 2)[1].strip() for row in rows] == ["✔", "✘", "✘", "✘", "✔"]
     assert "(dice validation/dice 0.7 / bce validation/dice 0.5 = 1.4) > 1.3" in rows[4]
     assert "dice validation/dice 0.7 >= 2 x max(bce validation/dice 0.5, prior validation/dice 0.6)" in rows[2]
     assert "dice validation/iou: not measured" in rows[3] and "2 of 5 claims hold." in table
     found["bce"]["validation/dice"] = 0.65  # the same table from other results: the verdict follows them
-    assert claims.table([dict(text="BCE beats the prior", left=("bce", "validation/dice"), op=">",
-                              right=("prior", "validation/dice"))], lambda run: found[run]).count("✔") == 1
+    assert (
+        claims.table(
+            [
+                dict(
+                    text="BCE beats the prior",
+                    left=("bce", "validation/dice"),
+                    op=">",
+                    right=("prior", "validation/dice"),
+                )
+            ],
+            lambda run: found[run],
+        ).count("✔")
+        == 1
+    )

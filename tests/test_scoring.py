@@ -37,10 +37,19 @@ def run(tmp_path_factory):
     make_folder(root / "photos", {"train": {c: 8 for c in COLOURS}, "test": {c: 2 for c in COLOURS}})
     make_folder(root / "other", {"train": {c: 1 for c in COLOURS}, "extra": {"red": 2}}, seed=1)
     make_folder(root / "wrong", {"train": {"blue": 1, "green": 1}}, seed=2)
-    args = ["--config", f"{TINY}:classification", "--config.data.name=folder",
-            f"--config.data.folder.root={root / 'photos'}", f"--config.data.data_dir={root / 'tfds'}",
-            "--config.data.eval_splits=('test',)", "--config.data.image_size=12", "--config.model.num_classes=3",
-            "--config.monitor.metric=", "--config.num_epochs=3", "--config.eval_batch_size=4"]
+    args = [
+        "--config",
+        f"{TINY}:classification",
+        "--config.data.name=folder",
+        f"--config.data.folder.root={root / 'photos'}",
+        f"--config.data.data_dir={root / 'tfds'}",
+        "--config.data.eval_splits=('test',)",
+        "--config.data.image_size=12",
+        "--config.model.num_classes=3",
+        "--config.monitor.metric=",
+        "--config.num_epochs=3",
+        "--config.eval_batch_size=4",
+    ]
     workdir = str(root / "run")
     assert main.main(args + ["--workdir", workdir]) == 0
     return root, args, workdir
@@ -64,15 +73,32 @@ def test_evaluate_another_folder_on_every_split(run, capsys):
 
 def test_predictions_list_each_image_with_its_top_classes(run, capsys):
     root, args, workdir = run
-    assert main.main(args + ["--workdir", workdir, "--mode", "predict", "--checkpoint", "latest", "--split", "all",
-                             f"--config.data.folder.root={root / 'other'}"]) == 0
+    assert (
+        main.main(
+            args
+            + [
+                "--workdir",
+                workdir,
+                "--mode",
+                "predict",
+                "--checkpoint",
+                "latest",
+                "--split",
+                "all",
+                f"--config.data.folder.root={root / 'other'}",
+            ]
+        )
+        == 0
+    )
     path = os.path.join(workdir, "predictions-all-latest.csv")
     assert f"Predictions written: {path}" in capsys.readouterr().out
     rows = list(csv.DictReader(open(path)))
     assert len(rows) == 5
     assert sorted(r["file"] for r in rows) == sorted(
-        os.path.join(split, c, f"{c}_{i}.png") for split, c, n in
-        (("train", "blue", 1), ("train", "green", 1), ("train", "red", 1), ("extra", "red", 2)) for i in range(n))
+        os.path.join(split, c, f"{c}_{i}.png")
+        for split, c, n in (("train", "blue", 1), ("train", "green", 1), ("train", "red", 1), ("extra", "red", 2))
+        for i in range(n)
+    )
     for row in rows:
         assert row["labels"] == row["file"].split(os.sep)[1]
         probabilities = [float(row[f"top{i}_probability"]) for i in (1, 2, 3)]
@@ -83,8 +109,17 @@ def test_predictions_list_each_image_with_its_top_classes(run, capsys):
 
 def test_a_different_class_set_is_one_sentence(run, capsys):
     root, args, workdir = run
-    argv = args + ["--workdir", workdir, "--mode", "evaluate", "--checkpoint", "latest", "--split", "all",
-                   f"--config.data.folder.root={root / 'wrong'}"]
+    argv = args + [
+        "--workdir",
+        workdir,
+        "--mode",
+        "evaluate",
+        "--checkpoint",
+        "latest",
+        "--split",
+        "all",
+        f"--config.data.folder.root={root / 'wrong'}",
+    ]
     assert main.main(argv) == 1
     err = capsys.readouterr().err
     assert "was trained on 3 classes (blue, green, red), but this dataset has 2 (blue, green)" in err

@@ -1,4 +1,4 @@
-"""One style everywhere: ruff's checks, configured in pyproject.toml ([tool.ruff])."""
+"""One style everywhere: ruff's checks and its formatter, configured in pyproject.toml ([tool.ruff])."""
 
 from __future__ import annotations
 
@@ -6,11 +6,17 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_ruff_finds_nothing():
+@pytest.mark.parametrize(
+    "command", [["check", "--output-format", "concise"], ["format", "--check"]], ids=["lint", "format"]
+)
+def test_ruff_finds_nothing(command):
     # ruff comes with the dev extra that ./launch.sh installs; run as a module of this Python
-    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format", "concise", ROOT],
-                          capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", *command, "--no-cache", ROOT], capture_output=True, text=True, cwd=ROOT
+    )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -38,14 +38,18 @@ def env(tmp_path_factory):
 
 def _overrides(env, variant):
     """Command-line overrides of the tiny config used by every run of this module."""
-    return [f"--config.data.data_dir={env['data_dir']}", f"--config.num_epochs={EPOCHS}", "--config.log_every_steps=1",
-            "--config.checkpoint.every_steps=2" if variant == "segmentation" else "--config.checkpoint.every_steps=0"]
+    return [
+        f"--config.data.data_dir={env['data_dir']}",
+        f"--config.num_epochs={EPOCHS}",
+        "--config.log_every_steps=1",
+        "--config.checkpoint.every_steps=2" if variant == "segmentation" else "--config.checkpoint.every_steps=0",
+    ]
 
 
 def _config(env, variant, **changes):
     config = train.resolve(main.load_config(f"{TINY}:{variant}"))
     for text in _overrides(env, variant):
-        key, value = text[len("--config."):].split("=", 1)
+        key, value = text[len("--config.") :].split("=", 1)
         main.apply_override(config, key, value)
     for key, value in changes.items():
         main.apply_override(config, key, str(value))
@@ -116,9 +120,16 @@ def test_early_stopping_keeps_the_best_and_does_not_train_on(env, runs):
     runs("classification")  # compiled once, shared through the cache
     # min_delta so large that no epoch after the first improves: with patience 1, training stops
     # after epoch 2 and the best checkpoint is epoch 1's.
-    config = _config(env, "classification", **{
-        "num_epochs": 5, "monitor.metric": "validation/loss", "early_stopping.patience": 1,
-        "early_stopping.min_delta": 1e9})
+    config = _config(
+        env,
+        "classification",
+        **{
+            "num_epochs": 5,
+            "monitor.metric": "validation/loss",
+            "early_stopping.patience": 1,
+            "early_stopping.min_delta": 1e9,
+        },
+    )
     workdir = str(env["root"] / "early")
     result = train.fit(config, workdir)
     assert result.status == "early_stopped" and int(result.state.step) == 2 * STEPS_PER_EPOCH
@@ -153,8 +164,9 @@ def test_a_nan_mid_epoch_keeps_the_state_before_and_the_run_resumes_to_the_end(e
     config = _config(env, "segmentation", num_epochs=3)
     workdir = str(env["root"] / "nan")
     monkeypatch.setattr(data, "make_pipelines", with_a_nan)
-    with pytest.raises(train.TrainingDiverged, match=rf"diverged at step {poisoned} \(epoch 2\): the loss is nan"
-                       ) as error:
+    with pytest.raises(
+        train.TrainingDiverged, match=rf"diverged at step {poisoned} \(epoch 2\): the loss is nan"
+    ) as error:
         train.fit(config, workdir)
     monkeypatch.setattr(data, "make_pipelines", make_pipelines)
     kept = _steps(os.path.join(workdir, "checkpoints"))
@@ -172,8 +184,11 @@ def test_a_nan_learning_rate_never_reaches_a_checkpoint(env):
     # The loss and gradient of the first step are finite; the update it would make is not.
     config = _config(env, "segmentation", **{"optimizer.learning_rate": float("nan"), "checkpoint.every_steps": 1})
     workdir = str(env["root"] / "nan_lr")
-    with pytest.raises(train.TrainingDiverged, match=r"diverged at step 1 \(epoch 1\): its update would have made "
-                                                     r"the weights non-finite. The state before it \(step 0"):
+    with pytest.raises(
+        train.TrainingDiverged,
+        match=r"diverged at step 1 \(epoch 1\): its update would have made "
+        r"the weights non-finite. The state before it \(step 0",
+    ):
         train.fit(config, workdir)
     assert _steps(os.path.join(workdir, "checkpoints")) == [0] and _steps(os.path.join(workdir, "best")) == []
     state, _ = _restore(workdir, _target(config))
@@ -184,10 +199,19 @@ def test_a_nan_learning_rate_never_reaches_a_checkpoint(env):
 
 
 def _start(env, workdir, variant="segmentation"):
-    command = [sys.executable, "-m", "jaxvision.main", "--config", f"{TINY}:{variant}", "--workdir", workdir,
-               *_overrides(env, variant)]
-    return subprocess.Popen(command, cwd=ROOT, env=env["process_env"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    command = [
+        sys.executable,
+        "-m",
+        "jaxvision.main",
+        "--config",
+        f"{TINY}:{variant}",
+        "--workdir",
+        workdir,
+        *_overrides(env, variant),
+    ]
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env["process_env"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def _wait_for_checkpoint(process, workdir, at_least):

@@ -46,16 +46,22 @@ def _overrides(env, epochs):
     # are zero in exact arithmetic (conv biases before batch norm) into full learning-rate steps.
     # 32 training images: 4 steps an epoch, few enough that rounding differences stay at the
     # rounding level (momentum SGD amplifies them over many steps).
-    return [f"--config.data.data_dir={env['data_dir']}", f"--config.num_epochs={epochs}", "--config.log_every_steps=1",
-            "--config.data.shapes.num_train=32",
-            f"--config.peer_timeout_s={PEER_TIMEOUT_S}", "--config.optimizer.name=sgd",
-            "--config.optimizer.momentum=0.9", "--config.optimizer.learning_rate=0.1"]
+    return [
+        f"--config.data.data_dir={env['data_dir']}",
+        f"--config.num_epochs={epochs}",
+        "--config.log_every_steps=1",
+        "--config.data.shapes.num_train=32",
+        f"--config.peer_timeout_s={PEER_TIMEOUT_S}",
+        "--config.optimizer.name=sgd",
+        "--config.optimizer.momentum=0.9",
+        "--config.optimizer.learning_rate=0.1",
+    ]
 
 
 def _config(env, epochs=EPOCHS):
     config = train.resolve(main.load_config(f"{TINY}:classification"))
     for text in _overrides(env, epochs):
-        key, value = text[len("--config."):].split("=", 1)
+        key, value = text[len("--config.") :].split("=", 1)
         main.apply_override(config, key, value)
     return config
 
@@ -86,8 +92,16 @@ def _start_pair(env, workdir, epochs, ids=(0, 1)):
             JAX_COMPILATION_CACHE_DIR=env["cache"],
             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
         )
-        command = [sys.executable, "-m", "jaxvision.main", "--config", f"{TINY}:classification",
-                   "--workdir", workdir, *_overrides(env, epochs)]
+        command = [
+            sys.executable,
+            "-m",
+            "jaxvision.main",
+            "--config",
+            f"{TINY}:classification",
+            "--workdir",
+            workdir,
+            *_overrides(env, epochs),
+        ]
         # Output goes to files: a pipe nobody reads could fill up and stall a long run.
         with open(f"{workdir}-{process_id}.log", "w") as out:
             processes.append(subprocess.Popen(command, cwd=ROOT, env=process_env, stdout=out, stderr=subprocess.STDOUT))
@@ -103,8 +117,10 @@ def _one_process_reference(config):
     """4 local devices fed the global batches the two processes read: process p's share of each
     batch goes to devices 2p and 2p + 1, as the pmap axis orders them in the 2-process run."""
     devices = jax.local_devices()
-    shares = [data.make_pipelines(config, process_index=p, process_count=2, devices=devices[2 * p: 2 * p + 2])
-              for p in range(2)]
+    shares = [
+        data.make_pipelines(config, process_index=p, process_count=2, devices=devices[2 * p : 2 * p + 2])
+        for p in range(2)
+    ]
     engine = build_engine(config, shares[0].info, shares[0].steps_per_epoch)
     state = jax_utils.replicate(engine.initial_state, axis_name="batch")
     for epoch in range(config.num_epochs):

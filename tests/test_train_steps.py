@@ -47,8 +47,9 @@ def _train(devices):
     engine = _engine(devices)
     state = jax_utils.replicate(engine.initial_state, devices, axis_name="batch")
     for batch in _batches(len(devices)):
-        state, metrics, _, _ = engine.train_step(state, batch, np.zeros(len(devices), np.float32),
-                                                 np.ones(len(devices), np.float32))
+        state, metrics, _, _ = engine.train_step(
+            state, batch, np.zeros(len(devices), np.float32), np.ones(len(devices), np.float32)
+        )
     return engine, _first(state), _first(metrics)
 
 
@@ -118,5 +119,6 @@ def test_evaluation_leaves_padding_out(four):
         assert float(padded[name].count.sum()) == 4.0
         # Only the first example of each device counts: its value is the full sum minus the second's.
         second = jax.device_get(engine.eval_step(replicated, {k: v[:, 1:] for k, v in batch.items()}))[name]
-        np.testing.assert_allclose(padded[name].total.sum(), per_example.total.sum() - second.total.sum(),
-                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            padded[name].total.sum(), per_example.total.sum() - second.total.sum(), rtol=1e-5, atol=1e-6
+        )

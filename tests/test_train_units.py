@@ -47,9 +47,14 @@ def test_resolve_fills_defaults_and_rejects_misspelt_or_mistyped_keys():
 
 def test_overrides_are_read_as_the_fields_type():
     config = resolve(main.load_config(TINY + ":segmentation"))
-    for key, text in [("num_epochs", "5"), ("optimizer.learning_rate", "1e-2"), ("data.random_flip", "false"),
-                      ("optimizer.frozen", "('encoder_conv_0',)"), ("monitor.metric", "validation/iou"),
-                      ("model.skip_connections", "True")]:
+    for key, text in [
+        ("num_epochs", "5"),
+        ("optimizer.learning_rate", "1e-2"),
+        ("data.random_flip", "false"),
+        ("optimizer.frozen", "('encoder_conv_0',)"),
+        ("monitor.metric", "validation/iou"),
+        ("model.skip_connections", "True"),
+    ]:
         main.apply_override(config, key, text)
     assert config.num_epochs == 5 and config.optimizer.learning_rate == 1e-2 and config.data.random_flip is False
     assert config.optimizer.frozen == ("encoder_conv_0",) and config.monitor.metric == "validation/iou"
@@ -167,8 +172,10 @@ def test_the_backbone_learns_at_a_scaled_rate_and_clipping_counts_trained_leaves
     # clip_norm bounds the norm of what is trained: frozen gradients do not shrink the head's step
     opt.backbone_lr_scale, opt.frozen, opt.clip_norm = 1.0, ("conv",), 1.0
     tx, _ = make_optimizer(opt, _WithHead(), PARAMS, 10, 1)
-    grads = {"conv": {"kernel": jnp.full((3, 3), 100.0), "bias": jnp.zeros(3)},
-             "head": {"kernel": jnp.full((3, 2), 0.1)}}
+    grads = {
+        "conv": {"kernel": jnp.full((3, 3), 100.0), "bias": jnp.zeros(3)},
+        "head": {"kernel": jnp.full((3, 2), 0.1)},
+    }
     updates, _ = tx.update(grads, tx.init(PARAMS), PARAMS)
     np.testing.assert_allclose(updates["head"]["kernel"], -0.01, rtol=1e-6)  # norm 0.24 < 1: not clipped
     assert not np.any(updates["conv"]["kernel"])
@@ -258,7 +265,12 @@ def test_logs_write_jsonl_and_tensorboard_events_on_process_zero_only(tmp_path):
     log.close()
     assert json.loads((tmp_path / "config.json").read_text())["seed"] == 3
     assert json.loads((tmp_path / "metrics.jsonl").read_text()) == {
-        "step": 5, "epoch": 0, "split": "validation", "loss": 0.25, "accuracy": 0.75}
+        "step": 5,
+        "epoch": 0,
+        "split": "validation",
+        "loss": 0.25,
+        "accuracy": 0.75,
+    }
     (events,) = (tmp_path / "tensorboard").iterdir()
     scalars = {}
     for record in tf.data.TFRecordDataset(str(events)):
@@ -304,15 +316,23 @@ def test_checkpoints_keep_latest_and_best_and_restore_exactly(tmp_path):
     # A run with another optimizer cannot read it: one sentence, and the checkpoint stays.
     other = create_state({"params": PARAMS, "batch_stats": {}}, optax.sgd(0.1, momentum=0.9), run_key(0))
     reader = Checkpoints(str(tmp_path), read_only=True)
-    with pytest.raises(CheckpointError, match=r"checkpoints/3 (has no|holds) \['.*: run with the config "
-                                              r"it was trained with \(its config.json\), or start in a new --workdir"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"checkpoints/3 (has no|holds) \['.*: run with the config "
+        r"it was trained with \(its config.json\), or start in a new --workdir",
+    ):
         reader.restore(jax.device_get(other))
     # Nor can a run whose model has other shapes: the leaf that differs is named.
-    wider = create_state({"params": {**PARAMS, "head": {"kernel": jnp.ones((3, 4))}},
-                          "batch_stats": {"bn": {"mean": jnp.ones(3)}}},
-                         optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-3)), run_key(0))
-    with pytest.raises(CheckpointError, match=r"holds \['params'\]\['head'\]\['kernel'\] with shape \(3, 2\), "
-                                              r"but this config's run has \(3, 4\)"):
+    wider = create_state(
+        {"params": {**PARAMS, "head": {"kernel": jnp.ones((3, 4))}}, "batch_stats": {"bn": {"mean": jnp.ones(3)}}},
+        optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-3)),
+        run_key(0),
+    )
+    with pytest.raises(
+        CheckpointError,
+        match=r"holds \['params'\]\['head'\]\['kernel'\] with shape \(3, 2\), "
+        r"but this config's run has \(3, 4\)",
+    ):
         reader.restore(jax.device_get(wider))
     reader.close()
     assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2", "3"]
@@ -333,9 +353,11 @@ def test_a_damaged_checkpoint_is_moved_aside_and_the_one_before_is_used(tmp_path
     said = []
     restored, meta = checkpoints.restore(_state(0, 0.0), say=said.append)
     assert int(restored.step) == 1 and meta == {"epoch": 1}
-    assert len(said) == 1 and re.fullmatch(r"warning: the checkpoint .*checkpoints/2 is damaged \(.{1,125}\); it was "
-                                           r"moved to .*checkpoints/2\.damaged; using the one before it, step 1\.",
-                                           said[0]), said
+    assert len(said) == 1 and re.fullmatch(
+        r"warning: the checkpoint .*checkpoints/2 is damaged \(.{1,125}\); it was "
+        r"moved to .*checkpoints/2\.damaged; using the one before it, step 1\.",
+        said[0],
+    ), said
     assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1", "2.damaged"]  # nothing deleted
     checkpoints.save(_state(2, 2.5), {"epoch": 2})  # the step is written afresh when the run reaches it
     checkpoints.wait()
@@ -364,9 +386,12 @@ def test_a_failed_save_says_the_previous_checkpoint_is_intact(tmp_path, monkeypa
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(ocp.CheckpointManager, "save", disk_full)
-    with pytest.raises(CheckpointError, match=r"Saving the checkpoint of step 2 in .*checkpoints failed "
-                                              r"\(\[Errno 28\] No space left on device\); the previous checkpoint "
-                                              r"\(step 1\) is intact"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"Saving the checkpoint of step 2 in .*checkpoints failed "
+        r"\(\[Errno 28\] No space left on device\); the previous checkpoint "
+        r"\(step 1\) is intact",
+    ):
         checkpoints.save(_state(2, 2.0), {"epoch": 2})
     monkeypatch.undo()
     restored, meta = checkpoints.restore(_state(0, 0.0))

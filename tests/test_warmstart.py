@@ -41,8 +41,10 @@ def test_bind_gives_inception_the_pool_its_weights_were_trained_with(tmp_path, m
     explicit = _inception(imagenet="auto")
     explicit.model.last_pool = "avg"
     assert warmstart.bind(explicit, str(tmp_path / "a")).model.last_pool == "avg"
-    assert "last_pool" not in warmstart.bind(ml_collections.ConfigDict(dict(model=dict(name="deep_cnn"))),
-                                             str(tmp_path)).model
+    assert (
+        "last_pool"
+        not in warmstart.bind(ml_collections.ConfigDict(dict(model=dict(name="deep_cnn"))), str(tmp_path)).model
+    )
 
 
 def test_a_whole_network_is_borrowed_with_its_batch_statistics(tmp_path):

@@ -21,14 +21,22 @@ try:
     tf.config.set_visible_devices([], "GPU")
 except RuntimeError:  # TensorFlow was initialised before this import and keeps its devices
     if tf.config.list_physical_devices("GPU"):
-        warnings.warn("TensorFlow was initialised before jaxvision.data was imported and may hold GPU "
-                      "memory: import jaxvision.data before using TensorFlow.", stacklevel=2)
+        warnings.warn(
+            "TensorFlow was initialised before jaxvision.data was imported and may hold GPU "
+            "memory: import jaxvision.data before using TensorFlow.",
+            stacklevel=2,
+        )
 
 from jaxvision.data.config import default_data_config, resolve_data_config  # noqa: E402
 from jaxvision.data.errors import DataError  # noqa: E402
 from jaxvision.data.pipeline import DatasetInfo, Pipelines, build_pipelines, make_pipelines  # noqa: E402
 
 __all__ = [
-    "DataError", "DatasetInfo", "Pipelines", "build_pipelines", "default_data_config", "make_pipelines",
+    "DataError",
+    "DatasetInfo",
+    "Pipelines",
+    "build_pipelines",
+    "default_data_config",
+    "make_pipelines",
     "resolve_data_config",
 ]

@@ -69,10 +69,23 @@ def default_data_config() -> ml_collections.ConfigDict:
             shuffle_buffer=4096,
             prefetch_to_device=2,
             skip_bad_examples=False,
-            shapes=dict(image_size=128, num_train=2000, num_validation=500, num_test=500, label="multi_hot",
-                        objects=(0.06, 0.25), clutter=1.0, presence=0.0),
-            voc=dict(year=2009, builder="jaxvision", classes=("cat", "motorbike", "bottle"),
-                     include_difficult=True, manual_dir=""),
+            shapes=dict(
+                image_size=128,
+                num_train=2000,
+                num_validation=500,
+                num_test=500,
+                label="multi_hot",
+                objects=(0.06, 0.25),
+                clutter=1.0,
+                presence=0.0,
+            ),
+            voc=dict(
+                year=2009,
+                builder="jaxvision",
+                classes=("cat", "motorbike", "bottle"),
+                include_difficult=True,
+                manual_dir="",
+            ),
             folder=dict(root=""),
             masks=dict(root="", foreground="binary", foreground_values=(), split=(0.8, 0.2), split_seed=0),
         )
@@ -94,8 +107,10 @@ def _merge(into: ml_collections.ConfigDict, given, prefix: str) -> None:
         try:
             into[key] = value
         except TypeError:
-            raise ValueError(f"{prefix}.{key} is {value!r}, but it must be a {type(into[key]).__name__} "
-                             f"like its default {into[key]!r}.") from None
+            raise ValueError(
+                f"{prefix}.{key} is {value!r}, but it must be a {type(into[key]).__name__} "
+                f"like its default {into[key]!r}."
+            ) from None
 
 
 def resolve_data_config(given: ml_collections.ConfigDict | dict | None) -> ml_collections.ConfigDict:
@@ -104,25 +119,39 @@ def resolve_data_config(given: ml_collections.ConfigDict | dict | None) -> ml_co
     _merge(data, given or {}, "config.data")
     checks = [
         (data.name in DATASETS, f"config.data.name is {data.name!r}: use one of {', '.join(DATASETS)}."),
-        (data.train_crop in TRAIN_CROPS,
-         f"config.data.train_crop is {data.train_crop!r}: use one of {', '.join(TRAIN_CROPS)}."),
-        (data.eval_crop in EVAL_CROPS,
-         f"config.data.eval_crop is {data.eval_crop!r}: use one of {', '.join(EVAL_CROPS)}."),
-        (len(data.value_range) == 2 and data.value_range[0] < data.value_range[1],
-         f"config.data.value_range is {data.value_range!r}: give (low, high) with low < high, "
-         "e.g. (0, 1) or (-1, 1)."),
+        (
+            data.train_crop in TRAIN_CROPS,
+            f"config.data.train_crop is {data.train_crop!r}: use one of {', '.join(TRAIN_CROPS)}.",
+        ),
+        (
+            data.eval_crop in EVAL_CROPS,
+            f"config.data.eval_crop is {data.eval_crop!r}: use one of {', '.join(EVAL_CROPS)}.",
+        ),
+        (
+            len(data.value_range) == 2 and data.value_range[0] < data.value_range[1],
+            f"config.data.value_range is {data.value_range!r}: give (low, high) with low < high, "
+            "e.g. (0, 1) or (-1, 1).",
+        ),
         (0 < data.central_crop_fraction <= 1, "config.data.central_crop_fraction must lie in (0, 1]."),
-        (0 < data.inception_crop_area[0] <= data.inception_crop_area[1] <= 1,
-         "config.data.inception_crop_area must be (low, high) with 0 < low <= high <= 1."),
-        (0 < data.inception_crop_aspect[0] <= data.inception_crop_aspect[1],
-         "config.data.inception_crop_aspect must be (low, high) with 0 < low <= high."),
+        (
+            0 < data.inception_crop_area[0] <= data.inception_crop_area[1] <= 1,
+            "config.data.inception_crop_area must be (low, high) with 0 < low <= high <= 1.",
+        ),
+        (
+            0 < data.inception_crop_aspect[0] <= data.inception_crop_aspect[1],
+            "config.data.inception_crop_aspect must be (low, high) with 0 < low <= high.",
+        ),
         (data.image_size >= 1, "config.data.image_size must be a positive number of pixels."),
         (data.shuffle_buffer >= 1, "config.data.shuffle_buffer must be at least 1."),
         (data.prefetch_to_device >= 0, "config.data.prefetch_to_device must be 0 (off) or more."),
-        (data.shapes.label in ("multi_hot", "dominant"),
-         f"config.data.shapes.label is {data.shapes.label!r}: use 'multi_hot' or 'dominant'."),
-        (data.voc.builder in ("jaxvision", "tfds"),
-         f"config.data.voc.builder is {data.voc.builder!r}: use 'jaxvision' or 'tfds'."),
+        (
+            data.shapes.label in ("multi_hot", "dominant"),
+            f"config.data.shapes.label is {data.shapes.label!r}: use 'multi_hot' or 'dominant'.",
+        ),
+        (
+            data.voc.builder in ("jaxvision", "tfds"),
+            f"config.data.voc.builder is {data.voc.builder!r}: use 'jaxvision' or 'tfds'.",
+        ),
     ]
     for ok, message in checks:
         if not ok:

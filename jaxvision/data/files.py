@@ -55,8 +55,7 @@ def check_image(path: os.PathLike | str) -> tuple[int, int]:
     return height, width
 
 
-def read_class_mask(path: os.PathLike | str, image_path: os.PathLike | str,
-                    image_hw: tuple[int, int]) -> np.ndarray:
+def read_class_mask(path: os.PathLike | str, image_path: os.PathLike | str, image_hw: tuple[int, int]) -> np.ndarray:
     """The class indices of a palette (or single-channel) PNG, checked against its image's size."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path} is missing: restore the mask of {image_path}, {_SKIP_HINT}.")
@@ -94,8 +93,13 @@ def checked(items: Iterable[T], make: Callable[[T], R], *, skip: bool, what: str
             continue
         yield result
     if skipped:
-        _log.warning("Skipped %d of %d examples of %s (config.data.skip_bad_examples=True); the first: %s",
-                     len(skipped), total, what, skipped[0])
+        _log.warning(
+            "Skipped %d of %d examples of %s (config.data.skip_bad_examples=True); the first: %s",
+            len(skipped),
+            total,
+            what,
+            skipped[0],
+        )
 
 
 class CheckingBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):

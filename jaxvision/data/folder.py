@@ -44,8 +44,11 @@ class FolderConfig(tfds.core.BuilderConfig):
 
 
 def _images(folder: str) -> list[str]:
-    return sorted(f for f in os.listdir(folder)
-                  if f.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(folder, f)))
+    return sorted(
+        f
+        for f in os.listdir(folder)
+        if f.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(folder, f))
+    )
 
 
 def _subfolders(folder: str) -> list[str]:
@@ -54,8 +57,11 @@ def _subfolders(folder: str) -> list[str]:
 
 def _scan_classes(root: str, prefix: str, class_names: list[str]) -> list[tuple[str, int]]:
     top = os.path.join(root, prefix)
-    return [(os.path.join(prefix, name, f), class_names.index(name))
-            for name in _subfolders(top) for f in _images(os.path.join(top, name))]
+    return [
+        (os.path.join(prefix, name, f), class_names.index(name))
+        for name in _subfolders(top)
+        for f in _images(os.path.join(top, name))
+    ]
 
 
 def _scan_oxford(root: str) -> tuple[list[str], dict[str, list[tuple[str, int]]]]:
@@ -82,13 +88,16 @@ def _scan_oxford(root: str) -> tuple[list[str], dict[str, list[tuple[str, int]]]
             image_id = int(match.group(1))
             path = os.path.relpath(os.path.join(folder, name), root)
             if not 1 <= image_id <= len(labels):
-                raise DataError(f"{os.path.join(root, path)} has id {image_id}, beyond the {len(labels)} "
-                                "labels of imagelabels.mat.")
+                raise DataError(
+                    f"{os.path.join(root, path)} has id {image_id}, beyond the {len(labels)} labels of imagelabels.mat."
+                )
             label = int(labels[image_id - 1])
             parent = os.path.basename(folder)
             if parent.isdigit() and int(parent) != label:
-                raise DataError(f"{os.path.join(root, path)} lies in class folder {parent}, but "
-                                f"imagelabels.mat gives it class {label}: move it to folder {label}.")
+                raise DataError(
+                    f"{os.path.join(root, path)} lies in class folder {parent}, but "
+                    f"imagelabels.mat gives it class {label}: move it to folder {label}."
+                )
             for split, ids in split_ids.items():
                 if image_id in ids:
                     files[split].append((path, label - 1))
@@ -99,16 +108,21 @@ def scan(root: str) -> FolderConfig:
     """The config of the folder at root: its layout read, its files listed."""
     root = os.path.abspath(os.path.expanduser(root))
     if not os.path.isdir(root):
-        raise FileNotFoundError(f"config.data.folder.root {root} is not a folder: point it at a folder of "
-                                "class sub-folders (<root>/<class>/*.jpg).")
+        raise FileNotFoundError(
+            f"config.data.folder.root {root} is not a folder: point it at a folder of "
+            "class sub-folders (<root>/<class>/*.jpg)."
+        )
     oxford = all(os.path.isfile(os.path.join(root, f)) for f in ("imagelabels.mat", "setid.mat"))
     if oxford:
         class_names, files = _scan_oxford(root)
     else:
         top = _subfolders(root)
         # Split layout: no image at the top two levels, class folders one level down.
-        nested = top and not _images(root) and all(
-            _subfolders(os.path.join(root, d)) and not _images(os.path.join(root, d)) for d in top)
+        nested = (
+            top
+            and not _images(root)
+            and all(_subfolders(os.path.join(root, d)) and not _images(os.path.join(root, d)) for d in top)
+        )
         if nested:
             class_names = sorted({c for split in top for c in _subfolders(os.path.join(root, split))})
             files = {split: _scan_classes(root, split, class_names) for split in top}
@@ -120,22 +134,33 @@ def scan(root: str) -> FolderConfig:
     empty = [name for i, name in enumerate(class_names) if i not in used and not oxford]  # Oxford: classes from .mat
     if files and empty:
         more = f" (and {len(empty) - 1} more)" if len(empty) > 1 else ""
-        raise DataError(f"{root}: the class folder {empty[0]!r}{more} "
-                        f"holds no images ({', '.join(IMAGE_EXTENSIONS)}): add its images or remove the folder, "
-                        "else it would be a class no example teaches.")
+        raise DataError(
+            f"{root}: the class folder {empty[0]!r}{more} "
+            f"holds no images ({', '.join(IMAGE_EXTENSIONS)}): add its images or remove the folder, "
+            "else it would be a class no example teaches."
+        )
     if not files:
-        raise DataError(f"{root} holds no images ({', '.join(IMAGE_EXTENSIONS)}) in class sub-folders: "
-                        "expected <root>/<class>/<image> or <root>/<split>/<class>/<image>.")
+        raise DataError(
+            f"{root} holds no images ({', '.join(IMAGE_EXTENSIONS)}) in class sub-folders: "
+            "expected <root>/<class>/<image> or <root>/<split>/<class>/<image>."
+        )
     bad = [s for s in files if not re.fullmatch(r"\w+", s)]
     if bad:
-        raise DataError(f"{os.path.join(root, bad[0])}: split folder names may hold only letters, "
-                        "digits and '_'.")
-    digest = hashlib.sha1(repr(sorted(
-        (split, path, label, os.path.getsize(os.path.join(root, path)))
-        for split, pairs in files.items() for path, label in pairs)).encode() + root.encode()).hexdigest()[:12]
+        raise DataError(f"{os.path.join(root, bad[0])}: split folder names may hold only letters, digits and '_'.")
+    digest = hashlib.sha1(
+        repr(
+            sorted(
+                (split, path, label, os.path.getsize(os.path.join(root, path)))
+                for split, pairs in files.items()
+                for path, label in pairs
+            )
+        ).encode()
+        + root.encode()
+    ).hexdigest()[:12]
     name = re.sub(r"\W", "_", os.path.basename(root)) or "root"
-    return FolderConfig(name=f"{name}_{digest}", version="1.0.0", root=root,
-                        class_names=tuple(class_names), files=files)
+    return FolderConfig(
+        name=f"{name}_{digest}", version="1.0.0", root=root, class_names=tuple(class_names), files=files
+    )
 
 
 class JaxvisionImageFolder(CheckingBuilder):
@@ -144,11 +169,13 @@ class JaxvisionImageFolder(CheckingBuilder):
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
             description=__doc__,
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Image(),
-                "label": tfds.features.ClassLabel(names=self.builder_config.class_names),
-                "file_name": tfds.features.Text(),
-            }),
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Image(),
+                    "label": tfds.features.ClassLabel(names=self.builder_config.class_names),
+                    "file_name": tfds.features.Text(),
+                }
+            ),
             supervised_keys=("image", "label"),
         )
 
@@ -164,5 +191,6 @@ class JaxvisionImageFolder(CheckingBuilder):
             check_image(os.path.join(root, path))
             return path, {"image": os.path.join(root, path), "label": label, "file_name": path}
 
-        yield from checked(self.builder_config.files[split], example, skip=self._skip_bad_examples,
-                           what=f"{root} ({split})")
+        yield from checked(
+            self.builder_config.files[split], example, skip=self._skip_bad_examples, what=f"{root} ({split})"
+        )

@@ -70,16 +70,21 @@ def _pairs(root: str, prefix: str) -> list[tuple[str, str]]:
     images, masks = _files(os.path.join(root, prefix, "images")), _files(os.path.join(root, prefix, "masks"))
     for stem in sorted(set(images) ^ set(masks)):
         have, lack = ("images", "masks") if stem in images else ("masks", "images")
-        raise DataError(f"{os.path.join(root, prefix, have, (images | masks)[stem])} has no partner in "
-                        f"{os.path.join(root, prefix, lack)}: add the missing file (same stem) or remove this one.")
-    return [(os.path.join(prefix, "images", images[s]), os.path.join(prefix, "masks", masks[s]))
-            for s in sorted(images)]
+        raise DataError(
+            f"{os.path.join(root, prefix, have, (images | masks)[stem])} has no partner in "
+            f"{os.path.join(root, prefix, lack)}: add the missing file (same stem) or remove this one."
+        )
+    return [
+        (os.path.join(prefix, "images", images[s]), os.path.join(prefix, "masks", masks[s])) for s in sorted(images)
+    ]
 
 
 def _split(pairs: list, fractions: tuple[float, ...], seed: int) -> dict[str, list]:
     if not 2 <= len(fractions) <= 3 or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
-        raise ValueError(f"config.data.masks.split is {fractions!r}: give 2 or 3 positive fractions that add up "
-                         "to 1 (train, validation[, test]), e.g. (0.8, 0.2).")
+        raise ValueError(
+            f"config.data.masks.split is {fractions!r}: give 2 or 3 positive fractions that add up "
+            "to 1 (train, validation[, test]), e.g. (0.8, 0.2)."
+        )
     order = np.random.default_rng(seed).permutation(len(pairs))
     ends = np.round(np.cumsum(fractions) * len(pairs)).astype(int)
     starts = np.concatenate([[0], ends[:-1]])
@@ -92,16 +97,20 @@ def scan(root: str, foreground="binary", split=(0.8, 0.2), split_seed: int = 0) 
     `foreground` is 'binary', 'nonzero' or a tuple of the foreground values."""
     root = os.path.abspath(os.path.expanduser(root))
     if not os.path.isdir(root):
-        raise FileNotFoundError(f"config.data.masks.root {root} is not a folder: point it at a folder with "
-                                "images/ and masks/ (or <split>/images/ and <split>/masks/).")
+        raise FileNotFoundError(
+            f"config.data.masks.root {root} is not a folder: point it at a folder with "
+            "images/ and masks/ (or <split>/images/ and <split>/masks/)."
+        )
     foreground = _rule(foreground)
     if os.path.isdir(os.path.join(root, "images")) or os.path.isdir(os.path.join(root, "masks")):
         pairs = _split(_pairs(root, ""), tuple(split), split_seed)
     else:
         splits = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d, "images")))
         if not splits:
-            raise DataError(f"{root} has neither images/ and masks/ nor <split>/images/ and <split>/masks/: "
-                            "put the images and their masks in one of these layouts.")
+            raise DataError(
+                f"{root} has neither images/ and masks/ nor <split>/images/ and <split>/masks/: "
+                "put the images and their masks in one of these layouts."
+            )
         bad = [s for s in splits if not re.fullmatch(r"\w+", s)]
         if bad:
             raise DataError(f"{os.path.join(root, bad[0])}: split folder names may hold only letters, digits and '_'.")
@@ -119,12 +128,17 @@ def scan(root: str, foreground="binary", split=(0.8, 0.2), split_seed: int = 0) 
 def _rule(foreground):
     if foreground in ("binary", "nonzero"):
         return foreground
-    if isinstance(foreground, (tuple, list)) and foreground and all(isinstance(v, int) and 0 <= v <= 255
-                                                                     for v in foreground):
+    if (
+        isinstance(foreground, (tuple, list))
+        and foreground
+        and all(isinstance(v, int) and 0 <= v <= 255 for v in foreground)
+    ):
         return tuple(sorted(foreground))
-    raise ValueError(f"config.data.masks.foreground is {foreground!r}: use 'binary' (0/1 or 0/255 masks), "
-                     "'nonzero' (class maps: every class is foreground) or 'values' with "
-                     "config.data.masks.foreground_values, e.g. (15,).")
+    raise ValueError(
+        f"config.data.masks.foreground is {foreground!r}: use 'binary' (0/1 or 0/255 masks), "
+        "'nonzero' (class maps: every class is foreground) or 'values' with "
+        "config.data.masks.foreground_values, e.g. (15,)."
+    )
 
 
 def foreground_mask(path: str, image_path: str, image_hw: tuple[int, int], rule) -> np.ndarray:
@@ -136,8 +150,10 @@ def foreground_mask(path: str, image_path: str, image_hw: tuple[int, int], rule)
         raise DataError(f"{path} is not a readable mask image ({e}): replace it, {_SKIP_HINT}.") from None
     values = values.astype(np.uint8)
     if values.shape != tuple(image_hw):
-        raise DataError(f"{path} is {values.shape[1]}x{values.shape[0]} pixels but its image {image_path} is "
-                        f"{image_hw[1]}x{image_hw[0]}: masks must match their images, {_SKIP_HINT}.")
+        raise DataError(
+            f"{path} is {values.shape[1]}x{values.shape[0]} pixels but its image {image_path} is "
+            f"{image_hw[1]}x{image_hw[0]}: masks must match their images, {_SKIP_HINT}."
+        )
     if rule == "nonzero":
         return (values > 0).astype(np.uint8)
     if isinstance(rule, tuple):
@@ -149,9 +165,11 @@ def foreground_mask(path: str, image_path: str, image_hw: tuple[int, int], rule)
         return values
     if present <= {0, 255}:
         return (values > 0).astype(np.uint8)
-    raise DataError(f"{path} holds the values {sorted(present)[:6]}{'...' if len(present) > 6 else ''}, which fit "
-                    "no binary mask (0/1 or 0/255): set config.data.masks.foreground to 'nonzero', or to 'values' "
-                    f"with config.data.masks.foreground_values, {_SKIP_HINT}.")
+    raise DataError(
+        f"{path} holds the values {sorted(present)[:6]}{'...' if len(present) > 6 else ''}, which fit "
+        "no binary mask (0/1 or 0/255): set config.data.masks.foreground to 'nonzero', or to 'values' "
+        f"with config.data.masks.foreground_values, {_SKIP_HINT}."
+    )
 
 
 class JaxvisionMaskFolder(CheckingBuilder):
@@ -160,11 +178,13 @@ class JaxvisionMaskFolder(CheckingBuilder):
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
             description=__doc__,
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Image(),
-                "mask": tfds.features.Image(shape=(None, None, 1), encoding_format="png"),
-                "file_name": tfds.features.Text(),
-            }),
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Image(),
+                    "mask": tfds.features.Image(shape=(None, None, 1), encoding_format="png"),
+                    "file_name": tfds.features.Text(),
+                }
+            ),
         )
 
     def _split_generators(self, dl_manager):

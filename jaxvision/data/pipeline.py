@@ -60,8 +60,13 @@ class Pipelines:
     info: DatasetInfo
 
 
-def make_pipelines(config: ml_collections.ConfigDict, *, process_index: int | None = None,
-                   process_count: int | None = None, devices: Sequence[jax.Device] | None = None) -> Pipelines:
+def make_pipelines(
+    config: ml_collections.ConfigDict,
+    *,
+    process_index: int | None = None,
+    process_count: int | None = None,
+    devices: Sequence[jax.Device] | None = None,
+) -> Pipelines:
     """Prepares `config.data`'s dataset (once) and returns its pipelines for this process.
 
     In a multi-process run every process calls it; process 0 prepares the data first.
@@ -81,7 +86,11 @@ def make_pipelines(config: ml_collections.ConfigDict, *, process_index: int | No
         source = make_source(data)
     prepare(source)
     return build_pipelines(
-        source, data, seed=config.seed, batch_size=config.batch_size, eval_batch_size=config.eval_batch_size,
+        source,
+        data,
+        seed=config.seed,
+        batch_size=config.batch_size,
+        eval_batch_size=config.eval_batch_size,
         process_index=jax.process_index() if process_index is None else process_index,
         process_count=jax.process_count() if process_count is None else process_count,
         devices=jax.local_devices() if devices is None else list(devices),
@@ -90,9 +99,11 @@ def make_pipelines(config: ml_collections.ConfigDict, *, process_index: int | No
 
 def _local_batch(global_batch: int, process_count: int, num_devices: int, name: str) -> int:
     if global_batch % (process_count * num_devices):
-        raise ValueError(f"{name}={global_batch} is not divisible by the {process_count} process(es) x "
-                         f"{num_devices} device(s) per process: use a multiple of "
-                         f"{process_count * num_devices}.")
+        raise ValueError(
+            f"{name}={global_batch} is not divisible by the {process_count} process(es) x "
+            f"{num_devices} device(s) per process: use a multiple of "
+            f"{process_count * num_devices}."
+        )
     return global_batch // process_count
 
 
@@ -116,8 +127,7 @@ def _decode(ex: Example, has_mask: bool) -> tuple[tf.Tensor, tf.Tensor | None]:
     if not has_mask:
         return image, None
     mask = tf.io.decode_png(ex["mask"], channels=1)
-    same = tf.debugging.assert_equal(tf.shape(image)[:2], tf.shape(mask)[:2],
-                                     message="its mask and image sizes differ")
+    same = tf.debugging.assert_equal(tf.shape(image)[:2], tf.shape(mask)[:2], message="its mask and image sizes differ")
     with tf.control_dependencies([same]):
         return tf.identity(image), mask
 
@@ -134,10 +144,15 @@ def _preprocessor(data: ml_collections.ConfigDict, source: Source, train: bool):
             crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         if crop == "inception":
             begin, extent, _ = tf.image.stateless_sample_distorted_bounding_box(
-                tf.shape(image), tf.zeros([0, 0, 4], tf.float32), seed=crop_seed, min_object_covered=0.0,
+                tf.shape(image),
+                tf.zeros([0, 0, 4], tf.float32),
+                seed=crop_seed,
+                min_object_covered=0.0,
                 aspect_ratio_range=tuple(data.inception_crop_aspect),
-                area_range=tuple(data.inception_crop_area), max_attempts=10,
-                use_image_if_no_bounding_boxes=True)
+                area_range=tuple(data.inception_crop_area),
+                max_attempts=10,
+                use_image_if_no_bounding_boxes=True,
+            )
         elif crop == "central":
             hw = tf.shape(image)[:2]
             side = tf.cast(tf.cast(tf.reduce_min(hw), tf.float32) * data.central_crop_fraction, tf.int32)
@@ -212,10 +227,14 @@ class _Plan:
 def _share(plan: _Plan, split: str, index: int | None = None) -> tf.data.Dataset:
     """The parsed examples of `split` that process `index` (default: this one) reads."""
     source = plan.source
-    part = tfds.split_for_jax_process(_expand(split, source), process_count=plan.process_count,
-                                      process_index=plan.process_index if index is None else index)
-    ds = source.builder.as_dataset(split=part, shuffle_files=False, decoders=plan.decoders,
-                                   read_config=tfds.ReadConfig(try_autocache=False))
+    part = tfds.split_for_jax_process(
+        _expand(split, source),
+        process_count=plan.process_count,
+        process_index=plan.process_index if index is None else index,
+    )
+    ds = source.builder.as_dataset(
+        split=part, shuffle_files=False, decoders=plan.decoders, read_config=tfds.ReadConfig(try_autocache=False)
+    )
     options = tf.data.Options()
     options.deterministic = True
     options.autotune.enabled = TF_DATA_AUTOTUNE
@@ -226,9 +245,14 @@ def _share(plan: _Plan, split: str, index: int | None = None) -> tf.data.Dataset
 def _share_sizes(plan: _Plan, split: str) -> list[int]:
     splits = plan.source.builder.info.splits
     if plan.source.keep is None and len(splits):
-        return [splits[tfds.split_for_jax_process(_expand(split, plan.source), process_index=p,
-                                                  process_count=plan.process_count)].num_examples
-                for p in range(plan.process_count)]
+        return [
+            splits[
+                tfds.split_for_jax_process(
+                    _expand(split, plan.source), process_index=p, process_count=plan.process_count
+                )
+            ].num_examples
+            for p in range(plan.process_count)
+        ]
     # Filtered (or mocked) data: count by reading the labels; the images stay encoded.
     return [int(_share(plan, split, p).reduce(np.int64(0), lambda n, _: n + 1)) for p in range(plan.process_count)]
 
@@ -255,13 +279,17 @@ def _train_batches(plan: _Plan, epoch: int, start_step: int = 0) -> Iterator[dic
     shuffle_seed, augment_seed = _epoch_seeds(plan.seed, epoch, plan.process_index)
     preprocess = _preprocessor(data, plan.source, train=True)
     ds = _share(plan, data.train_split)
-    ds = ds.shuffle(min(data.shuffle_buffer, plan.sizes[data.train_split][plan.process_index]), seed=shuffle_seed,
-                    reshuffle_each_iteration=False)
+    ds = ds.shuffle(
+        min(data.shuffle_buffer, plan.sizes[data.train_split][plan.process_index]),
+        seed=shuffle_seed,
+        reshuffle_each_iteration=False,
+    )
     # Positions are numbered before skipping, so an example's augmentation seed is the same
     # whether the epoch starts at step 0 or resumes at start_step.
     ds = ds.take(spe * plan.train_batch).enumerate().skip(start_step * plan.train_batch)
-    ds = ds.map(lambda i, ex: preprocess(ex, tf.stack([tf.constant(augment_seed, tf.int64), i])),
-                num_parallel_calls=AUTOTUNE)
+    ds = ds.map(
+        lambda i, ex: preprocess(ex, tf.stack([tf.constant(augment_seed, tf.int64), i])), num_parallel_calls=AUTOTUNE
+    )
     ds = add_device_axis(ds, plan.train_batch, len(plan.devices))
     return place_on_devices(_host_batches(plan, ds, data.train_split), data, plan.devices)
 
@@ -282,9 +310,17 @@ def _eval_batches(plan: _Plan, split: str, with_names: bool = False) -> Iterator
     return found if with_names else place_on_devices(found, plan.data, plan.devices)
 
 
-def build_pipelines(source: Source, data: ml_collections.ConfigDict, *, seed: int, batch_size: int,
-                    eval_batch_size: int, process_index: int, process_count: int,
-                    devices: Sequence[jax.Device]) -> Pipelines:
+def build_pipelines(
+    source: Source,
+    data: ml_collections.ConfigDict,
+    *,
+    seed: int,
+    batch_size: int,
+    eval_batch_size: int,
+    process_index: int,
+    process_count: int,
+    devices: Sequence[jax.Device],
+) -> Pipelines:
     """The pipelines of a prepared source (see make_pipelines)."""
     if not 0 <= process_index < process_count:
         raise ValueError(f"process_index {process_index} is not in [0, {process_count}).")
@@ -294,33 +330,53 @@ def build_pipelines(source: Source, data: ml_collections.ConfigDict, *, seed: in
     for split in read:
         unknown = [s for s in _split_names(_expand(split, source)) if s not in source.splits]
         if unknown:
-            raise ValueError(f"Split {split!r} of config.data names {unknown[0]!r}, which {source.name} "
-                             f"does not have: its splits are {', '.join(source.splits)}.")
+            raise ValueError(
+                f"Split {split!r} of config.data names {unknown[0]!r}, which {source.name} "
+                f"does not have: its splits are {', '.join(source.splits)}."
+            )
     # Read only the features parse needs; images stay encoded until after shuffling and skipping.
     all_features = source.builder.info.features
     decoders = tfds.decode.PartialDecoding(
         {k: True for k in source.features},
-        decoders={k: tfds.decode.SkipDecoding() for k in source.features
-                  if isinstance(all_features[k], tfds.features.Image)})
-    plan = _Plan(source=source, data=data, seed=seed, process_index=process_index, process_count=process_count,
-                 devices=tuple(devices), decoders=decoders,
-                 train_batch=_local_batch(batch_size, process_count, len(devices), "config.batch_size"),
-                 eval_batch=_local_batch(eval_batch_size, process_count, len(devices), "config.eval_batch_size"))
+        decoders={
+            k: tfds.decode.SkipDecoding() for k in source.features if isinstance(all_features[k], tfds.features.Image)
+        },
+    )
+    plan = _Plan(
+        source=source,
+        data=data,
+        seed=seed,
+        process_index=process_index,
+        process_count=process_count,
+        devices=tuple(devices),
+        decoders=decoders,
+        train_batch=_local_batch(batch_size, process_count, len(devices), "config.batch_size"),
+        eval_batch=_local_batch(eval_batch_size, process_count, len(devices), "config.eval_batch_size"),
+    )
     plan = dataclasses.replace(plan, sizes={split: _share_sizes(plan, split) for split in dict.fromkeys(read)})
     if data.train_split and plan.steps_per_epoch == 0:
-        raise DataError(f"{source.name} {data.train_split!r} gives {min(plan.sizes[data.train_split])} examples "
-                        f"to a process, fewer than one batch of {plan.train_batch}: lower config.batch_size.")
+        raise DataError(
+            f"{source.name} {data.train_split!r} gives {min(plan.sizes[data.train_split])} examples "
+            f"to a process, fewer than one batch of {plan.train_batch}: lower config.batch_size."
+        )
     channels = 1 if data.grayscale else 3
     info = DatasetInfo(
-        name=source.name, num_classes=len(source.class_names), class_names=source.class_names,
+        name=source.name,
+        num_classes=len(source.class_names),
+        class_names=source.class_names,
         image_shape=(data.image_size, data.image_size, channels),
         num_examples={split: sum(n) for split, n in plan.sizes.items()},
-        multi_label=source.multi_label, has_mask=source.has_mask,
+        multi_label=source.multi_label,
+        has_mask=source.has_mask,
         source=str(source.builder.data_dir),
     )
-    return Pipelines(train=functools.partial(_train_batches, plan), steps_per_epoch=plan.steps_per_epoch,
-                     evals={split: functools.partial(_eval_batches, plan, split) for split in eval_splits},
-                     eval_steps={split: plan.eval_steps(split) for split in eval_splits}, info=info)
+    return Pipelines(
+        train=functools.partial(_train_batches, plan),
+        steps_per_epoch=plan.steps_per_epoch,
+        evals={split: functools.partial(_eval_batches, plan, split) for split in eval_splits},
+        eval_steps={split: plan.eval_steps(split) for split in eval_splits},
+        info=info,
+    )
 
 
 def _reason(error: tf.errors.OpError) -> str:
@@ -336,6 +392,8 @@ def _find_bad_example(source: Source, raw: tf.data.Dataset, split: str, error: t
             _decode(ex, source.has_mask)
         except tf.errors.InvalidArgumentError as e:
             name = ex["name"].numpy().decode("utf-8", "replace")
-            return (f"{name} of {source.name} ({split}) cannot be read ({_reason(e)}); its prepared copy under "
-                    f"{source.builder.data_dir} is damaged: delete that folder to prepare it again.")
+            return (
+                f"{name} of {source.name} ({split}) cannot be read ({_reason(e)}); its prepared copy under "
+                f"{source.builder.data_dir} is damaged: delete that folder to prepare it again."
+            )
     return f"Reading {source.name} ({split}) failed: {_reason(error)}."

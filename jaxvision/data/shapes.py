@@ -121,6 +121,7 @@ def _background(rng: np.random.Generator, size: int, clutter: float = 1.0) -> np
 
 def _box(y0: float, y1: float, x0: float, x1: float, margin: float, size: int):
     """Integer pixel ranges covering [y0, y1] x [x0, x1] grown by margin, clipped to the image."""
+
     def span(a, b):
         return max(int(a - margin), 0), min(int(np.ceil(b + margin)) + 1, size)
 
@@ -140,8 +141,13 @@ def _sample_classes(rng: np.random.Generator, presence: float = 0.0) -> list[int
     return classes
 
 
-def render_example(rng: np.random.Generator, size: int, objects: tuple[float, float] = OBJECTS,
-                   clutter: float = 1.0, presence: float = 0.0) -> dict[str, np.ndarray]:
+def render_example(
+    rng: np.random.Generator,
+    size: int,
+    objects: tuple[float, float] = OBJECTS,
+    clutter: float = 1.0,
+    presence: float = 0.0,
+) -> dict[str, np.ndarray]:
     """One scene: 'image' uint8 [size, size, 3] and 'segmentation' uint8 [size, size] (0-3).
 
     `objects` is the range of an object's half-size as a fraction of the image side;
@@ -190,27 +196,53 @@ class ShapesConfig(tfds.core.BuilderConfig):
     presence: float = 0.0
 
     @classmethod
-    def make(cls, image_size: int = 128, num_train: int = 2000, num_validation: int = 500,
-             num_test: int = 500, objects=OBJECTS, clutter: float = 1.0, presence: float = 0.0) -> "ShapesConfig":
+    def make(
+        cls,
+        image_size: int = 128,
+        num_train: int = 2000,
+        num_validation: int = 500,
+        num_test: int = 500,
+        objects=OBJECTS,
+        clutter: float = 1.0,
+        presence: float = 0.0,
+    ) -> "ShapesConfig":
         """A config whose name records its settings, so each setting is prepared once."""
-        for field, value in (("image_size", image_size), ("num_train", num_train),
-                             ("num_validation", num_validation), ("num_test", num_test)):
+        for field, value in (
+            ("image_size", image_size),
+            ("num_train", num_train),
+            ("num_validation", num_validation),
+            ("num_test", num_test),
+        ):
             if int(value) < (8 if field == "image_size" else 0):
-                raise ValueError(f"data.shapes.{field}={value} is too small: use a positive number "
-                                 "(image_size at least 8).")
+                raise ValueError(
+                    f"data.shapes.{field}={value} is too small: use a positive number (image_size at least 8)."
+                )
         objects = tuple(float(v) for v in objects)
-        if not (len(objects) == 2 and 0 < objects[0] <= objects[1] <= 0.5) or not 0 <= clutter <= 1 or not (
-                0 <= presence < 1):
-            raise ValueError(f"data.shapes.objects {objects} must be (low, high) with 0 < low <= high <= 0.5, "
-                             f"data.shapes.clutter ({clutter}) between 0 and 1, and data.shapes.presence ({presence}) "
-                             "at least 0 and under 1.")
+        if (
+            not (len(objects) == 2 and 0 < objects[0] <= objects[1] <= 0.5)
+            or not 0 <= clutter <= 1
+            or not (0 <= presence < 1)
+        ):
+            raise ValueError(
+                f"data.shapes.objects {objects} must be (low, high) with 0 < low <= high <= 0.5, "
+                f"data.shapes.clutter ({clutter}) between 0 and 1, and data.shapes.presence ({presence}) "
+                "at least 0 and under 1."
+            )
         name = f"{image_size}px_{num_train}_{num_validation}_{num_test}"
         if objects != OBJECTS or clutter != 1.0 or presence:
             name += f"_objects{objects[0]:g}-{objects[1]:g}_clutter{clutter:g}_presence{presence:g}"
         if name not in _MADE:  # one object per setting: tfds accepts only its own object of a listed config
-            _MADE[name] = cls(name=name, version=_VERSION, image_size=int(image_size), num_train=int(num_train),
-                              num_validation=int(num_validation), num_test=int(num_test), objects=objects,
-                              clutter=float(clutter), presence=float(presence))
+            _MADE[name] = cls(
+                name=name,
+                version=_VERSION,
+                image_size=int(image_size),
+                num_train=int(num_train),
+                num_validation=int(num_validation),
+                num_test=int(num_test),
+                objects=objects,
+                clutter=float(clutter),
+                presence=float(presence),
+            )
         return _MADE[name]
 
 
@@ -227,14 +259,16 @@ class JaxvisionShapes(tfds.core.GeneratorBasedBuilder):
         size = self.builder_config.image_size
         return self.dataset_info_from_configs(
             description=__doc__,
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Image(shape=(size, size, 3), encoding_format="jpeg"),
-                "segmentation": tfds.features.Image(shape=(size, size, 1), encoding_format="png"),
-                "mask": tfds.features.Image(shape=(size, size, 1), encoding_format="png"),
-                "labels": tfds.features.Sequence(tfds.features.ClassLabel(names=CLASS_NAMES)),
-                "label": tfds.features.ClassLabel(names=CLASS_NAMES),
-                "id": tfds.features.Text(),
-            }),
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Image(shape=(size, size, 3), encoding_format="jpeg"),
+                    "segmentation": tfds.features.Image(shape=(size, size, 1), encoding_format="png"),
+                    "mask": tfds.features.Image(shape=(size, size, 1), encoding_format="png"),
+                    "labels": tfds.features.Sequence(tfds.features.ClassLabel(names=CLASS_NAMES)),
+                    "label": tfds.features.ClassLabel(names=CLASS_NAMES),
+                    "id": tfds.features.Text(),
+                }
+            ),
             supervised_keys=("image", "label"),
         )
 
@@ -249,17 +283,21 @@ class JaxvisionShapes(tfds.core.GeneratorBasedBuilder):
         size = c.image_size
         for i in range(count):
             # One generator per example: any example can be regenerated on its own.
-            scene = render_example(np.random.default_rng([size, split_index, i]), size, c.objects, c.clutter,
-                                   c.presence)
+            scene = render_example(
+                np.random.default_rng([size, split_index, i]), size, c.objects, c.clutter, c.presence
+            )
             segmentation = scene["segmentation"]
             pixels = np.bincount(segmentation.ravel(), minlength=len(CLASS_NAMES) + 1)[1:]
             key = f"{SPLITS[split_index]}_{i:06d}"
-            yield key, {
-                # JPEG, like the photos of real datasets, at a fifth of the PNG's encoding time.
-                "image": jpeg_bytes(scene["image"]),
-                "segmentation": png_bytes(segmentation[:, :, None]),
-                "mask": png_bytes((segmentation > 0).astype(np.uint8)[:, :, None]),
-                "labels": [int(k) for k in np.flatnonzero(pixels)],
-                "label": int(np.argmax(pixels)),
-                "id": key,
-            }
+            yield (
+                key,
+                {
+                    # JPEG, like the photos of real datasets, at a fifth of the PNG's encoding time.
+                    "image": jpeg_bytes(scene["image"]),
+                    "segmentation": png_bytes(segmentation[:, :, None]),
+                    "mask": png_bytes((segmentation > 0).astype(np.uint8)[:, :, None]),
+                    "labels": [int(k) for k in np.flatnonzero(pixels)],
+                    "label": int(np.argmax(pixels)),
+                    "id": key,
+                },
+            )

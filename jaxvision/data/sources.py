@@ -49,8 +49,9 @@ def multi_hot(labels: tf.Tensor, num_classes: int) -> tf.Tensor:
 
 def _shapes(data: ml_collections.ConfigDict, data_dir: str | None) -> Source:
     c = data.shapes
-    config = shapes.ShapesConfig.make(c.image_size, c.num_train, c.num_validation, c.num_test, c.objects, c.clutter,
-                                      c.presence)
+    config = shapes.ShapesConfig.make(
+        c.image_size, c.num_train, c.num_validation, c.num_test, c.objects, c.clutter, c.presence
+    )
     k = len(shapes.CLASS_NAMES)
     dominant = c.label == "dominant"
 
@@ -58,9 +59,16 @@ def _shapes(data: ml_collections.ConfigDict, data_dir: str | None) -> Source:
         label = one_hot(ex["label"], k) if dominant else multi_hot(ex["labels"], k)
         return {"image": ex["image"], "mask": ex["mask"], "label": label, "name": ex["id"]}
 
-    return Source("shapes", shapes.JaxvisionShapes(config=config, data_dir=data_dir), shapes.SPLITS,
-                  shapes.CLASS_NAMES, multi_label=not dominant, has_mask=True,
-                  features=("image", "mask", "label" if dominant else "labels", "id"), parse=parse)
+    return Source(
+        "shapes",
+        shapes.JaxvisionShapes(config=config, data_dir=data_dir),
+        shapes.SPLITS,
+        shapes.CLASS_NAMES,
+        multi_label=not dominant,
+        has_mask=True,
+        features=("image", "mask", "label" if dominant else "labels", "id"),
+        parse=parse,
+    )
 
 
 def _flowers(data: ml_collections.ConfigDict, data_dir: str | None) -> Source:
@@ -70,16 +78,26 @@ def _flowers(data: ml_collections.ConfigDict, data_dir: str | None) -> Source:
     def parse(ex):
         return {"image": ex["image"], "label": one_hot(ex["label"], len(names)), "name": ex["file_name"]}
 
-    return Source("oxford_flowers102", builder, ("train", "validation", "test"), names,
-                  multi_label=False, has_mask=False, features=("image", "label", "file_name"), parse=parse)
+    return Source(
+        "oxford_flowers102",
+        builder,
+        ("train", "validation", "test"),
+        names,
+        multi_label=False,
+        has_mask=False,
+        features=("image", "label", "file_name"),
+        parse=parse,
+    )
 
 
 def _voc_download_config(data: ml_collections.ConfigDict) -> tfds.download.DownloadConfig:
     manual_dir = data.voc.manual_dir
     if manual_dir and not os.path.isdir(manual_dir):
-        raise FileNotFoundError(f"config.data.voc.manual_dir {manual_dir} is not a folder: point it at a "
-                                "folder holding VOCdevkit/VOC<year> or the official VOCtrainval tar, or "
-                                "leave it empty.")
+        raise FileNotFoundError(
+            f"config.data.voc.manual_dir {manual_dir} is not a folder: point it at a "
+            "folder holding VOCdevkit/VOC<year> or the official VOCtrainval tar, or "
+            "leave it empty."
+        )
     return tfds.download.DownloadConfig(manual_dir=manual_dir or None)
 
 
@@ -95,17 +113,24 @@ def _voc_multilabel(data: ml_collections.ConfigDict, data_dir: str | None) -> So
     classes = tuple(data.voc.classes)
     unknown = [c for c in classes if c not in voc.VOC_CLASSES]
     if unknown or not classes:
-        raise ValueError(f"config.data.voc.classes {classes!r} must be a non-empty subset of the VOC classes: "
-                         f"{', '.join(voc.VOC_CLASSES)}.")
+        raise ValueError(
+            f"config.data.voc.classes {classes!r} must be a non-empty subset of the VOC classes: "
+            f"{', '.join(voc.VOC_CLASSES)}."
+        )
     if data.voc.builder == "tfds":
         if year not in (2007, 2012):
-            raise ValueError(f"tfds' voc has the years 2007 and 2012 only, not {year}: set "
-                             "config.data.voc.builder='jaxvision' for other years.")
+            raise ValueError(
+                f"tfds' voc has the years 2007 and 2012 only, not {year}: set "
+                "config.data.voc.builder='jaxvision' for other years."
+            )
         builder, download_config = tfds.builder(f"voc/{year}", data_dir=data_dir), None
         splits = ("train", "validation", "test")
     else:
-        builder = voc.JaxvisionVoc(config=voc.builder_config("classification", year, data.voc.manual_dir),
-                                   data_dir=data_dir, skip_bad_examples=data.skip_bad_examples)
+        builder = voc.JaxvisionVoc(
+            config=voc.builder_config("classification", year, data.voc.manual_dir),
+            data_dir=data_dir,
+            skip_bad_examples=data.skip_bad_examples,
+        )
         splits, download_config = ("train", "validation"), _voc_download_config(data)
     # VOC class id -> position in the subset, -1 (ignored by multi_hot) for the other classes.
     subset = tf.constant([classes.index(c) if c in classes else -1 for c in voc.VOC_CLASSES], tf.int64)
@@ -115,38 +140,69 @@ def _voc_multilabel(data: ml_collections.ConfigDict, data_dir: str | None) -> So
         label = multi_hot(tf.gather(subset, ex[labels_key]), len(classes))
         return {"image": ex["image"], "label": label, "name": ex["image/filename"]}
 
-    return Source("voc_multilabel", builder, splits, classes, multi_label=True, has_mask=False,
-                  features=("image", labels_key, "image/filename"), parse=parse,
-                  keep=lambda ex: tf.reduce_max(ex["label"]) > 0, download_config=download_config)
+    return Source(
+        "voc_multilabel",
+        builder,
+        splits,
+        classes,
+        multi_label=True,
+        has_mask=False,
+        features=("image", labels_key, "image/filename"),
+        parse=parse,
+        keep=lambda ex: tf.reduce_max(ex["label"]) > 0,
+        download_config=download_config,
+    )
 
 
 def _voc_segmentation(data: ml_collections.ConfigDict, data_dir: str | None) -> Source:
-    builder = voc.JaxvisionVoc(config=voc.builder_config("segmentation", _voc_year(data), data.voc.manual_dir),
-                               data_dir=data_dir, skip_bad_examples=data.skip_bad_examples)
+    builder = voc.JaxvisionVoc(
+        config=voc.builder_config("segmentation", _voc_year(data), data.voc.manual_dir),
+        data_dir=data_dir,
+        skip_bad_examples=data.skip_bad_examples,
+    )
     k = len(voc.VOC_CLASSES)
 
     def parse(ex):
-        return {"image": ex["image"], "mask": ex["mask"], "label": multi_hot(ex["labels"], k),
-                "name": ex["image/filename"]}
+        return {
+            "image": ex["image"],
+            "mask": ex["mask"],
+            "label": multi_hot(ex["labels"], k),
+            "name": ex["image/filename"],
+        }
 
-    return Source("voc_segmentation", builder, ("train", "validation"), voc.VOC_CLASSES, multi_label=True,
-                  has_mask=True, features=("image", "mask", "labels", "image/filename"), parse=parse,
-                  download_config=_voc_download_config(data))
+    return Source(
+        "voc_segmentation",
+        builder,
+        ("train", "validation"),
+        voc.VOC_CLASSES,
+        multi_label=True,
+        has_mask=True,
+        features=("image", "mask", "labels", "image/filename"),
+        parse=parse,
+        download_config=_voc_download_config(data),
+    )
 
 
 def _folder(data: ml_collections.ConfigDict, data_dir: str | None) -> Source:
     if not data.folder.root:
         raise ValueError("config.data.folder.root is empty: point it at a folder of class sub-folders.")
     config = folder.scan(data.folder.root)
-    builder = folder.JaxvisionImageFolder(config=config, data_dir=data_dir,
-                                          skip_bad_examples=data.skip_bad_examples)
+    builder = folder.JaxvisionImageFolder(config=config, data_dir=data_dir, skip_bad_examples=data.skip_bad_examples)
     k = len(config.class_names)
 
     def parse(ex):
         return {"image": ex["image"], "label": one_hot(ex["label"], k), "name": ex["file_name"]}
 
-    return Source("folder", builder, tuple(config.files), config.class_names, multi_label=False, has_mask=False,
-                  features=("image", "label", "file_name"), parse=parse)
+    return Source(
+        "folder",
+        builder,
+        tuple(config.files),
+        config.class_names,
+        multi_label=False,
+        has_mask=False,
+        features=("image", "label", "file_name"),
+        parse=parse,
+    )
 
 
 def _mask_folder(data: ml_collections.ConfigDict, data_dir: str | None) -> Source:
@@ -154,18 +210,29 @@ def _mask_folder(data: ml_collections.ConfigDict, data_dir: str | None) -> Sourc
     if not m.root:
         raise ValueError("config.data.masks.root is empty: point it at a folder with images/ and masks/.")
     if m.foreground == "values" and not m.foreground_values:
-        raise ValueError("config.data.masks.foreground is 'values', but config.data.masks.foreground_values is "
-                         "empty: list the mask values that are foreground, e.g. (15,).")
+        raise ValueError(
+            "config.data.masks.foreground is 'values', but config.data.masks.foreground_values is "
+            "empty: list the mask values that are foreground, e.g. (15,)."
+        )
     rule = tuple(m.foreground_values) if m.foreground == "values" else m.foreground
     config = mask_folder.scan(m.root, rule, tuple(m.split), m.split_seed)
-    builder = mask_folder.JaxvisionMaskFolder(config=config, data_dir=data_dir,
-                                              skip_bad_examples=data.skip_bad_examples)
+    builder = mask_folder.JaxvisionMaskFolder(
+        config=config, data_dir=data_dir, skip_bad_examples=data.skip_bad_examples
+    )
 
     def parse(ex):
         return {"image": ex["image"], "mask": ex["mask"], "label": tf.ones([1], tf.float32), "name": ex["file_name"]}
 
-    return Source("mask_folder", builder, tuple(config.pairs), ("foreground",), multi_label=True, has_mask=True,
-                  features=("image", "mask", "file_name"), parse=parse)
+    return Source(
+        "mask_folder",
+        builder,
+        tuple(config.pairs),
+        ("foreground",),
+        multi_label=True,
+        has_mask=True,
+        features=("image", "mask", "file_name"),
+        parse=parse,
+    )
 
 
 _SOURCES = {

@@ -36,9 +36,26 @@ from jaxvision.data.errors import DataError
 from jaxvision.data.files import CheckingBuilder, check_image, checked, png_bytes, read_class_mask
 
 VOC_CLASSES = (
-    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
-    "train", "tvmonitor",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
 )
 VOID = 255
 TARS = {
@@ -83,8 +100,12 @@ def _digest(manual_dir: str, year: int) -> str:
     devkit = find_devkit(manual_dir, year)
     tar = os.path.join(manual_dir, TARS[year])
     if devkit:
-        files = [os.path.join(folder, f) for sub in ("ImageSets", "JPEGImages", "SegmentationClass", "Annotations")
-                 for folder, _, names in sorted(os.walk(os.path.join(devkit, sub))) for f in sorted(names)]
+        files = [
+            os.path.join(folder, f)
+            for sub in ("ImageSets", "JPEGImages", "SegmentationClass", "Annotations")
+            for folder, _, names in sorted(os.walk(os.path.join(devkit, sub)))
+            for f in sorted(names)
+        ]
     else:
         files = [tar] if os.path.isfile(tar) else []
     listing = [(os.path.abspath(f), os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
@@ -116,8 +137,9 @@ def _annotation_labels(path: str) -> tuple[list[int], list[int]]:
         raise FileNotFoundError(f"{path} is missing: restore it, or set config.data.skip_bad_examples=True.")
     try:
         objects = ElementTree.parse(path).getroot().findall("object")
-        names = [(o.find("name").text.strip().lower(), (o.findtext("difficult") or "0").strip() == "1")
-                 for o in objects]
+        names = [
+            (o.find("name").text.strip().lower(), (o.findtext("difficult") or "0").strip() == "1") for o in objects
+        ]
     except (ElementTree.ParseError, AttributeError) as e:
         raise DataError(f"{path} is not a readable VOC annotation ({e}): replace it.") from None
     unknown = sorted({n for n, _ in names} - set(VOC_CLASSES))
@@ -134,7 +156,8 @@ class JaxvisionVoc(CheckingBuilder):
     VERSION = tfds.core.Version("1.0.0")
     BUILDER_CONFIGS = [
         VocConfig(name=f"{task}_{year}", year=year, task=task, description=f"VOC{year} {task}")
-        for task in TASKS for year in TARS
+        for task in TASKS
+        for year in TARS
     ]
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         "Optional: a folder holding VOCdevkit/VOC<year> or the official VOCtrainval tar of that "
@@ -177,8 +200,10 @@ class JaxvisionVoc(CheckingBuilder):
             extracted = dl_manager.extract(dl_manager.download(tar_url(year)))
         found = find_devkit(extracted, year)
         if not found:
-            raise DataError(f"{TARS[year]} (unpacked in {extracted}) holds no VOCdevkit/VOC{year}: "
-                            "it is not the official VOC trainval tar of that year.")
+            raise DataError(
+                f"{TARS[year]} (unpacked in {extracted}) holds no VOCdevkit/VOC{year}: "
+                "it is not the official VOC trainval tar of that year."
+            )
         return found
 
     def _split_generators(self, dl_manager):
@@ -193,8 +218,10 @@ class JaxvisionVoc(CheckingBuilder):
         segmentation = self.builder_config.task == "segmentation"
         make = self._segmentation_example if segmentation else self._classification_example
         yield from checked(
-            _read_ids(list_path), lambda image_id: make(devkit, image_id),
-            skip=self._skip_bad_examples, what=list_path,
+            _read_ids(list_path),
+            lambda image_id: make(devkit, image_id),
+            skip=self._skip_bad_examples,
+            what=list_path,
         )
 
     @staticmethod
@@ -205,8 +232,10 @@ class JaxvisionVoc(CheckingBuilder):
         present = np.unique(classes)
         bad = present[(present > len(VOC_CLASSES)) & (present != VOID)]
         if bad.size:
-            raise DataError(f"{mask_path} holds value {bad[0]}, which is no VOC class id (0-20) nor "
-                            f"void ({VOID}): it is not a VOC class mask.")
+            raise DataError(
+                f"{mask_path} holds value {bad[0]}, which is no VOC class id (0-20) nor "
+                f"void ({VOID}): it is not a VOC class mask."
+            )
         return image_id, {
             "image": image_path,
             "image/filename": f"{image_id}.jpg",
@@ -221,6 +250,8 @@ class JaxvisionVoc(CheckingBuilder):
         check_image(image_path)
         every, easy = _annotation_labels(os.path.join(devkit, "Annotations", f"{image_id}.xml"))
         return image_id, {
-            "image": image_path, "image/filename": f"{image_id}.jpg",
-            "labels": every, "labels_no_difficult": easy,
+            "image": image_path,
+            "image/filename": f"{image_id}.jpg",
+            "labels": every,
+            "labels_no_difficult": easy,
         }

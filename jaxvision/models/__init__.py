@@ -29,8 +29,15 @@ import jax
 import numpy as np
 import optax
 
-from jaxvision.models.autoencoder import (AUTOENCODER_FILTERS, ConvAutoencoder, Decoder, Encoder,
-                                          autoencoder, code_shape, code_size)
+from jaxvision.models.autoencoder import (
+    AUTOENCODER_FILTERS,
+    ConvAutoencoder,
+    Decoder,
+    Encoder,
+    autoencoder,
+    code_shape,
+    code_size,
+)
 from jaxvision.models.classifiers import DEEP_CNN_FILTERS, DeepCNN, EncoderClassifier
 from jaxvision.models.inception_segmenter import InceptionSegmenter
 from jaxvision.models.inception_v3 import InceptionV3, preprocess_input
@@ -38,21 +45,39 @@ from jaxvision.models.segmentation import SEGMENTER_FILTERS, Segmenter, UNet
 from jaxvision.paths import path_str, under
 
 __all__ = [
-    'AUTOENCODER_FILTERS', 'DEEP_CNN_FILTERS', 'SEGMENTER_FILTERS', 'ConvAutoencoder', 'DeepCNN',
-    'Decoder', 'Encoder', 'EncoderClassifier', 'InceptionSegmenter', 'InceptionV3', 'Segmenter', 'UNet', 'autoencoder',
-    'build_model', 'code_shape', 'code_size', 'count_params', 'l2_mask', 'masked_optimizer',
-    'preprocess_input', 'trainable_mask', 'MODELS',
+    "AUTOENCODER_FILTERS",
+    "DEEP_CNN_FILTERS",
+    "SEGMENTER_FILTERS",
+    "ConvAutoencoder",
+    "DeepCNN",
+    "Decoder",
+    "Encoder",
+    "EncoderClassifier",
+    "InceptionSegmenter",
+    "InceptionV3",
+    "Segmenter",
+    "UNet",
+    "autoencoder",
+    "build_model",
+    "code_shape",
+    "code_size",
+    "count_params",
+    "l2_mask",
+    "masked_optimizer",
+    "preprocess_input",
+    "trainable_mask",
+    "MODELS",
 ]
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
-    'inception_v3': InceptionV3,
-    'autoencoder': autoencoder,
-    'frozen_encoder_classifier': lambda **kw: EncoderClassifier(**{'freeze_backbone': True, **kw}),
-    'encoder_classifier': EncoderClassifier,
-    'deep_cnn': DeepCNN,
-    'segmenter': Segmenter,
-    'unet': UNet,
-    'inception_segmenter': InceptionSegmenter,
+    "inception_v3": InceptionV3,
+    "autoencoder": autoencoder,
+    "frozen_encoder_classifier": lambda **kw: EncoderClassifier(**{"freeze_backbone": True, **kw}),
+    "encoder_classifier": EncoderClassifier,
+    "deep_cnn": DeepCNN,
+    "segmenter": Segmenter,
+    "unet": UNet,
+    "inception_segmenter": InceptionSegmenter,
 }
 
 
@@ -63,16 +88,15 @@ def build_model(name: str, **kwargs: Any) -> nn.Module:
     freeze_backbone=True)`, ... Tuples may come as lists (from a config).
     """
     if name not in MODELS:
-        raise ValueError(f'Unknown model {name!r}: choose one of {", ".join(sorted(MODELS))}.')
+        raise ValueError(f"Unknown model {name!r}: choose one of {', '.join(sorted(MODELS))}.")
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
     try:
         return MODELS[name](**kwargs)
     except TypeError as e:
-        raise ValueError(f'Model {name!r} does not take these arguments {sorted(kwargs)}: {e}') from None
+        raise ValueError(f"Model {name!r} does not take these arguments {sorted(kwargs)}: {e}") from None
 
 
-def trainable_mask(model: nn.Module, params, *,
-                   trainable: Iterable[str] | Callable[[str], bool] | None = None):
+def trainable_mask(model: nn.Module, params, *, trainable: Iterable[str] | Callable[[str], bool] | None = None):
     """A pytree of bools shaped like `params`: True where the optimizer may update.
 
     By default everything is trainable, except that a model with `freeze_backbone=True`
@@ -81,14 +105,14 @@ def trainable_mask(model: nn.Module, params, *,
     or a predicate on the '/'-joined path of each leaf.
     """
     if trainable is None:
-        if getattr(model, 'freeze_backbone', False):
-            trainable = tuple(getattr(model, 'head_names', ()))
+        if getattr(model, "freeze_backbone", False):
+            trainable = tuple(getattr(model, "head_names", ()))
         else:
             return jax.tree.map(lambda _: True, params)
     if callable(trainable):
         predicate = trainable
     else:
-        prefixes = tuple(p.strip('/') for p in trainable)
+        prefixes = tuple(p.strip("/") for p in trainable)
         predicate = lambda s: any(under(s, p) for p in prefixes)
     return jax.tree_util.tree_map_with_path(lambda path, _: bool(predicate(path_str(path))), params)
 
@@ -99,8 +123,8 @@ def masked_optimizer(tx: optax.GradientTransformation, mask) -> optax.GradientTr
     Unlike `optax.masked`, which passes the raw gradients of masked-out leaves through as
     updates, this leaves frozen parameters exactly unchanged.
     """
-    labels = jax.tree.map(lambda m: 'trainable' if m else 'frozen', mask)
-    return optax.multi_transform({'trainable': tx, 'frozen': optax.set_to_zero()}, labels)
+    labels = jax.tree.map(lambda m: "trainable" if m else "frozen", mask)
+    return optax.multi_transform({"trainable": tx, "frozen": optax.set_to_zero()}, labels)
 
 
 def l2_mask(model: nn.Module, params):
@@ -108,13 +132,13 @@ def l2_mask(model: nn.Module, params):
     regularises. The one definition of its scope: the kernels a model names in
     `l2_kernel_paths()` (DeepCNN: its last three), or every kernel of a model that names none.
     """
-    if not hasattr(model, 'l2_kernel_paths'):
-        return jax.tree_util.tree_map_with_path(lambda path, _: path_str(path).endswith('kernel'), params)
-    paths = {'/'.join(p) for p in model.l2_kernel_paths()}
+    if not hasattr(model, "l2_kernel_paths"):
+        return jax.tree_util.tree_map_with_path(lambda path, _: path_str(path).endswith("kernel"), params)
+    paths = {"/".join(p) for p in model.l2_kernel_paths()}
     mask = jax.tree_util.tree_map_with_path(lambda path, _: path_str(path) in paths, params)
     found = {path_str(p) for p, m in jax.tree_util.tree_flatten_with_path(mask)[0] if m}
     if found != paths:
-        raise ValueError(f'L2 kernels {sorted(paths - found)} are not in the parameters.')
+        raise ValueError(f"L2 kernels {sorted(paths - found)} are not in the parameters.")
     return mask
 
 

@@ -49,21 +49,23 @@ INPUT_SHAPE = (128, 128, 3)
 
 def _check(filters: Sequence[int], pools: int):
     if not filters:
-        raise ValueError('An encoder needs at least one filter count.')
-    if not 0 <= pools <= len(filters) - 1:   # the decoder upsamples after len - 1 blocks
-        raise ValueError(f'pools must be between 0 and len(filters) - 1 = {len(filters) - 1}, '
-                         f'got {pools} for filters {tuple(filters)}.')
+        raise ValueError("An encoder needs at least one filter count.")
+    if not 0 <= pools <= len(filters) - 1:  # the decoder upsamples after len - 1 blocks
+        raise ValueError(
+            f"pools must be between 0 and len(filters) - 1 = {len(filters) - 1}, "
+            f"got {pools} for filters {tuple(filters)}."
+        )
 
 
-def code_shape(filters: Sequence[int], pools: int = AUTOENCODER_POOLS,
-               input_shape: Sequence[int] = INPUT_SHAPE) -> tuple[int, int, int]:
+def code_shape(
+    filters: Sequence[int], pools: int = AUTOENCODER_POOLS, input_shape: Sequence[int] = INPUT_SHAPE
+) -> tuple[int, int, int]:
     """Shape (H, W, C) of the code for an input of `input_shape`."""
     h, w = input_shape[0], input_shape[1]
-    return h // 2 ** pools, w // 2 ** pools, filters[-1]
+    return h // 2**pools, w // 2**pools, filters[-1]
 
 
-def code_size(filters: Sequence[int], pools: int = AUTOENCODER_POOLS,
-              input_shape: Sequence[int] = INPUT_SHAPE) -> int:
+def code_size(filters: Sequence[int], pools: int = AUTOENCODER_POOLS, input_shape: Sequence[int] = INPUT_SHAPE) -> int:
     return math.prod(code_shape(filters, pools, input_shape))
 
 
@@ -83,7 +85,7 @@ class Encoder(nn.Module):
         _check(self.filters, self.pools)
         x = jnp.asarray(x, self.dtype)
         for i, f in enumerate(self.filters):
-            x = nn.relu(conv3x3(f, name=f'conv_{i}', dtype=self.dtype)(x))
+            x = nn.relu(conv3x3(f, name=f"conv_{i}", dtype=self.dtype)(x))
             if i < self.pools:
                 x = max_pool2(x)
         return x
@@ -92,7 +94,7 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """The encoder's mirror; returns logits of `out_channels` channels (no sigmoid)."""
 
-    filters: Sequence[int] = AUTOENCODER_FILTERS[8192]   # the *encoder's* filters
+    filters: Sequence[int] = AUTOENCODER_FILTERS[8192]  # the *encoder's* filters
     pools: int = AUTOENCODER_POOLS
     out_channels: int = 3
     dtype: Dtype = jnp.float32
@@ -103,10 +105,10 @@ class Decoder(nn.Module):
         z = jnp.asarray(z, self.dtype)
         n = len(self.filters)
         for j, i in enumerate(range(n - 2, -1, -1)):
-            z = nn.relu(conv3x3(self.filters[i], name=f'conv_{j}', dtype=self.dtype)(z))
+            z = nn.relu(conv3x3(self.filters[i], name=f"conv_{j}", dtype=self.dtype)(z))
             if i < self.pools:
                 z = upsample2(z)
-        return conv3x3(self.out_channels, name=f'conv_{n - 1}', dtype=self.dtype)(z)
+        return conv3x3(self.out_channels, name=f"conv_{n - 1}", dtype=self.dtype)(z)
 
 
 class ConvAutoencoder(nn.Module):
@@ -144,5 +146,5 @@ def autoencoder(code_size: int = 8192, filters: Sequence[int] | None = None, **k
     with `filters`, the same wiring with other filter counts (a cheaper net keeps the last ones,
     which set the code's depth)."""
     if code_size not in AUTOENCODER_FILTERS:
-        raise ValueError(f'code_size must be one of {sorted(AUTOENCODER_FILTERS)}, got {code_size}.')
+        raise ValueError(f"code_size must be one of {sorted(AUTOENCODER_FILTERS)}, got {code_size}.")
     return ConvAutoencoder(filters=tuple(filters or AUTOENCODER_FILTERS[code_size]), pools=AUTOENCODER_POOLS, **kwargs)

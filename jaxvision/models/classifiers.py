@@ -27,7 +27,7 @@ from jaxvision.models.layers import conv3x3, dense, flatten, max_pool2
 
 Dtype = Any
 
-NUM_CLASSES = 3                                   # cat, motorbike, bottle
+NUM_CLASSES = 3  # cat, motorbike, bottle
 DEEP_CNN_FILTERS = (32, 64, 128, 256, 256)
 
 
@@ -44,23 +44,22 @@ class EncoderClassifier(nn.Module):
     freeze_backbone: bool = False
     dtype: Dtype = jnp.float32
 
-    head_names = ('head',)
+    head_names = ("head",)
 
     @nn.compact
     def __call__(self, x, train: bool = False):
         """Logits of images, or of their flattened codes `[B, codes]` (a frozen encoder's head
         trained on cached codes, jaxvision.train.features)."""
         del train
-        codes = x if x.ndim == 2 else flatten(Encoder(self.filters, self.pools, dtype=self.dtype, name='encoder')(x))
+        codes = x if x.ndim == 2 else flatten(Encoder(self.filters, self.pools, dtype=self.dtype, name="encoder")(x))
         if self.freeze_backbone:
             codes = jax.lax.stop_gradient(codes)
-        return jnp.asarray(dense(self.num_classes, name='head', dtype=self.dtype)(codes),
-                           jnp.float32)
+        return jnp.asarray(dense(self.num_classes, name="head", dtype=self.dtype)(codes), jnp.float32)
 
     @nn.nowrap
     def backbone(self):
         """(module, its parameters' scope) computing the features the head reads."""
-        return Encoder(self.filters, self.pools, dtype=self.dtype), 'encoder'
+        return Encoder(self.filters, self.pools, dtype=self.dtype), "encoder"
 
 
 class DeepCNN(nn.Module):
@@ -88,20 +87,24 @@ class DeepCNN(nn.Module):
     def __call__(self, x, train: bool = False):
         x = jnp.asarray(x, self.dtype)
         for i, f in enumerate(self.filters):
-            x = conv3x3(f, name=f'conv_{i}', dtype=self.dtype)(x)
-            x = nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3,
-                             use_fast_variance=False, axis_name=self.axis_name if train else None,
-                             dtype=self.dtype, name=f'bn_{i}')(x)
+            x = conv3x3(f, name=f"conv_{i}", dtype=self.dtype)(x)
+            x = nn.BatchNorm(
+                use_running_average=not train,
+                momentum=0.99,
+                epsilon=1e-3,
+                use_fast_variance=False,
+                axis_name=self.axis_name if train else None,
+                dtype=self.dtype,
+                name=f"bn_{i}",
+            )(x)
             x = max_pool2(nn.relu(x))
-            x = nn.Dropout(self.dropout, deterministic=not train, name=f'dropout_{i}')(x)
-        return jnp.asarray(dense(self.num_classes, name='head', dtype=self.dtype)(flatten(x)),
-                           jnp.float32)
+            x = nn.Dropout(self.dropout, deterministic=not train, name=f"dropout_{i}")(x)
+        return jnp.asarray(dense(self.num_classes, name="head", dtype=self.dtype)(flatten(x)), jnp.float32)
 
     @nn.nowrap
     def l2_kernel_paths(self) -> tuple[tuple[str, ...], ...]:
         """Paths in `params` of the kernels that get L2 (for the trainer's `l2_penalty`)."""
         for i in self.l2_blocks:
             if not 0 <= i < len(self.filters):
-                raise ValueError(f'l2_blocks holds {i}, but the DeepCNN has {len(self.filters)} '
-                                 f'blocks (0-based).')
-        return tuple((f'conv_{i}', 'kernel') for i in sorted(set(self.l2_blocks)))
+                raise ValueError(f"l2_blocks holds {i}, but the DeepCNN has {len(self.filters)} blocks (0-based).")
+        return tuple((f"conv_{i}", "kernel") for i in sorted(set(self.l2_blocks)))

@@ -36,19 +36,36 @@ _IM2COL_MAX_WINDOW = 32
 # col2im sums kh*kw shifted maps of Cout channels: cheap only for few output channels.
 # Measured at the segmenter's 1-channel logits: 10x XLA's forward.
 _COL2IM_MAX_OUT = 4
-_TN = (((0,), (0,)), ((), ()))      # contract the rows of both: A^T B
+_TN = (((0,), (0,)), ((), ()))  # contract the rows of both: A^T B
 
 
-def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
-                         dimension_numbers=None, feature_group_count=1, precision=None, **kw):
+def conv_general_dilated(
+    lhs,
+    rhs,
+    window_strides,
+    padding,
+    lhs_dilation=None,
+    rhs_dilation=None,
+    dimension_numbers=None,
+    feature_group_count=1,
+    precision=None,
+    **kw,
+):
     """`lax.conv_general_dilated`, for `flax.linen.Conv(conv_general_dilated=...)`.
 
     Dilated, grouped and non-NHWC/HWIO convolutions fall back to XLA's on every platform.
     """
-    plain = functools.partial(lax.conv_general_dilated, window_strides=window_strides,
-                              padding=padding, lhs_dilation=lhs_dilation,
-                              rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
-                              feature_group_count=feature_group_count, precision=precision, **kw)
+    plain = functools.partial(
+        lax.conv_general_dilated,
+        window_strides=window_strides,
+        padding=padding,
+        lhs_dilation=lhs_dilation,
+        rhs_dilation=rhs_dilation,
+        dimension_numbers=dimension_numbers,
+        feature_group_count=feature_group_count,
+        precision=precision,
+        **kw,
+    )
     dilated = any(d != 1 for d in (*(lhs_dilation or ()), *(rhs_dilation or ())))
     if lhs.ndim != 4 or dilated or feature_group_count != 1 or kw:
         return plain(lhs, rhs)
@@ -63,24 +80,23 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
 @functools.cache
 def _cpu_conv(strides, padding, precision):
     def xla(x, w):
-        return lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=_NHWC,
-                                        precision=precision)
+        return lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=_NHWC, precision=precision)
 
     def lowering(w_shape):
         kh, kw, cin, cout = w_shape
         if kh * kw * cin <= _IM2COL_MAX_WINDOW or (kh, kw, strides) == (1, 1, (1, 1)):
-            return 'im2col'          # first layers, and 1x1 convolutions: one matmul
+            return "im2col"  # first layers, and 1x1 convolutions: one matmul
         if cout <= _COL2IM_MAX_OUT and strides == (1, 1):
-            return 'col2im'          # last layers
+            return "col2im"  # last layers
         if strides != (1, 1) or not any(map(any, padding)):
-            return 'im2col forward'  # strided or 'VALID': XLA's forward is ~1.8x slower here
-        return 'xla'
+            return "im2col forward"  # strided or 'VALID': XLA's forward is ~1.8x slower here
+        return "xla"
 
     def forward(x, w):
         kind = lowering(w.shape)
-        if kind.startswith('im2col'):
+        if kind.startswith("im2col"):
             return _im2col_conv(x, w, strides, padding, precision)
-        if kind == 'col2im':
+        if kind == "col2im":
             return _col2im_conv(x, w, padding, precision)
         return xla(x, w)
 
@@ -95,7 +111,7 @@ def _cpu_conv(strides, padding, precision):
         x, w = res
         # The transpose of im2col scatters kh*kw copies back: slower than XLA's own input
         # gradient except where the forward is a single matmul (1x1) or col2im.
-        transposed = forward if lowering(w.shape) in ('im2col', 'col2im') else xla
+        transposed = forward if lowering(w.shape) in ("im2col", "col2im") else xla
         input_grad = jax.linear_transpose(lambda x: transposed(x, w), x)(g)[0]
         return input_grad, kernel_grad(x, g, w.shape, strides, padding, precision).astype(w.dtype)
 
@@ -107,13 +123,17 @@ def _shifted(a, window, strides, padding, out_hw):
     """The kh*kw windows' shifted views of `a` (padded), each [B, Ho, Wo, C], tap-major."""
     (kh, kw), (sh, sw), (ho, wo) = window, strides, out_hw
     ap = lax.pad(a, jnp.zeros((), a.dtype), ((0, 0, 0), (*padding[0], 0), (*padding[1], 0), (0, 0, 0)))
-    return [lax.slice(ap, (0, i, j, 0), (a.shape[0], i + sh * (ho - 1) + 1, j + sw * (wo - 1) + 1, a.shape[3]),
-                      (1, sh, sw, 1))
-            for i in range(kh) for j in range(kw)]
+    return [
+        lax.slice(
+            ap, (0, i, j, 0), (a.shape[0], i + sh * (ho - 1) + 1, j + sw * (wo - 1) + 1, a.shape[3]), (1, sh, sw, 1)
+        )
+        for i in range(kh)
+        for j in range(kw)
+    ]
 
 
 def _matmul(a, b, precision, dims=(((1,), (0,)), ((), ()))):
-    accumulate = jnp.promote_types(a.dtype, jnp.float32)   # bf16 sums in float32, f64 stays f64
+    accumulate = jnp.promote_types(a.dtype, jnp.float32)  # bf16 sums in float32, f64 stays f64
     return lax.dot_general(a, b, dims, precision=precision, preferred_element_type=accumulate)
 
 
@@ -137,7 +157,7 @@ def _col2im_conv(x, w, padding, precision):
     per_tap = _matmul(x.reshape(-1, cin), w.transpose(2, 0, 1, 3).reshape(cin, kh * kw * cout), precision)
     per_tap = per_tap.reshape(b, h, wd, kh * kw * cout)
     shifted = _shifted(per_tap, (kh, kw), (1, 1), padding, (ho, wo))
-    y = sum(s[..., t * cout:(t + 1) * cout] for t, s in enumerate(shifted))
+    y = sum(s[..., t * cout : (t + 1) * cout] for t, s in enumerate(shifted))
     return y.astype(x.dtype)
 
 

@@ -27,7 +27,7 @@ Dtype = Any
 
 
 def _resize(x, height: int, width: int):
-    return jax.image.resize(x, (x.shape[0], height, width, x.shape[-1]), method='bilinear')
+    return jax.image.resize(x, (x.shape[0], height, width, x.shape[-1]), method="bilinear")
 
 
 class InceptionSegmenter(nn.Module):
@@ -44,26 +44,33 @@ class InceptionSegmenter(nn.Module):
     backbone_size: int = 139
     decoder_filters: Sequence[int] = (128, 64, 32)
     train_batch_norm: bool = False
-    last_pool: str = 'avg'
+    last_pool: str = "avg"
     axis_name: str | None = None
     dtype: Dtype = jnp.float32
 
-    head_names = ('decoder_conv_0', 'decoder_conv_1', 'decoder_conv_2', 'logits')
-    pretrained_scope = 'backbone'  # where jaxvision.pretrained puts the ImageNet weights
+    head_names = ("decoder_conv_0", "decoder_conv_1", "decoder_conv_2", "logits")
+    pretrained_scope = "backbone"  # where jaxvision.pretrained puts the ImageNet weights
 
     @nn.compact
     def __call__(self, x, train: bool = False):
         if x.ndim != 4 or x.shape[-1] != 3:
-            raise ValueError(f'InceptionSegmenter takes NHWC RGB images, got shape {x.shape}.')
+            raise ValueError(f"InceptionSegmenter takes NHWC RGB images, got shape {x.shape}.")
         height, width = x.shape[1:3]
         size = self.backbone_size
-        backbone = InceptionV3(include_top=False, endpoints=True, train_batch_norm=self.train_batch_norm,
-                               last_pool=self.last_pool, axis_name=self.axis_name, dtype=self.dtype, name='backbone')
+        backbone = InceptionV3(
+            include_top=False,
+            endpoints=True,
+            train_batch_norm=self.train_batch_norm,
+            last_pool=self.last_pool,
+            axis_name=self.axis_name,
+            dtype=self.dtype,
+            name="backbone",
+        )
         found = backbone(_resize(jnp.asarray(x, self.dtype), size, size), train=train)
-        y = found['mixed7']
-        for i, skip in enumerate((found['mixed2'], found['stem'])):
+        y = found["mixed7"]
+        for i, skip in enumerate((found["mixed2"], found["stem"])):
             y = jnp.concatenate([_resize(y, *skip.shape[1:3]), skip], axis=-1)
-            y = nn.relu(conv3x3(self.decoder_filters[i], name=f'decoder_conv_{i}', dtype=self.dtype)(y))
+            y = nn.relu(conv3x3(self.decoder_filters[i], name=f"decoder_conv_{i}", dtype=self.dtype)(y))
         y = _resize(y, height, width)
-        y = nn.relu(conv3x3(self.decoder_filters[2], name='decoder_conv_2', dtype=self.dtype)(y))
-        return jnp.asarray(conv3x3(1, name='logits', dtype=self.dtype)(y), jnp.float32)
+        y = nn.relu(conv3x3(self.decoder_filters[2], name="decoder_conv_2", dtype=self.dtype)(y))
+        return jnp.asarray(conv3x3(1, name="logits", dtype=self.dtype)(y), jnp.float32)

@@ -50,9 +50,9 @@ Dtype = Any
 
 BN_EPSILON = 1e-3
 BN_MOMENTUM = 0.99
-NUM_CONV_BN = 94          # conv2d .. conv2d_93, each followed by a batch norm
-FEATURES = 2048           # channels of the last block (mixed10)
-MIN_INPUT_SIZE = 75       # Keras's minimum height/width
+NUM_CONV_BN = 94  # conv2d .. conv2d_93, each followed by a batch norm
+FEATURES = 2048  # channels of the last block (mixed10)
+MIN_INPUT_SIZE = 75  # Keras's minimum height/width
 
 
 def preprocess_input(x):
@@ -65,14 +65,14 @@ def keras_layer_name(kind: str, index: int) -> str:
 
     `kind` is 'conv2d' or 'batch_normalization'; index 0 has no suffix, as in Keras 3.
     """
-    return kind if index == 0 else f'{kind}_{index}'
+    return kind if index == 0 else f"{kind}_{index}"
 
 
 def init_head(rng, num_classes: int, features: int = FEATURES, dtype: Dtype = jnp.float32):
     """Fresh `predictions` parameters, with the same initialisers as `InceptionV3` (Glorot-uniform, zero bias)."""
     return {
-        'kernel': kernel_init(rng, (features, num_classes), jnp.float32),
-        'bias': bias_init(rng, (num_classes,), jnp.float32),
+        "kernel": kernel_init(rng, (features, num_classes), jnp.float32),
+        "bias": bias_init(rng, (num_classes,), jnp.float32),
     }
 
 
@@ -99,60 +99,76 @@ class InceptionV3(nn.Module):
     pooling: str | None = None
     freeze_backbone: bool = False
     train_batch_norm: bool = True
-    last_pool: str = 'avg'
+    last_pool: str = "avg"
     endpoints: bool = False
     axis_name: str | None = None
     dtype: Dtype = jnp.float32
 
     # Top-level parameter collections that form the head (trainable when the backbone is frozen).
-    head_names = ('predictions',)
+    head_names = ("predictions",)
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        if self.pooling not in (None, 'avg', 'max'):
+        if self.pooling not in (None, "avg", "max"):
             raise ValueError(f"InceptionV3 pooling must be None, 'avg' or 'max', got {self.pooling!r}.")
-        if self.last_pool not in ('avg', 'max'):
-            raise ValueError(f"InceptionV3 last_pool must be 'avg' (Keras) or 'max' (the 2015 graph), "
-                             f"got {self.last_pool!r}.")
+        if self.last_pool not in ("avg", "max"):
+            raise ValueError(
+                f"InceptionV3 last_pool must be 'avg' (Keras) or 'max' (the 2015 graph), got {self.last_pool!r}."
+            )
         if x.ndim == 2 and self.include_top and x.shape[-1] == FEATURES:
             return self._top(x)
         if x.ndim != 4 or x.shape[-1] != 3:
-            raise ValueError(f'InceptionV3 takes NHWC images with 3 channels, got shape {x.shape}.')
+            raise ValueError(f"InceptionV3 takes NHWC images with 3 channels, got shape {x.shape}.")
         if min(x.shape[1:3]) < MIN_INPUT_SIZE:
-            raise ValueError(f'InceptionV3 needs images of at least {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE}, '
-                             f'got {x.shape[1]}x{x.shape[2]}.')
+            raise ValueError(
+                f"InceptionV3 needs images of at least {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE}, "
+                f"got {x.shape[1]}x{x.shape[2]}."
+            )
         bn_train = train and self.train_batch_norm and not self.freeze_backbone
         counter = itertools.count()
 
-        def conv2d_bn(x, filters, num_row, num_col, padding='SAME', strides=(1, 1)):
+        def conv2d_bn(x, filters, num_row, num_col, padding="SAME", strides=(1, 1)):
             i = next(counter)
-            x = nn.Conv(filters, (num_row, num_col), strides=strides, padding=padding,
-                        use_bias=False, kernel_init=kernel_init, dtype=self.dtype,
-                        conv_general_dilated=conv_general_dilated,
-                        name=keras_layer_name('conv2d', i))(x)
-            x = nn.BatchNorm(use_running_average=not bn_train, momentum=BN_MOMENTUM,
-                             epsilon=BN_EPSILON, use_scale=False, use_fast_variance=False,
-                             axis_name=self.axis_name if bn_train else None, dtype=self.dtype,
-                             name=keras_layer_name('batch_normalization', i))(x)
+            x = nn.Conv(
+                filters,
+                (num_row, num_col),
+                strides=strides,
+                padding=padding,
+                use_bias=False,
+                kernel_init=kernel_init,
+                dtype=self.dtype,
+                conv_general_dilated=conv_general_dilated,
+                name=keras_layer_name("conv2d", i),
+            )(x)
+            x = nn.BatchNorm(
+                use_running_average=not bn_train,
+                momentum=BN_MOMENTUM,
+                epsilon=BN_EPSILON,
+                use_scale=False,
+                use_fast_variance=False,
+                axis_name=self.axis_name if bn_train else None,
+                dtype=self.dtype,
+                name=keras_layer_name("batch_normalization", i),
+            )(x)
             return nn.relu(x)
 
         def max_pool(x):
             return layers.max_pool(x, (3, 3), (2, 2))
 
         def avg_pool(x):
-            return nn.avg_pool(x, (3, 3), strides=(1, 1), padding='SAME', count_include_pad=False)
+            return nn.avg_pool(x, (3, 3), strides=(1, 1), padding="SAME", count_include_pad=False)
 
         cat = lambda xs: jnp.concatenate(xs, axis=-1)
         x = jnp.asarray(x, self.dtype)
 
-        x = conv2d_bn(x, 32, 3, 3, strides=(2, 2), padding='VALID')
-        x = conv2d_bn(x, 32, 3, 3, padding='VALID')
+        x = conv2d_bn(x, 32, 3, 3, strides=(2, 2), padding="VALID")
+        x = conv2d_bn(x, 32, 3, 3, padding="VALID")
         x = conv2d_bn(x, 64, 3, 3)
         x = max_pool(x)
 
-        x = conv2d_bn(x, 80, 1, 1, padding='VALID')
-        x = conv2d_bn(x, 192, 3, 3, padding='VALID')
-        found = {'stem': x}
+        x = conv2d_bn(x, 80, 1, 1, padding="VALID")
+        x = conv2d_bn(x, 192, 3, 3, padding="VALID")
+        found = {"stem": x}
         x = max_pool(x)
 
         # mixed0, mixed1, mixed2: 35x35x256 / 288 / 288 (at 299x299 input)
@@ -166,13 +182,13 @@ class InceptionV3(nn.Module):
             branch_pool = conv2d_bn(avg_pool(x), pool_filters, 1, 1)
             x = cat([branch1x1, branch5x5, branch3x3dbl, branch_pool])
 
-        found['mixed2'] = x
+        found["mixed2"] = x
 
         # mixed3: 17x17x768
-        branch3x3 = conv2d_bn(x, 384, 3, 3, strides=(2, 2), padding='VALID')
+        branch3x3 = conv2d_bn(x, 384, 3, 3, strides=(2, 2), padding="VALID")
         branch3x3dbl = conv2d_bn(x, 64, 1, 1)
         branch3x3dbl = conv2d_bn(branch3x3dbl, 96, 3, 3)
-        branch3x3dbl = conv2d_bn(branch3x3dbl, 96, 3, 3, strides=(2, 2), padding='VALID')
+        branch3x3dbl = conv2d_bn(branch3x3dbl, 96, 3, 3, strides=(2, 2), padding="VALID")
         x = cat([branch3x3, branch3x3dbl, max_pool(x)])
 
         # mixed4, mixed5, mixed6, mixed7: 17x17x768
@@ -189,41 +205,40 @@ class InceptionV3(nn.Module):
             branch_pool = conv2d_bn(avg_pool(x), 192, 1, 1)
             x = cat([branch1x1, branch7x7, branch7x7dbl, branch_pool])
 
-        found['mixed7'] = x
+        found["mixed7"] = x
 
         # mixed8: 8x8x1280
         branch3x3 = conv2d_bn(x, 192, 1, 1)
-        branch3x3 = conv2d_bn(branch3x3, 320, 3, 3, strides=(2, 2), padding='VALID')
+        branch3x3 = conv2d_bn(branch3x3, 320, 3, 3, strides=(2, 2), padding="VALID")
         branch7x7x3 = conv2d_bn(x, 192, 1, 1)
         branch7x7x3 = conv2d_bn(branch7x7x3, 192, 1, 7)
         branch7x7x3 = conv2d_bn(branch7x7x3, 192, 7, 1)
-        branch7x7x3 = conv2d_bn(branch7x7x3, 192, 3, 3, strides=(2, 2), padding='VALID')
+        branch7x7x3 = conv2d_bn(branch7x7x3, 192, 3, 3, strides=(2, 2), padding="VALID")
         x = cat([branch3x3, branch7x7x3, max_pool(x)])
 
         def max_pool_same(x):
-            return nn.max_pool(x, (3, 3), strides=(1, 1), padding='SAME')
+            return nn.max_pool(x, (3, 3), strides=(1, 1), padding="SAME")
 
         # mixed9, mixed10: 8x8x2048
-        for pool in (avg_pool, avg_pool if self.last_pool == 'avg' else max_pool_same):
+        for pool in (avg_pool, avg_pool if self.last_pool == "avg" else max_pool_same):
             branch1x1 = conv2d_bn(x, 320, 1, 1)
             branch3x3 = conv2d_bn(x, 384, 1, 1)
             branch3x3 = cat([conv2d_bn(branch3x3, 384, 1, 3), conv2d_bn(branch3x3, 384, 3, 1)])
             branch3x3dbl = conv2d_bn(x, 448, 1, 1)
             branch3x3dbl = conv2d_bn(branch3x3dbl, 384, 3, 3)
-            branch3x3dbl = cat([conv2d_bn(branch3x3dbl, 384, 1, 3),
-                                conv2d_bn(branch3x3dbl, 384, 3, 1)])
+            branch3x3dbl = cat([conv2d_bn(branch3x3dbl, 384, 1, 3), conv2d_bn(branch3x3dbl, 384, 3, 1)])
             branch_pool = conv2d_bn(pool(x), 192, 1, 1)
             x = cat([branch1x1, branch3x3, branch3x3dbl, branch_pool])
 
         assert next(counter) == NUM_CONV_BN
         if self.endpoints:
-            return {**found, 'mixed10': x}
+            return {**found, "mixed10": x}
 
         if self.include_top:
-            return self._top(jnp.mean(x, axis=(1, 2)))      # avg_pool (GlobalAveragePooling2D)
-        if self.pooling == 'avg':
+            return self._top(jnp.mean(x, axis=(1, 2)))  # avg_pool (GlobalAveragePooling2D)
+        if self.pooling == "avg":
             x = jnp.mean(x, axis=(1, 2))
-        elif self.pooling == 'max':
+        elif self.pooling == "max":
             x = jnp.max(x, axis=(1, 2))
         if self.freeze_backbone:
             x = jax.lax.stop_gradient(x)
@@ -232,12 +247,13 @@ class InceptionV3(nn.Module):
     @nn.nowrap
     def backbone(self):
         """(module, its parameters' scope) computing the pooled features the top reads."""
-        return self.clone(include_top=False, pooling='avg', parent=None), None
+        return self.clone(include_top=False, pooling="avg", parent=None), None
 
     def _top(self, features):
         """Logits of pooled features (Keras applies the softmax here; we leave it to the loss)."""
         if self.freeze_backbone:
             features = jax.lax.stop_gradient(features)
-        x = nn.Dense(self.num_classes, kernel_init=kernel_init, bias_init=bias_init,
-                     dtype=self.dtype, name='predictions')(jnp.asarray(features, self.dtype))
+        x = nn.Dense(
+            self.num_classes, kernel_init=kernel_init, bias_init=bias_init, dtype=self.dtype, name="predictions"
+        )(jnp.asarray(features, self.dtype))
         return jnp.asarray(x, jnp.float32)

@@ -24,18 +24,24 @@ kernel_init = nn.initializers.glorot_uniform()
 bias_init = nn.initializers.zeros
 
 
-def conv3x3(features: int, *, name: str, dtype: Dtype = jnp.float32,
-            use_bias: bool = True) -> nn.Conv:
+def conv3x3(features: int, *, name: str, dtype: Dtype = jnp.float32, use_bias: bool = True) -> nn.Conv:
     """A 3x3 'same' convolution with Keras's initialisers (and a fast CPU kernel gradient)."""
-    return nn.Conv(features, (3, 3), padding='SAME', use_bias=use_bias,
-                   kernel_init=kernel_init, bias_init=bias_init, dtype=dtype, name=name,
-                   conv_general_dilated=conv_general_dilated)
+    return nn.Conv(
+        features,
+        (3, 3),
+        padding="SAME",
+        use_bias=use_bias,
+        kernel_init=kernel_init,
+        bias_init=bias_init,
+        dtype=dtype,
+        name=name,
+        conv_general_dilated=conv_general_dilated,
+    )
 
 
 def dense(features: int, *, name: str, dtype: Dtype = jnp.float32) -> nn.Dense:
     """A dense layer with Keras's initialisers."""
-    return nn.Dense(features, kernel_init=kernel_init, bias_init=bias_init, dtype=dtype,
-                    name=name)
+    return nn.Dense(features, kernel_init=kernel_init, bias_init=bias_init, dtype=dtype, name=name)
 
 
 def max_pool2(x):
@@ -64,7 +70,7 @@ def max_pool(x, window: tuple[int, int], strides: tuple[int, int]):
     each window position's gradient goes to the first maximum in the window, as XLA (and
     TensorFlow) choose, through kh*kw strided selects (3-5x faster on CPU).
     """
-    return nn.max_pool(x, window, strides=strides, padding='VALID')
+    return nn.max_pool(x, window, strides=strides, padding="VALID")
 
 
 def _max_pool_fwd(x, window, strides):

@@ -49,27 +49,26 @@ class Segmenter(nn.Module):
     def __call__(self, x, train: bool = False):
         n = len(self.filters)
         if n < 2:
-            raise ValueError(f'A segmenter needs at least 2 encoder blocks, got {tuple(self.filters)}.')
+            raise ValueError(f"A segmenter needs at least 2 encoder blocks, got {tuple(self.filters)}.")
         pools = n - 1
-        if x.shape[1] % 2 ** pools or x.shape[2] % 2 ** pools:
-            raise ValueError(f'Input height and width must be multiples of {2 ** pools}, got '
-                             f'{x.shape[1]}x{x.shape[2]}.')
+        if x.shape[1] % 2**pools or x.shape[2] % 2**pools:
+            raise ValueError(f"Input height and width must be multiples of {2**pools}, got {x.shape[1]}x{x.shape[2]}.")
         x = jnp.asarray(x, self.dtype)
         skips = []
         for i, f in enumerate(self.filters):
-            x = nn.relu(conv3x3(f, name=f'encoder_conv_{i}', dtype=self.dtype)(x))
-            if i == pools - 1:       # between the third convolution and its pool (paper)
-                x = nn.Dropout(self.dropout, deterministic=not train, name='dropout')(x)
+            x = nn.relu(conv3x3(f, name=f"encoder_conv_{i}", dtype=self.dtype)(x))
+            if i == pools - 1:  # between the third convolution and its pool (paper)
+                x = nn.Dropout(self.dropout, deterministic=not train, name="dropout")(x)
             if i < pools:
                 skips.append(x)
                 x = max_pool2(x)
-        decoder_filters = list(reversed(self.filters))[:-1]      # (32, 64, 128)
+        decoder_filters = list(reversed(self.filters))[:-1]  # (32, 64, 128)
         for j, f in enumerate(decoder_filters):
-            x = nn.relu(conv3x3(f, name=f'decoder_conv_{j}', dtype=self.dtype)(x))
+            x = nn.relu(conv3x3(f, name=f"decoder_conv_{j}", dtype=self.dtype)(x))
             x = upsample2(x)
             if self.skip_connections:
                 x = jnp.concatenate([x, skips[pools - 1 - j]], axis=-1)
-        x = conv3x3(self.out_channels, name='logits', dtype=self.dtype)(x)
+        x = conv3x3(self.out_channels, name="logits", dtype=self.dtype)(x)
         return jnp.asarray(x, jnp.float32)
 
 

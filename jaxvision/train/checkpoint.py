@@ -94,17 +94,23 @@ def writable_workdir(workdir: str) -> str:
         with tempfile.NamedTemporaryFile(dir=workdir, prefix=".write-test-"):
             pass
     except OSError as e:
-        raise CheckpointError(f"--workdir {workdir} cannot be written ({e.strerror}): give a folder you can write "
-                              f"to.") from None
+        raise CheckpointError(
+            f"--workdir {workdir} cannot be written ({e.strerror}): give a folder you can write to."
+        ) from None
     return workdir
 
 
-def run_meta(monitor: dict, *, early_stopped: bool = False, results: dict | None = None,
-             class_names=()) -> dict[str, Any]:
+def run_meta(
+    monitor: dict, *, early_stopped: bool = False, results: dict | None = None, class_names=()
+) -> dict[str, Any]:
     """What a checkpoint records beside the state: the training loop reads it back on resume,
     scoring compares `class_names` with the images it is given."""
-    return {"monitor": monitor, "early_stopped": early_stopped, "results": results or {},
-            "class_names": list(class_names)}
+    return {
+        "monitor": monitor,
+        "early_stopped": early_stopped,
+        "results": results or {},
+        "class_names": list(class_names),
+    }
 
 
 class Checkpoints:
@@ -152,11 +158,16 @@ class Checkpoints:
         except Exception as error:
             _ignore_late_callbacks()
             directory, step, before = self._pending or (self.directory, "?", None)
-            intact = (f"the previous checkpoint (step {before}) is intact" if before is not None
-                      else "no earlier checkpoint was written")
-            raise CheckpointError(f"Saving the checkpoint of step {step} in {directory} failed ({_short(error)}); "
-                                  f"{intact}: free disk space or fix the folder, then run the same command again "
-                                  f"to resume.") from error
+            intact = (
+                f"the previous checkpoint (step {before}) is intact"
+                if before is not None
+                else "no earlier checkpoint was written"
+            )
+            raise CheckpointError(
+                f"Saving the checkpoint of step {step} in {directory} failed ({_short(error)}); "
+                f"{intact}: free disk space or fix the folder, then run the same command again "
+                f"to resume."
+            ) from error
 
     def restore(self, target: TrainState, which: str = "latest", say=None) -> tuple[TrainState, dict] | None:
         """The latest or best state, shaped like `target`, with its meta; None if there is none.
@@ -187,11 +198,14 @@ class Checkpoints:
                 if i + 1 == len(steps):
                     raise CheckpointError(
                         f"The checkpoint {where} is damaged ({reason}) and no earlier {which} one is left: start in "
-                        f"a new --workdir (the damaged one was left as it is).") from error
+                        f"a new --workdir (the damaged one was left as it is)."
+                    ) from error
                 moved = self._move_aside(where)
                 manager.reload()  # forget the step moved aside, so that it is saved again when reached
-                (say or _warn)(f"warning: the checkpoint {where} is damaged ({reason}); {moved}using the one "
-                               f"before it, step {steps[i + 1]}.")
+                (say or _warn)(
+                    f"warning: the checkpoint {where} is damaged ({reason}); {moved}using the one "
+                    f"before it, step {steps[i + 1]}."
+                )
                 continue
             return flax.serialization.from_state_dict(target, restored["state"]), dict(restored["meta"])
         return None
@@ -201,17 +215,22 @@ class Checkpoints:
         """Stops when the checkpoint's arrays are not those of this run's state (another model)."""
         if stored is None:  # written by a version of orbax that leaves no metadata: nothing to compare
             return
-        found = {jax.tree_util.keystr(p): tuple(leaf.shape) for p, leaf in
-                 jax.tree_util.tree_flatten_with_path(stored.tree)[0]}
-        wanted = {jax.tree_util.keystr(p): tuple(np.shape(leaf)) for p, leaf in
-                  jax.tree_util.tree_flatten_with_path(template)[0]}
+        found = {
+            jax.tree_util.keystr(p): tuple(leaf.shape)
+            for p, leaf in jax.tree_util.tree_flatten_with_path(stored.tree)[0]
+        }
+        wanted = {
+            jax.tree_util.keystr(p): tuple(np.shape(leaf))
+            for p, leaf in jax.tree_util.tree_flatten_with_path(template)[0]
+        }
         for key in sorted(set(found) | set(wanted), key=lambda k: (not k.startswith("['params']"), k)):
             if found.get(key) != wanted.get(key):
                 have = f"holds {key} with shape {found[key]}" if key in found else f"has no {key}"
                 need = f"this config's run has {wanted[key]}" if key in wanted else "this config's run has none"
                 raise CheckpointError(
                     f"The checkpoint {where} {have}, but {need}: run with the config it was trained with (its "
-                    f"config.json), or start in a new --workdir.")
+                    f"config.json), or start in a new --workdir."
+                )
 
     def _move_aside(self, where: str) -> str:
         if self._read_only:
@@ -229,8 +248,10 @@ class Checkpoints:
         try:
             return dict(manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
         except Exception as error:  # orbax raises many types; the user needs one sentence.
-            raise CheckpointError(f"The checkpoint {manager.directory}/{step} could not be read "
-                                  f"({type(error).__name__}); it was left untouched.") from error
+            raise CheckpointError(
+                f"The checkpoint {manager.directory}/{step} could not be read "
+                f"({type(error).__name__}); it was left untouched."
+            ) from error
 
     def wait(self) -> None:
         """Blocks until background saves are on disk."""

@@ -87,8 +87,7 @@ def _assign(section: ml_collections.ConfigDict, key: str, value, name: str) -> N
         section[key] = value
     except TypeError:
         raise ValueError(
-            f"{name} is {value!r}, but it must be a {type(section[key]).__name__} "
-            f"like its default {section[key]!r}."
+            f"{name} is {value!r}, but it must be a {type(section[key]).__name__} like its default {section[key]!r}."
         ) from None
 
 
@@ -112,13 +111,17 @@ def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         from jaxvision.data import resolve_data_config  # loads TensorFlow: only for configs with data
 
         resolved.data = resolve_data_config(resolved.data)
-    for name, value, least in (("batch_size", resolved.batch_size, 1), ("eval_batch_size", resolved.eval_batch_size, 1),
-                               ("num_epochs", resolved.num_epochs, 1), ("checkpoint.keep", resolved.checkpoint.keep, 1),
-                               ("checkpoint.every_epochs", resolved.checkpoint.every_epochs, 1),
-                               ("checkpoint.every_steps", resolved.checkpoint.every_steps, 0),
-                               ("log_every_steps", resolved.log_every_steps, 0),
-                               ("feature_views", resolved.feature_views, 1),
-                               ("peer_timeout_s", resolved.peer_timeout_s, 1)):
+    for name, value, least in (
+        ("batch_size", resolved.batch_size, 1),
+        ("eval_batch_size", resolved.eval_batch_size, 1),
+        ("num_epochs", resolved.num_epochs, 1),
+        ("checkpoint.keep", resolved.checkpoint.keep, 1),
+        ("checkpoint.every_epochs", resolved.checkpoint.every_epochs, 1),
+        ("checkpoint.every_steps", resolved.checkpoint.every_steps, 0),
+        ("log_every_steps", resolved.log_every_steps, 0),
+        ("feature_views", resolved.feature_views, 1),
+        ("peer_timeout_s", resolved.peer_timeout_s, 1),
+    ):
         if value < least:
             raise ValueError(f"config.{name} is {value}: it must be at least {least}.")
     if resolved.monitor.mode not in ("min", "max"):
@@ -128,8 +131,9 @@ def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     # Names are checked now, before any data is prepared or model compiled.
     make_task(resolved.task, resolved.loss)
     if resolved.optimizer.name not in OPTIMIZERS:
-        raise ValueError(f"Unknown config.optimizer.name {resolved.optimizer.name!r}: use one of "
-                         f"{', '.join(OPTIMIZERS)}.")
+        raise ValueError(
+            f"Unknown config.optimizer.name {resolved.optimizer.name!r}: use one of {', '.join(OPTIMIZERS)}."
+        )
     if resolved.optimizer.schedule not in SCHEDULES:
         raise ValueError(
             f"Unknown config.optimizer.schedule {resolved.optimizer.schedule!r}: use one of {', '.join(SCHEDULES)}."

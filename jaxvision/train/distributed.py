@@ -44,8 +44,7 @@ class PeerLost(RuntimeError):
 
 
 def _initialize(peer_timeout_s: int, **where) -> None:
-    jax.distributed.initialize(heartbeat_timeout_seconds=peer_timeout_s, initialization_timeout=peer_timeout_s,
-                               **where)
+    jax.distributed.initialize(heartbeat_timeout_seconds=peer_timeout_s, initialization_timeout=peer_timeout_s, **where)
 
 
 _BY_HAND = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
@@ -76,8 +75,12 @@ def initialize_from_environment(peer_timeout_s: int = 60) -> bool:
                 f"JAX_PROCESS_ID={process_id} is outside 0..{num_processes - 1}: give each process "
                 f"a distinct id below JAX_NUM_PROCESSES."
             )
-        _initialize(peer_timeout_s, coordinator_address=env["JAX_COORDINATOR_ADDRESS"], num_processes=num_processes,
-                    process_id=process_id)
+        _initialize(
+            peer_timeout_s,
+            coordinator_address=env["JAX_COORDINATOR_ADDRESS"],
+            num_processes=num_processes,
+            process_id=process_id,
+        )
         return True
     if all(name in env for name in _SLURM) and int(env["SLURM_NTASKS"]) > 1:
         _initialize(peer_timeout_s)

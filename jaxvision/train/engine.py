@@ -81,8 +81,9 @@ def _check_task_fits_data(task: Task, info, data_name: str) -> None:
     elif task.name == "multilabel" and not info.multi_label:
         problem = "one-hot labels (one class per image)"
     if problem:
-        hint = (" (for 'shapes', config.data.shapes.label='dominant' gives one-hot labels)"
-                if data_name == "shapes" else "")
+        hint = (
+            " (for 'shapes', config.data.shapes.label='dominant' gives one-hot labels)" if data_name == "shapes" else ""
+        )
         raise ValueError(
             f"config.task {task.name!r} does not fit dataset {data_name!r}, which has {problem}: "
             f"choose the task that matches the data{hint}."
@@ -93,8 +94,11 @@ def _check_outputs(model, variables, task: Task, batch, model_name: str) -> None
     out = jax.eval_shape(lambda v, x: model.apply(v, x, train=False), variables, batch["image"])
     want = batch[task.target].shape
     if out.shape != want:
-        hint = "set config.model.num_classes to the dataset's number of classes" if task.target == "label" else (
-            "use a model whose output has the target's shape")
+        hint = (
+            "set config.model.num_classes to the dataset's number of classes"
+            if task.target == "label"
+            else ("use a model whose output has the target's shape")
+        )
         raise ValueError(
             f"Model {model_name!r} gives outputs of shape {out.shape[1:]} per example, but config.task "
             f"{task.name!r} compares them with '{task.target}' of shape {want[1:]}: {hint}."
@@ -131,8 +135,9 @@ def build_engine(
         tx=tx,
         schedule=schedule,
         initial_state=jax.device_get(state),
-        train_step=steps.parallel_train_step(model, task, tx, regularizer, devices,
-                                             moving=optim.moving(config.optimizer, model, variables["params"])),
+        train_step=steps.parallel_train_step(
+            model, task, tx, regularizer, devices, moving=optim.moving(config.optimizer, model, variables["params"])
+        ),
         eval_step=steps.parallel_eval_step(model, task, devices),
         metric_names=metric_names,
     )

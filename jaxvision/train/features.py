@@ -52,18 +52,24 @@ def _augments(data) -> bool:
 def check(config: ml_collections.ConfigDict, model) -> None:
     """Stops with a sentence when `config.cache_features` cannot be honoured."""
     if not (getattr(model, "freeze_backbone", False) and hasattr(model, "backbone")):
-        raise ValueError("config.cache_features trains a frozen backbone's head on cached features: it needs a "
-                         "model with freeze_backbone=True (inception_v3, frozen_encoder_classifier); set "
-                         "config.cache_features=False otherwise.")
+        raise ValueError(
+            "config.cache_features trains a frozen backbone's head on cached features: it needs a "
+            "model with freeze_backbone=True (inception_v3, frozen_encoder_classifier); set "
+            "config.cache_features=False otherwise."
+        )
     if config.feature_views == 1 and _augments(config.data):
-        raise ValueError("config.cache_features with config.feature_views=1 computes each training image's features "
-                         "once, without augmentation: set config.data.random_flip=False and config.data.train_crop "
-                         f"to config.data.eval_crop ({config.data.eval_crop!r}), or set config.feature_views to the "
-                         "number of augmented copies to cache.")
+        raise ValueError(
+            "config.cache_features with config.feature_views=1 computes each training image's features "
+            "once, without augmentation: set config.data.random_flip=False and config.data.train_crop "
+            f"to config.data.eval_crop ({config.data.eval_crop!r}), or set config.feature_views to the "
+            "number of augmented copies to cache."
+        )
     if config.feature_views > 1 and not _augments(config.data):
-        raise ValueError(f"config.feature_views={config.feature_views} caches augmented copies of the training "
-                         "images, but config.data augments nothing: set config.data.random_flip=True or "
-                         "config.data.train_crop='inception', or config.feature_views=1.")
+        raise ValueError(
+            f"config.feature_views={config.feature_views} caches augmented copies of the training "
+            "images, but config.data augments nothing: set config.data.random_flip=True or "
+            "config.data.train_crop='inception', or config.feature_views=1."
+        )
 
 
 def _backbone_hash(model, state: TrainState) -> str:
@@ -77,10 +83,16 @@ def _backbone_hash(model, state: TrainState) -> str:
 
 
 def _cache_file(info, name: str, key: dict) -> str:
-    text = json.dumps({"dataset": info.source, "process": [jax.process_index(), jax.process_count()], **key},
-                      sort_keys=True, default=list)
-    return os.path.join(pretrained.cache_dir(), "features",
-                        f"{info.name}-{name.replace('+', '_')}-{hashlib.sha1(text.encode()).hexdigest()[:16]}.npz")
+    text = json.dumps(
+        {"dataset": info.source, "process": [jax.process_index(), jax.process_count()], **key},
+        sort_keys=True,
+        default=list,
+    )
+    return os.path.join(
+        pretrained.cache_dir(),
+        "features",
+        f"{info.name}-{name.replace('+', '_')}-{hashlib.sha1(text.encode()).hexdigest()[:16]}.npz",
+    )
 
 
 def _extract(engine: Engine, variables, batches, total: int, desc: str) -> dict[str, np.ndarray]:
@@ -92,8 +104,10 @@ def _extract(engine: Engine, variables, batches, total: int, desc: str) -> dict[
     with tqdm.tqdm(total=total, desc=desc, unit="img", leave=False, dynamic_ncols=True) as bar:
         for batch in batches():
             features = np.asarray(forward(variables, batch["image"]))
-            flat = {k: np.asarray(v).reshape((-1,) + np.shape(v)[2:]) for k, v in
-                    (("features", features), ("label", batch["label"]), ("valid", batch["valid"]))}
+            flat = {
+                k: np.asarray(v).reshape((-1,) + np.shape(v)[2:])
+                for k, v in (("features", features), ("label", batch["label"]), ("valid", batch["valid"]))
+            }
             real = flat["valid"] > 0
             for key in parts:
                 parts[key].append(flat[key][real])
@@ -116,8 +130,10 @@ def _load_or_extract(engine: Engine, state: TrainState, info, sources: dict, say
             variables = jax_utils.replicate(state.variables())
         started = time.time()
         found[name] = _extract(engine, variables, batches, total, f"features of {name}")
-        say(f"Features of the {len(found[name]['features'])} images of {name!r} computed in "
-            f"{time.time() - started:.0f} s; cached in {path}.")
+        say(
+            f"Features of the {len(found[name]['features'])} images of {name!r} computed in "
+            f"{time.time() - started:.0f} s; cached in {path}."
+        )
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=os.path.dirname(path), suffix=".npz", delete=False) as out:
             np.savez(out, **found[name])
@@ -159,9 +175,14 @@ class FeaturePipelines:
 
         def batches():
             for step in range(start_step, self.steps_per_epoch):
-                chosen = order[step * b:(step + 1) * b]
-                yield self._batch({"image": view["features"][chosen], "label": view["label"][chosen],
-                                   "valid": np.ones((b,), np.float32)})
+                chosen = order[step * b : (step + 1) * b]
+                yield self._batch(
+                    {
+                        "image": view["features"][chosen],
+                        "label": view["label"][chosen],
+                        "valid": np.ones((b,), np.float32),
+                    }
+                )
 
         return self._placed(batches())
 
@@ -169,17 +190,22 @@ class FeaturePipelines:
         def evaluate():
             arrays, b = self._splits[split], self._eval_batch
             n, total = len(arrays["features"]), self.eval_steps[split] * self._eval_batch
-            padded = {k: np.concatenate([v, np.zeros((total - n,) + v.shape[1:], v.dtype)])
-                      for k, v in (("image", arrays["features"]), ("label", arrays["label"]))}
+            padded = {
+                k: np.concatenate([v, np.zeros((total - n,) + v.shape[1:], v.dtype)])
+                for k, v in (("image", arrays["features"]), ("label", arrays["label"]))
+            }
             padded["valid"] = (np.arange(total) < n).astype(np.float32)
-            return self._placed(self._batch({k: v[i * b:(i + 1) * b] for k, v in padded.items()})
-                                for i in range(self.eval_steps[split]))
+            return self._placed(
+                self._batch({k: v[i * b : (i + 1) * b] for k, v in padded.items()})
+                for i in range(self.eval_steps[split])
+            )
 
         return evaluate
 
 
-def cached(config: ml_collections.ConfigDict, engine: Engine, state: TrainState, make_pipelines,
-           say=print) -> FeaturePipelines:
+def cached(
+    config: ml_collections.ConfigDict, engine: Engine, state: TrainState, make_pipelines, say=print
+) -> FeaturePipelines:
     """Pipelines of features of the frozen backbone in `state` (host arrays), computed once and
     cached; `make_pipelines(config)` builds the image pipelines. Each epoch's training order
     is drawn from (config.seed, epoch, process), so a resumed run sees the same batches."""
@@ -192,16 +218,24 @@ def cached(config: ml_collections.ConfigDict, engine: Engine, state: TrainState,
         every = ml_collections.ConfigDict(config.to_dict())
         every.data.eval_splits = (data.train_split, *images.evals)
         images_and_train = make_pipelines(every)
-        sources[data.train_split] = (images_and_train.evals[data.train_split],
-                                     images_and_train.info.num_examples[data.train_split], {"read": plain})
+        sources[data.train_split] = (
+            images_and_train.evals[data.train_split],
+            images_and_train.info.num_examples[data.train_split],
+            {"read": plain},
+        )
     else:
-        augmented = {"read": plain, "augmentation": {k: data[k] for k in _AUGMENTATION}, "seed": config.seed,
-                     "batch_size": config.batch_size}
+        augmented = {
+            "read": plain,
+            "augmentation": {k: data[k] for k in _AUGMENTATION},
+            "seed": config.seed,
+            "batch_size": config.batch_size,
+        }
         count = images.steps_per_epoch * config.batch_size // jax.process_count()
         for v in range(views):
             sources[f"{data.train_split}-copy{v}"] = (lambda v=v: images.train(v), count, {**augmented, "copy": v})
-    sources.update({split: (batches, images.info.num_examples[split], {"read": plain})
-                    for split, batches in images.evals.items()})
+    sources.update(
+        {split: (batches, images.info.num_examples[split], {"read": plain}) for split, batches in images.evals.items()}
+    )
     found = _load_or_extract(engine, state, images.info, sources, say)
     train_names = list(sources)[:1] if views == 1 else list(sources)[:views]
     return FeaturePipelines(config, [found[n] for n in train_names], {s: found[s] for s in images.evals}, images)

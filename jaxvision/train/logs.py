@@ -14,39 +14,10 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import time
 
 import ml_collections
 import tqdm
-
-
-class _EventFile:
-    """A TensorBoard event file of scalar summaries.
-
-    Written with TensorFlow's own record writer and Event protos, because the `tensorboard`
-    package (which `tf.summary.scalar` needs) is not a dependency of jaxvision.
-    """
-
-    def __init__(self, directory: str):
-        import tensorflow as tf  # imported only by the process that logs
-
-        self._tf = tf
-        os.makedirs(directory, exist_ok=True)
-        name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.{os.getpid()}"
-        self._writer = tf.io.TFRecordWriter(os.path.join(directory, name))
-        self._writer.write(tf.compat.v1.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString())
-
-    def scalars(self, step: int, values: dict[str, float]) -> None:
-        summary = self._tf.compat.v1.Summary(
-            value=[self._tf.compat.v1.Summary.Value(tag=tag, simple_value=v) for tag, v in values.items()]
-        )
-        event = self._tf.compat.v1.Event(wall_time=time.time(), step=step, summary=summary)
-        self._writer.write(event.SerializeToString())
-        self._writer.flush()
-
-    def close(self) -> None:
-        self._writer.close()
+from tensorboardX import SummaryWriter
 
 
 class RunLog:
@@ -54,7 +25,7 @@ class RunLog:
 
     def __init__(self, workdir: str, enabled: bool):
         self.workdir, self.enabled = workdir, enabled
-        self._events = _EventFile(os.path.join(workdir, "tensorboard")) if enabled else None
+        self._events = SummaryWriter(os.path.join(workdir, "tensorboard"), flush_secs=10) if enabled else None
 
     def save_config(self, config: ml_collections.ConfigDict) -> None:
         if self.enabled:
@@ -68,7 +39,8 @@ class RunLog:
         record = {"step": step, "epoch": epoch, "split": split, **metrics}
         with open(os.path.join(self.workdir, "metrics.jsonl"), "a") as f:
             f.write(json.dumps(record) + "\n")
-        self._events.scalars(step, {f"{split}/{name}": value for name, value in metrics.items()})
+        for name, value in metrics.items():
+            self._events.add_scalar(f"{split}/{name}", value, step)
 
     def say(self, message: str) -> None:
         if self.enabled:

@@ -88,9 +88,7 @@ def _sum_over_processes(sums: dict[str, Ratio]) -> dict[str, Ratio]:
     high = jax.tree.map(lambda x: np.float32(x), sums)
     low = jax.tree.map(lambda x, h: np.float32(np.asarray(x, np.float64) - h), sums, high)
     gathered = multihost_utils.process_allgather((high, low))
-    return jax.tree.map(
-        lambda h, lo: np.asarray(h, np.float64).sum(0) + np.asarray(lo, np.float64).sum(0), *gathered
-    )
+    return jax.tree.map(lambda h, lo: np.asarray(h, np.float64).sum(0) + np.asarray(lo, np.float64).sum(0), *gathered)
 
 
 def evaluate_split(engine: Engine, state, batches: Callable[[], Iterator[dict]], class_names) -> dict[str, float]:
@@ -149,10 +147,20 @@ class _Run:
     def _save(self, state, best: bool = False) -> None:
         host = jax.device_get(jax_utils.unreplicate(state))
         if not all(np.all(np.isfinite(x)) for x in jax.tree.leaves(host) if np.issubdtype(x.dtype, np.floating)):
-            raise TrainingDiverged(f"The state at step {int(host.step)} holds non-finite values, so it was not saved; "
-                                   f"the checkpoints in {self.checkpoints.directory} are untouched.")
-        self.checkpoints.save(host, run_meta(self.monitor.counters(), early_stopped=self.early_stopped,
-                                             results=self.results, class_names=self.class_names), best=best)
+            raise TrainingDiverged(
+                f"The state at step {int(host.step)} holds non-finite values, so it was not saved; "
+                f"the checkpoints in {self.checkpoints.directory} are untouched."
+            )
+        self.checkpoints.save(
+            host,
+            run_meta(
+                self.monitor.counters(),
+                early_stopped=self.early_stopped,
+                results=self.results,
+                class_names=self.class_names,
+            ),
+            best=best,
+        )
 
     def _restore(self) -> TrainState:
         restored = self.checkpoints.restore(self.engine.initial_state, say=self.log.say)
@@ -174,8 +182,13 @@ class _Run:
             return
         loss = float(metrics["loss"].total / metrics["loss"].count)
         grad_norm = float(metrics["grad_norm"].total)
-        what = (f"the loss is {loss}" if not np.isfinite(loss) else f"the gradient norm is {grad_norm}"
-                if not np.isfinite(grad_norm) else "its update would have made the weights non-finite")
+        what = (
+            f"the loss is {loss}"
+            if not np.isfinite(loss)
+            else f"the gradient norm is {grad_norm}"
+            if not np.isfinite(grad_norm)
+            else "its update would have made the weights non-finite"
+        )
         kept = step - 1
         self.checkpoints.wait()
         if self.checkpoints.step() != kept:
@@ -270,17 +283,26 @@ class _Run:
             self.early_stopped = self.monitor.should_stop
             for split, metrics in self.results.items():
                 self.log.write(step, epoch, split, metrics)
-            if (improved or stop or self.early_stopped or epoch + 1 == self.config.num_epochs
-                    or (epoch + 1) % self.config.checkpoint.every_epochs == 0):
+            if (
+                improved
+                or stop
+                or self.early_stopped
+                or epoch + 1 == self.config.num_epochs
+                or (epoch + 1) % self.config.checkpoint.every_epochs == 0
+            ):
                 self._save(state, best=improved)
-            self.log.say(f"epoch {epoch + 1}/{self.config.num_epochs} step {step}  {_format(self.results)}"
-                         + ("  (best)" if improved else ""))
+            self.log.say(
+                f"epoch {epoch + 1}/{self.config.num_epochs} step {step}  {_format(self.results)}"
+                + ("  (best)" if improved else "")
+            )
             if stop:
                 return self._interrupted(state, step)
             epoch += 1
         if self.early_stopped:
-            self.log.say(f"Early stopping: {self.monitor.metric} has not improved for {self.monitor.bad_epochs} "
-                         f"epochs; the best was {self.monitor.best:.4g} after epoch {self.monitor.best_epoch + 1}.")
+            self.log.say(
+                f"Early stopping: {self.monitor.metric} has not improved for {self.monitor.bad_epochs} "
+                f"epochs; the best was {self.monitor.best:.4g} after epoch {self.monitor.best_epoch + 1}."
+            )
         self._final_test(state, step)
         status = "early_stopped" if self.early_stopped else "finished"
         message = f"Training {status.replace('_', ' ')} at step {step}; results in {self.workdir}."
@@ -299,8 +321,10 @@ class _Run:
 
     def _interrupted(self, state, step: int) -> FitResult:
         self.checkpoints.wait()
-        message = (f"Stopped by {self.stop.signal_name or 'a peer process'} at step {step}; the checkpoint is "
-                   f"saved in {self.checkpoints.directory}. Run the same command again (same --workdir) to resume.")
+        message = (
+            f"Stopped by {self.stop.signal_name or 'a peer process'} at step {step}; the checkpoint is "
+            f"saved in {self.checkpoints.directory}. Run the same command again (same --workdir) to resume."
+        )
         return FitResult(jax.device_get(jax_utils.unreplicate(state)), "interrupted", message, self.results)
 
 

@@ -39,9 +39,7 @@ class Monitor:
         split, name = self.metric.split("/", 1)
         value = results[split][name]
         sign = 1.0 if self.mode == "min" else -1.0
-        improved = math.isfinite(value) and (
-            self.best is None or sign * (self.best - value) > self.min_delta
-        )
+        improved = math.isfinite(value) and (self.best is None or sign * (self.best - value) > self.min_delta)
         if improved:
             self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
         else:

@@ -35,9 +35,7 @@ OPTIMIZERS = ("adam", "adamax", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine", "exponential", "piecewise")
 
 
-def make_schedule(
-    opt: ml_collections.ConfigDict, steps_per_epoch: int, num_epochs: int
-) -> Callable[[int], float]:
+def make_schedule(opt: ml_collections.ConfigDict, steps_per_epoch: int, num_epochs: int) -> Callable[[int], float]:
     """The learning rate as a function of the global step."""
     lr, total = opt.learning_rate, steps_per_epoch * num_epochs
     warmup = int(round(opt.warmup_epochs * steps_per_epoch))
@@ -52,9 +50,7 @@ def make_schedule(
             lr, {int(e * steps_per_epoch) - warmup: opt.decay_rate for e in opt.boundaries}
         )
     else:
-        raise ValueError(
-            f"Unknown config.optimizer.schedule {opt.schedule!r}: use one of {', '.join(SCHEDULES)}."
-        )
+        raise ValueError(f"Unknown config.optimizer.schedule {opt.schedule!r}: use one of {', '.join(SCHEDULES)}.")
     if warmup == 0:
         return main
     return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), main], [warmup])
@@ -70,9 +66,7 @@ def _base_optimizer(opt: ml_collections.ConfigDict, schedule) -> optax.GradientT
         return optax.rmsprop(schedule, decay=opt.rho, eps=opt.eps, momentum=opt.momentum or None)
     if opt.name == "sgd":
         return optax.sgd(schedule, momentum=opt.momentum or None, nesterov=opt.nesterov)
-    raise ValueError(
-        f"Unknown config.optimizer.name {opt.name!r}: use one of {', '.join(OPTIMIZERS)}."
-    )
+    raise ValueError(f"Unknown config.optimizer.name {opt.name!r}: use one of {', '.join(OPTIMIZERS)}.")
 
 
 def _frozen_mask(params, frozen: tuple[str, ...]):
@@ -85,9 +79,7 @@ def _frozen_mask(params, frozen: tuple[str, ...]):
                 f"config.optimizer.frozen names {prefix!r}, which matches no parameter: use a "
                 f"'/'-joined path prefix such as one of {', '.join(top)}."
             )
-    return jax.tree_util.tree_map_with_path(
-        lambda path, _: not any(under(path_str(path), f) for f in frozen), params
-    )
+    return jax.tree_util.tree_map_with_path(lambda path, _: not any(under(path_str(path), f) for f in frozen), params)
 
 
 def _labels(model, params, frozen: tuple[str, ...], scaled: bool):
@@ -95,8 +87,10 @@ def _labels(model, params, frozen: tuple[str, ...], scaled: bool):
     trainable = jax.tree.map(lambda a, b: a and b, trainable_mask(model, params), _frozen_mask(params, frozen))
     head = set(getattr(model, "head_names", ()))
     if scaled and not head:
-        raise ValueError(f"config.optimizer.backbone_lr_scale needs a model with a head ({type(model).__name__} "
-                         "names none): leave it at 1.")
+        raise ValueError(
+            f"config.optimizer.backbone_lr_scale needs a model with a head ({type(model).__name__} "
+            "names none): leave it at 1."
+        )
 
     def label(path, train: bool) -> str:
         if not train:
@@ -127,12 +121,19 @@ def make_optimizer(
     groups = {"trainable": _base_optimizer(opt, schedule), "frozen": optax.set_to_zero()}
     if scaled:
         groups["backbone"] = _base_optimizer(opt, lambda step: schedule(step) * opt.backbone_lr_scale)
-    tx = groups["trainable"] if used == {"trainable"} else optax.multi_transform(
-        {k: v for k, v in groups.items() if k in used}, labels)
+    tx = (
+        groups["trainable"]
+        if used == {"trainable"}
+        else optax.multi_transform({k: v for k, v in groups.items() if k in used}, labels)
+    )
     if opt.clip_norm:
         clip = optax.clip_by_global_norm(opt.clip_norm)
         if "frozen" in used:  # frozen gradients must not count towards the norm
-            clip = optax.chain(optax.multi_transform({k: optax.set_to_zero() if k == "frozen" else optax.identity()
-                                                      for k in used}, labels), clip)
+            clip = optax.chain(
+                optax.multi_transform(
+                    {k: optax.set_to_zero() if k == "frozen" else optax.identity() for k in used}, labels
+                ),
+                clip,
+            )
         tx = optax.chain(clip, tx)
     return tx, schedule

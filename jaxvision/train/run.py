@@ -45,8 +45,9 @@ class OpenRun:
         self.close()
 
 
-def open_run(config: ml_collections.ConfigDict, workdir: str, *, read_only: bool = False,
-             splits: tuple[str, ...] | None = None) -> OpenRun:
+def open_run(
+    config: ml_collections.ConfigDict, workdir: str, *, read_only: bool = False, splits: tuple[str, ...] | None = None
+) -> OpenRun:
     """Resolves `config` and opens its run in `workdir`.
 
     `read_only` opens a finished run to score or report on it: its workdir must exist and is
@@ -59,8 +60,9 @@ def open_run(config: ml_collections.ConfigDict, workdir: str, *, read_only: bool
     if read_only:
         workdir = os.path.abspath(workdir)
         if not os.path.isdir(os.path.join(workdir, "checkpoints")):
-            raise FileNotFoundError(f"{workdir} holds no checkpoints: train there first (--mode train), or point "
-                                    "--workdir at a run.")
+            raise FileNotFoundError(
+                f"{workdir} holds no checkpoints: train there first (--mode train), or point --workdir at a run."
+            )
     else:
         workdir = writable_workdir(workdir)
     if splits is not None:

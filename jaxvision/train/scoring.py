@@ -33,15 +33,19 @@ def _open(config: ml_collections.ConfigDict, workdir: str, split: str, which: st
         meta = run.checkpoints.meta(which)
         if meta is None:
             other = "latest" if which == "best" else "best"
-            hint = (f"score the {other} one instead (--checkpoint {other})"
-                    if run.checkpoints.step(other) is not None else "train there first (--mode train)")
+            hint = (
+                f"score the {other} one instead (--checkpoint {other})"
+                if run.checkpoints.step(other) is not None
+                else "train there first (--mode train)"
+            )
             raise FileNotFoundError(f"{run.workdir} has no {which} checkpoint: {hint}.")
         trained_on, names = meta.get("class_names"), run.pipelines.info.class_names
         if trained_on is not None and list(trained_on) != list(names):
             raise ValueError(
                 f"The checkpoint in {run.workdir} was trained on {len(trained_on)} classes ({_names(trained_on)}), "
                 f"but this dataset has {len(names)} ({_names(names)}): score it on data with the same classes, in "
-                f"the same order.")
+                f"the same order."
+            )
         state, _ = run.checkpoints.restore(run.engine.initial_state, which)
     return run.pipelines, run.engine, state
 
@@ -51,8 +55,9 @@ def _names(names) -> str:
     return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
 
 
-def evaluate(config: ml_collections.ConfigDict, workdir: str, split: str = "test", which: str = "best",
-             say=print) -> dict[str, float]:
+def evaluate(
+    config: ml_collections.ConfigDict, workdir: str, split: str = "test", which: str = "best", say=print
+) -> dict[str, float]:
     """Metrics of the `which` ('best' or 'latest') checkpoint in `workdir` on `split`.
 
     Says them (one line), then writes WORKDIR/evaluation-SPLIT-WHICH.json (process 0); a
@@ -64,14 +69,20 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str, split: str = "test
     say(f"{split} ({which} checkpoint, step {int(state.step)}, {pipelines.info.num_examples[split]} examples): {shown}")
     if jax.process_index() == 0:
         path = os.path.join(os.path.abspath(workdir), f"evaluation-{split}-{which}.json")
-        record = {"step": int(state.step), "split": split, "checkpoint": which,
-                  "examples": pipelines.info.num_examples[split], **results}
+        record = {
+            "step": int(state.step),
+            "split": split,
+            "checkpoint": which,
+            "examples": pipelines.info.num_examples[split],
+            **results,
+        }
         try:
             with open(path, "w") as f:
                 f.write(json.dumps(record, indent=2) + "\n")
         except OSError as e:
-            print(f"warning: the metrics above were not saved: {path} cannot be written ({e.strerror}).",
-                  file=sys.stderr)
+            print(
+                f"warning: the metrics above were not saved: {path} cannot be written ({e.strerror}).", file=sys.stderr
+            )
     return results
 
 
@@ -82,8 +93,10 @@ def predict(config: ml_collections.ConfigDict, workdir: str, split: str = "test"
     if jax.process_count() > 1:
         raise ValueError("--mode predict runs in one process: start it without JAX_NUM_PROCESSES or SLURM's tasks.")
     if config.task not in ("classification", "multilabel"):
-        raise ValueError(f"--mode predict lists class probabilities, which a {config.task} run has none of: use "
-                         "--mode report for its figures, or --mode evaluate for its metrics.")
+        raise ValueError(
+            f"--mode predict lists class probabilities, which a {config.task} run has none of: use "
+            "--mode report for its figures, or --mode evaluate for its metrics."
+        )
     pipelines, engine, state = _open(config, workdir, split, which)
     activation = jax.nn.softmax if config.task == "classification" else jax.nn.sigmoid
     forward = jax.jit(lambda variables, x: activation(engine.model.apply(variables, x, train=False)))
@@ -98,8 +111,7 @@ def predict(config: ml_collections.ConfigDict, workdir: str, split: str = "test"
         for name, label, p in zip(flat["name"][real], flat["label"][real], probabilities):
             top = np.argsort(-p, kind="stable")[:k]
             labels = " ".join(names[i] for i in np.flatnonzero(label > 0.5))
-            rows.append([name.decode("utf-8", "replace"), labels]
-                        + [v for i in top for v in (names[i], f"{p[i]:.6f}")])
+            rows.append([name.decode("utf-8", "replace"), labels] + [v for i in top for v in (names[i], f"{p[i]:.6f}")])
     path = os.path.join(os.path.abspath(workdir), f"predictions-{split}-{which}.csv")
     if jax.process_index() == 0:
         try:
@@ -108,6 +120,7 @@ def predict(config: ml_collections.ConfigDict, workdir: str, split: str = "test"
                 writer.writerow(header)
                 writer.writerows(rows)
         except OSError as e:
-            raise RuntimeError(f"{path} cannot be written ({e.strerror}): point --workdir at a writable copy of "
-                               "the run.") from None
+            raise RuntimeError(
+                f"{path} cannot be written ({e.strerror}): point --workdir at a writable copy of the run."
+            ) from None
     return path

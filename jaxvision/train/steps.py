@@ -92,10 +92,16 @@ def train_step(
     metrics = lax.psum(metrics, AXIS)
     grad_norm = optax.global_norm(grads)
     metrics["grad_norm"] = Ratio(grad_norm, jnp.ones(()))
-    changed = new_state.params if moving is None else [
-        p for p, m in zip(jax.tree.leaves(new_state.params), jax.tree.leaves(moving)) if m]
-    finite = jnp.isfinite(metrics["loss"].total) & jnp.isfinite(grad_norm) & _all_finite(
-        (changed, new_state.opt_state, new_state.batch_stats))
+    changed = (
+        new_state.params
+        if moving is None
+        else [p for p, m in zip(jax.tree.leaves(new_state.params), jax.tree.leaves(moving)) if m]
+    )
+    finite = (
+        jnp.isfinite(metrics["loss"].total)
+        & jnp.isfinite(grad_norm)
+        & _all_finite((changed, new_state.opt_state, new_state.batch_stats))
+    )
     if go is not None:
         finite = finite & (go > 0)
     metrics["finite"] = Ratio(finite.astype(jnp.float32), jnp.ones(()))
@@ -134,8 +140,9 @@ def parallel_train_step(
     """
 
     def step(state, batch, stop, go):
-        state, metrics = train_step(state, batch, step_key(state), model=model, task=task, tx=tx,
-                                    regularizer=regularizer, moving=moving, go=go)
+        state, metrics = train_step(
+            state, batch, step_key(state), model=model, task=task, tx=tx, regularizer=regularizer, moving=moving, go=go
+        )
         return state, metrics, lax.psum(stop, AXIS), metrics["finite"].total
 
     return jax.pmap(step, axis_name=AXIS, devices=devices, donate_argnums=(0,))

@@ -53,8 +53,13 @@ def get_config(variant: str = "classification") -> ml_collections.ConfigDict:
         # few steps show the loss falling.
         config.data.value_range = (0.0, 0.5)
     config.data.shapes.update(
-        dict(image_size=16, num_train=96, num_validation=8, num_test=12,
-             label="dominant" if variant == "classification" else "multi_hot")
+        dict(
+            image_size=16,
+            num_train=96,
+            num_validation=8,
+            num_test=12,
+            label="dominant" if variant == "classification" else "multi_hot",
+        )
     )
 
     config.model = ml_collections.ConfigDict(_MODELS[variant])
