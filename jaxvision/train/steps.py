@@ -92,6 +92,11 @@ def train_step(
     metrics = lax.psum(metrics, AXIS)
     grad_norm = optax.global_norm(grads)
     metrics["grad_norm"] = Ratio(grad_norm, jnp.ones(()))
+    return _taken_if_finite(new_state, state, metrics, moving, go)
+
+
+def _taken_if_finite(new_state: TrainState, state: TrainState, metrics: dict[str, Ratio], moving, go):
+    """(new_state, metrics + 'finite' 1) if the step may be taken, else (state, ... 'finite' 0)."""
     changed = (
         new_state.params
         if moving is None
@@ -99,7 +104,7 @@ def train_step(
     )
     finite = (
         jnp.isfinite(metrics["loss"].total)
-        & jnp.isfinite(grad_norm)
+        & jnp.isfinite(metrics["grad_norm"].total)
         & _all_finite((changed, new_state.opt_state, new_state.batch_stats))
     )
     if go is not None:
@@ -107,8 +112,7 @@ def train_step(
     metrics["finite"] = Ratio(finite.astype(jnp.float32), jnp.ones(()))
     # A branch, not an elementwise select: the state is not copied at every step (a frozen
     # InceptionV3 under a small head made the select cost ten times the head's own step).
-    new_state = lax.cond(finite, lambda pair: pair[0], lambda pair: pair[1], (new_state, state))
-    return new_state, metrics
+    return lax.cond(finite, lambda pair: pair[0], lambda pair: pair[1], (new_state, state)), metrics
 
 
 def _all_finite(tree) -> jax.Array:
