@@ -32,43 +32,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import compile_time, flops  # noqa: E402
+from benchmarks import ablation_section, compile_time, flops  # noqa: E402
 from benchmarks.specs import SPECS  # noqa: E402
 from benchmarks.throughput import ROOT, Case, child_env, measure  # noqa: E402
 
 SECTIONS = ("train", "infer", "flops", "pmap", "compile", "pipeline", "layers", "ablations")
 PEERS = {"keras": "Keras 3 (JAX)", "torch": "PyTorch"}
-
-# The CPU-gap investigation: (label, variant, XLA flags). See ablations.py for the variants.
-# 'as is' has models/cpu_conv.py's convolutions and layers.py's max pool and upsampling;
-# 'before' is the step with XLA's and flax's own, as it was until they were measured here.
-# Attempts that were measured and not taken (bf16, no donation, oneDNN, ...) are in RESULTS.md.
-_TWO_DEVICES = ("batch over 2 CPU devices (pmap)", {"devices": 2}, "--xla_force_host_platform_device_count=2")
-_BEFORE = {"conv": "xla", "maxpool": "reduce_window", "upsample": "repeat"}
-_PAPER_B = [
-    ("as is", {}, ""),
-    ("XLA's convolutions", {"conv": "xla"}, ""),
-    ("max pool: nn.max_pool", {"maxpool": "reduce_window"}, ""),
-    ("max pool: reshape + max", {"maxpool": "reshape"}, ""),
-    ("before (all three)", _BEFORE, ""),
-    _TWO_DEVICES,
-]
-_UPSAMPLE = [
-    ("upsample: jnp.repeat", {"upsample": "repeat"}, ""),
-    ("upsample: broadcast", {"upsample": "broadcast"}, ""),
-]
-ABLATIONS = {
-    "autoencoder": [*_PAPER_B, *_UPSAMPLE],
-    "segmenter": [*_PAPER_B, *_UPSAMPLE],
-    "deep_cnn": [*_PAPER_B, ("batch norm: one-pass variance", {"fast_variance": True}, "")],
-    "inception_v3": [
-        ("as is", {}, ""),
-        ("XLA's convolutions", {"conv": "xla"}, ""),
-        ("3x3/2 max pool: nn.max_pool", {"overlapping_pool": "reduce_window"}, ""),
-        ("before (both)", {"conv": "xla", "overlapping_pool": "reduce_window"}, ""),
-        _TWO_DEVICES,
-    ],
-}
 
 
 def available(module: str) -> bool:
@@ -283,36 +252,14 @@ def layers_section(batch: int, threads: int, rounds: int = 2) -> str:
     return "\n".join(rows)
 
 
-def ablation_cases(model: str, batch: int | None) -> list[Case]:
-    cases = [
-        Case(label, "jaxvision", model, variant=variant, xla_flags=flags, batch=batch)
-        for label, variant, flags in ABLATIONS[model]
-    ]
-    if available("torch"):
-        cases.append(
-            Case("PyTorch channels_last (reference)", "torch", model, variant={"channels_last": True}, batch=batch)
-        )
-    return cases
-
-
-def ablation_table(model, results) -> str:
-    base = results[0].median
-    base_cpu = results[0].cpu_median
-    rows = [
-        f"\n## CPU-gap ablations: {model}, batch {results[0].case.images_per_step}\n",
-        "| variant | images/s (median) | min-max | / as is | images per CPU-s | / as is (CPU) |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        if r.error:
-            rows.append(f"| {r.case.label} | failed: {r.error} | | | | |")
-            continue
-        lo, hi = r.spread
-        rows.append(
-            f"| {r.case.label} | {r.median:.2f} | {lo:.2f}-{hi:.2f} | {r.median / base:.2f} | "
-            f"{r.cpu_median:.2f} | {r.cpu_median / base_cpu:.2f} |"
-        )
-    return "\n".join(rows)
+def _write_json(path: str, raw: dict) -> None:
+    fields = ("images_per_s", "images_per_cpu_s", "info", "memory", "error")
+    rows = {
+        k: [{"label": r.case.label, "model": r.case.model, **{f: getattr(r, f) for f in fields}} for r in v]
+        for k, v in raw.items()
+    }
+    with open(path, "w") as f:
+        json.dump(rows, f, indent=1)
 
 
 def main(argv=None) -> None:
@@ -328,7 +275,7 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=None, help="steps per round (default 2, quick 1)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="PyTorch intra-op threads")
     parser.add_argument("--batch", type=int, default=None, help="override every model's batch (default: the paper's)")
-    parser.add_argument("--ablation-models", default=",".join(ABLATIONS))
+    parser.add_argument("--ablation-models", default=",".join(ablation_section.ABLATIONS))
     parser.add_argument("--json", default="", help="also write the raw results here")
     args = parser.parse_args(argv)
     args.repeats = args.repeats or (3 if args.quick else 5)
@@ -376,30 +323,11 @@ def main(argv=None) -> None:
         for model in args.ablation_models.split(","):
             say(f"ablations: {model}")
             raw[f"ablations/{model}"] = measure(
-                ablation_cases(model, args.batch), args.repeats, args.steps, args.threads, say
+                ablation_section.ablation_cases(model, args.batch), args.repeats, args.steps, args.threads, say
             )
-            print(ablation_table(model, raw[f"ablations/{model}"]))
+            print(ablation_section.ablation_table(model, raw[f"ablations/{model}"]))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(
-                {
-                    k: [
-                        {
-                            "label": r.case.label,
-                            "model": r.case.model,
-                            "images_per_s": r.images_per_s,
-                            "images_per_cpu_s": r.images_per_cpu_s,
-                            "info": r.info,
-                            "memory": r.memory,
-                            "error": r.error,
-                        }
-                        for r in v
-                    ]
-                    for k, v in raw.items()
-                },
-                f,
-                indent=1,
-            )
+        _write_json(args.json, raw)
 
 
 if __name__ == "__main__":

@@ -145,81 +145,72 @@ def _ref(run: str, metric: str) -> tuple[str, str]:
     return (run, f"validation/{metric}")
 
 
+EM, MSE = "exact_match", "mean_squared_error"
+CLASSIFIERS = ("frozen_encoder", "encoder", "deep_cnn")
+
+
+def _claim(text: str, left, op: str, right, factor: float = 1.0) -> dict:
+    return dict(text=text, left=left, op=op, right=right, factor=factor)
+
+
+def _gap(run: str) -> tuple:
+    """The run's validation log-loss over its training log-loss (overfitting)."""
+    return ("ratio", (run, "validation/loss"), (run, "train/loss"))
+
+
+def _table1_claims() -> tuple[dict, ...]:
+    worse = "Table 1: the {}-code autoencoder reconstructs worse than the {}-code one (MSE)"
+    return (
+        _claim(worse.format(2048, 4096), _ref("ae_2048", MSE), ">", _ref("ae_4096", MSE)),
+        _claim(worse.format(4096, 8192), _ref("ae_4096", MSE), ">", _ref("ae_8192", MSE)),
+    )
+
+
+def _table2_claims() -> tuple[dict, ...]:
+    best_baseline = [("baselines", f"all_yes/validation/{EM}"), ("baselines", f"most_frequent/validation/{EM}")]
+    twice = "Table 2: the {} classifier's exact match is at least twice the better trivial baseline's"
+    overfits = "Table 2: the {} overfits (validation log-loss over 1.5x training)"
+    return (
+        *(
+            _claim(twice.format(name.replace("_", " ")), _ref(name, EM), ">=", best_baseline, 2.0)
+            for name in CLASSIFIERS
+        ),
+        _claim(
+            "Table 2: the encoder trained from scratch beats the frozen encoder",
+            _ref("encoder", EM),
+            ">",
+            _ref("frozen_encoder", EM),
+        ),
+        _claim(
+            "Table 2: the deep CNN beats the encoder trained from scratch",
+            _ref("deep_cnn", EM),
+            ">",
+            _ref("encoder", EM),
+        ),
+        _claim(overfits.format("frozen encoder"), _gap("frozen_encoder"), ">", 1.5),
+        _claim(overfits.format("encoder from scratch"), _gap("encoder"), ">", 1.5),
+        _claim(
+            "Table 2: the deep CNN (batch norm, dropout, L2, early stopping) overfits less than the encoder",
+            _gap("deep_cnn"),
+            "<",
+            _gap("encoder"),
+        ),
+    )
+
+
 def claims() -> tuple[dict, ...]:
     """Every ordering paper B reports (and what its future work expects), as checks."""
-    em = "exact_match"
-    best_baseline = [("baselines", f"all_yes/validation/{em}"), ("baselines", f"most_frequent/validation/{em}")]
-    gap = lambda run: ("ratio", (run, "validation/loss"), (run, "train/loss"))  # noqa: E731
-    claim = lambda text, left, op, right, factor=1.0: dict(
-        text=text,
-        left=left,
-        op=op,
-        right=right,  # noqa: E731
-        factor=factor,
-    )
-    mse = "mean_squared_error"
     return (
-        claim(
-            "Table 1: the 2048-code autoencoder reconstructs worse than the 4096-code one (MSE)",
-            _ref("ae_2048", mse),
-            ">",
-            _ref("ae_4096", mse),
-        ),
-        claim(
-            "Table 1: the 4096-code autoencoder reconstructs worse than the 8192-code one (MSE)",
-            _ref("ae_4096", mse),
-            ">",
-            _ref("ae_8192", mse),
-        ),
-        *(
-            claim(
-                f"Table 2: the {name.replace('_', ' ')} classifier's exact match is at least twice the better "
-                f"trivial baseline's",
-                _ref(name, em),
-                ">=",
-                best_baseline,
-                2.0,
-            )
-            for name in ("frozen_encoder", "encoder", "deep_cnn")
-        ),
-        claim(
-            "Table 2: the encoder trained from scratch beats the frozen encoder",
-            _ref("encoder", em),
-            ">",
-            _ref("frozen_encoder", em),
-        ),
-        claim(
-            "Table 2: the deep CNN beats the encoder trained from scratch",
-            _ref("deep_cnn", em),
-            ">",
-            _ref("encoder", em),
-        ),
-        claim(
-            "Table 2: the frozen encoder overfits (validation log-loss over 1.5x training)",
-            gap("frozen_encoder"),
-            ">",
-            1.5,
-        ),
-        claim(
-            "Table 2: the encoder from scratch overfits (validation log-loss over 1.5x training)",
-            gap("encoder"),
-            ">",
-            1.5,
-        ),
-        claim(
-            "Table 2: the deep CNN (batch norm, dropout, L2, early stopping) overfits less than the encoder",
-            gap("deep_cnn"),
-            "<",
-            gap("encoder"),
-        ),
-        claim("Table 3: the BCE segmenter learns (Dice at least 0.3)", _ref("bce", "dice"), ">=", 0.3),
-        claim("Table 3: Dice loss beats BCE on Dice", _ref("dice", "dice"), ">", _ref("bce", "dice")),
-        claim("Table 3: Dice loss beats BCE on IoU", _ref("dice", "iou"), ">", _ref("bce", "iou")),
-        claim(
+        *_table1_claims(),
+        *_table2_claims(),
+        _claim("Table 3: the BCE segmenter learns (Dice at least 0.3)", _ref("bce", "dice"), ">=", 0.3),
+        _claim("Table 3: Dice loss beats BCE on Dice", _ref("dice", "dice"), ">", _ref("bce", "dice")),
+        _claim("Table 3: Dice loss beats BCE on IoU", _ref("dice", "iou"), ">", _ref("bce", "iou")),
+        _claim(
             "future work: ImageNet-pretrained features beat every Table 2 classifier",
-            _ref("imagenet", em),
+            _ref("imagenet", EM),
             ">",
-            [_ref(name, em) for name in ("frozen_encoder", "encoder", "deep_cnn")],
+            [_ref(name, EM) for name in CLASSIFIERS],
         ),
     )
 

@@ -275,28 +275,9 @@ def _unflatten(flat: dict[tuple[str, ...], Any]) -> dict:
     return out
 
 
-def load_inception_v3(path, model: iv3.InceptionV3 | None = None, *, rng=None, return_report: bool = False):
-    """Load Keras InceptionV3 weights from `path` into variables for `model`.
-
-    Args:
-      path: a legacy `.h5`, a Keras 3 `.weights.h5` or a `.keras` archive (see module doc).
-      model: the Flax model to fill (default `InceptionV3()`: 1000 classes with top).
-      rng: PRNG key for a head that must be freshly initialised (a model with a top and a
-        file without one, or with a different number of classes); required only then.
-      return_report: also return a `ConversionReport`.
-
-    Returns:
-      `{'params': ..., 'batch_stats': ...}` (float32 arrays), and the report if asked.
-
-    Raises:
-      WeightConversionError: the file is unreadable, is not InceptionV3, or does not fit.
-    """
-    model = iv3.InceptionV3() if model is None else model
-    fmt, layers = _layer_arrays_from_file(path)
-    template = _template(model)
-    report = ConversionReport(source_format=fmt)
+def _fill(path, layers, template: dict, report: ConversionReport) -> dict[tuple[str, ...], Any]:
+    """The template's leaves that the file's layers fill (the file's head only if it fits)."""
     filled: dict[tuple[str, ...], Any] = {}
-
     for ours, file_name, arrays in layers:
         leaves = _flax_layer_leaves(path, file_name, ours, arrays)
         if ours == HEAD:
@@ -323,7 +304,30 @@ def load_inception_v3(path, model: iv3.InceptionV3 | None = None, *, rng=None, r
                 raise WeightConversionError(f"{path}: {'/'.join(key)} would be filled twice.")
             filled[key] = jnp.asarray(array, jnp.float32)
             report.loaded.append("/".join(key))
+    return filled
 
+
+def load_inception_v3(path, model: iv3.InceptionV3 | None = None, *, rng=None, return_report: bool = False):
+    """Load Keras InceptionV3 weights from `path` into variables for `model`.
+
+    Args:
+      path: a legacy `.h5`, a Keras 3 `.weights.h5` or a `.keras` archive (see module doc).
+      model: the Flax model to fill (default `InceptionV3()`: 1000 classes with top).
+      rng: PRNG key for a head that must be freshly initialised (a model with a top and a
+        file without one, or with a different number of classes); required only then.
+      return_report: also return a `ConversionReport`.
+
+    Returns:
+      `{'params': ..., 'batch_stats': ...}` (float32 arrays), and the report if asked.
+
+    Raises:
+      WeightConversionError: the file is unreadable, is not InceptionV3, or does not fit.
+    """
+    model = iv3.InceptionV3() if model is None else model
+    fmt, layers = _layer_arrays_from_file(path)
+    template = _template(model)
+    report = ConversionReport(source_format=fmt)
+    filled = _fill(path, layers, template, report)
     missing = [k for k in template if k not in filled]
     head_keys = [k for k in missing if k[:2] == ("params", HEAD)]
     if len(missing) != len(head_keys):

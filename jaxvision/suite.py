@@ -137,6 +137,19 @@ def write_report(config: ml_collections.ConfigDict, workdir: str, wall_seconds: 
     results = "\n".join(outcomes.table(title, t["columns"], t["rows"], t["notes"]) for title, t in tables.items())
     with open(os.path.join(workdir, "results.md"), "w") as f:
         f.write(results)
+    figures = _figures(workdir, shown, reconstructions, segmentations)
+    checked = claims.table(config.suite.get("claims", ()), lambda run: _run_numbers(runs[run], workdir, run))
+    if checked:
+        with open(os.path.join(workdir, "claims.md"), "w") as f:
+            f.write(checked)
+    path = os.path.join(workdir, "report.md")
+    with open(path, "w") as f:
+        f.write(_report_markdown(config, runs, results, figures, run_files, workdir, wall_seconds, checked))
+    return path
+
+
+def _figures(workdir: str, shown: dict, reconstructions: dict, segmentations: dict) -> list[tuple[str, str]]:
+    """(caption, path) of the suite's comparison figures, drawn into workdir/figures."""
     figures = []
     if reconstructions:
         figures.append(
@@ -160,14 +173,7 @@ def write_report(config: ml_collections.ConfigDict, workdir: str, wall_seconds: 
                 ),
             )
         )
-    checked = claims.table(config.suite.get("claims", ()), lambda run: _run_numbers(runs[run], workdir, run))
-    if checked:
-        with open(os.path.join(workdir, "claims.md"), "w") as f:
-            f.write(checked)
-    path = os.path.join(workdir, "report.md")
-    with open(path, "w") as f:
-        f.write(_report_markdown(config, runs, results, figures, run_files, workdir, wall_seconds, checked))
-    return path
+    return figures
 
 
 def _run_numbers(run_config, workdir: str, name: str) -> dict[str, float]:

@@ -1,4 +1,44 @@
-"""`config.data`: every field the data package reads, with its default, and their checks."""
+"""`config.data`: every field the data package reads, with its default, and their checks.
+
+name                 one of DATASETS
+data_dir             where tfds keeps prepared datasets ('' = $TFDS_DATA_DIR or
+                     ~/tensorflow_datasets)
+train_split          tfds split string of the training data (slices work: 'train[:80%]')
+eval_splits          split strings to evaluate on; () = every split of the dataset but the
+                     training one
+image_size           side of the square output images
+grayscale            convert to one channel (paper B's segmentation)
+value_range          (low, high) of the pixel values: (0, 1) or (-1, 1) for Inception
+train_crop           'none' (resize the whole image), 'central' (the centred square of
+                     side central_crop_fraction * shorter side) or 'inception' (a random
+                     crop of inception_crop_area of the area and inception_crop_aspect
+                     aspect ratio), before resizing; masks are cropped alike
+eval_crop            'none' or 'central'
+random_flip          random left-right flips of training images (and masks)
+shuffle_buffer       examples in the shuffle buffer; at least a split's size gives a full
+                     permutation of it every epoch
+prefetch_to_device   batches placed on the devices ahead of use (0 = yield numpy arrays)
+skip_bad_examples    when preparing our builders (VOC, folder), skip unreadable images,
+                     masks of the wrong size and missing files (counted in the log)
+                     instead of stopping with an error that names the file; the prepared
+                     data keeps the choice (delete it to prepare again)
+shapes               the embedded dataset: generated image_size and split sizes, which
+                     label 'label' holds: 'multi_hot' (classes present) or 'dominant'
+                     (one-hot of the class with the most pixels), objects (range of an
+                     object's half-size as a fraction of the side), clutter (0-1: how
+                     many clutter strokes and blobs, of the default's) and presence (> 0:
+                     each class drawn independently with this probability)
+voc                  year (2007-2012), builder for voc_multilabel ('jaxvision': ours, any
+                     year; 'tfds': tfds' voc, 2007 or 2012), classes (the multi-label
+                     subset; images with none of them are left out), include_difficult
+                     (count objects marked difficult), manual_dir (a folder holding
+                     VOCdevkit/VOC<year> or the official tar; '' = download)
+folder               root: a folder of class sub-folders (see jaxvision.data.folder)
+masks                the 'mask_folder' dataset: root (images/ + masks/, or per split),
+                     foreground ('binary', 'nonzero' or 'values' with foreground_values),
+                     split (fractions of the one-pool layout) and split_seed (see
+                     jaxvision.data.mask_folder)
+"""
 
 from __future__ import annotations
 
@@ -10,47 +50,8 @@ EVAL_CROPS = ("none", "central")
 
 
 def default_data_config() -> ml_collections.ConfigDict:
-    """The data fields with their defaults (the embedded 'shapes' dataset at 128x128 RGB).
-
-    name                 one of DATASETS
-    data_dir             where tfds keeps prepared datasets ('' = $TFDS_DATA_DIR or
-                         ~/tensorflow_datasets)
-    train_split          tfds split string of the training data (slices work: 'train[:80%]')
-    eval_splits          split strings to evaluate on; () = every split of the dataset but the
-                         training one
-    image_size           side of the square output images
-    grayscale            convert to one channel (paper B's segmentation)
-    value_range          (low, high) of the pixel values: (0, 1) or (-1, 1) for Inception
-    train_crop           'none' (resize the whole image), 'central' (the centred square of
-                         side central_crop_fraction * shorter side) or 'inception' (a random
-                         crop of inception_crop_area of the area and inception_crop_aspect
-                         aspect ratio), before resizing; masks are cropped alike
-    eval_crop            'none' or 'central'
-    random_flip          random left-right flips of training images (and masks)
-    shuffle_buffer       examples in the shuffle buffer; at least a split's size gives a full
-                         permutation of it every epoch
-    prefetch_to_device   batches placed on the devices ahead of use (0 = yield numpy arrays)
-    skip_bad_examples    when preparing our builders (VOC, folder), skip unreadable images,
-                         masks of the wrong size and missing files (counted in the log)
-                         instead of stopping with an error that names the file; the prepared
-                         data keeps the choice (delete it to prepare again)
-    shapes               the embedded dataset: generated image_size and split sizes, which
-                         label 'label' holds: 'multi_hot' (classes present) or 'dominant'
-                         (one-hot of the class with the most pixels), objects (range of an
-                         object's half-size as a fraction of the side), clutter (0-1: how
-                         many clutter strokes and blobs, of the default's) and presence (> 0:
-                         each class drawn independently with this probability)
-    voc                  year (2007-2012), builder for voc_multilabel ('jaxvision': ours, any
-                         year; 'tfds': tfds' voc, 2007 or 2012), classes (the multi-label
-                         subset; images with none of them are left out), include_difficult
-                         (count objects marked difficult), manual_dir (a folder holding
-                         VOCdevkit/VOC<year> or the official tar; '' = download)
-    folder               root: a folder of class sub-folders (see jaxvision.data.folder)
-    masks                the 'mask_folder' dataset: root (images/ + masks/, or per split),
-                         foreground ('binary', 'nonzero' or 'values' with foreground_values),
-                         split (fractions of the one-pool layout) and split_seed (see
-                         jaxvision.data.mask_folder)
-    """
+    """The data fields with their defaults (the embedded 'shapes' dataset at 128x128 RGB): see
+    the module's docstring."""
     return ml_collections.ConfigDict(
         dict(
             name="shapes",

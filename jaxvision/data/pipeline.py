@@ -250,6 +250,24 @@ def _eval_batches(plan: _Plan, split: str, with_names: bool = False) -> Iterator
     return found if with_names else place_on_devices(found, plan.data, plan.devices)
 
 
+def _check_splits(splits, source: Source) -> None:
+    for split in splits:
+        unknown = [s for s in _split_names(_expand(split, source)) if s not in source.splits]
+        if unknown:
+            raise ValueError(
+                f"Split {split!r} of config.data names {unknown[0]!r}, which {source.name} "
+                f"does not have: its splits are {', '.join(source.splits)}."
+            )
+
+
+def _encoded_images(source: Source) -> tfds.decode.PartialDecoding:
+    """Reads only the features `parse` needs; images stay encoded until after shuffling and skipping."""
+    images = [k for k in source.features if isinstance(source.builder.info.features[k], tfds.features.Image)]
+    return tfds.decode.PartialDecoding(
+        {k: True for k in source.features}, decoders={k: tfds.decode.SkipDecoding() for k in images}
+    )
+
+
 def build_pipelines(
     source: Source,
     data: ml_collections.ConfigDict,
@@ -267,21 +285,7 @@ def build_pipelines(
     data = resolve_data_config(data)
     eval_splits = tuple(data.eval_splits) or tuple(s for s in source.splits if s != data.train_split)
     read = tuple(s for s in (data.train_split, *eval_splits) if s)  # train_split '': evaluation only
-    for split in read:
-        unknown = [s for s in _split_names(_expand(split, source)) if s not in source.splits]
-        if unknown:
-            raise ValueError(
-                f"Split {split!r} of config.data names {unknown[0]!r}, which {source.name} "
-                f"does not have: its splits are {', '.join(source.splits)}."
-            )
-    # Read only the features parse needs; images stay encoded until after shuffling and skipping.
-    all_features = source.builder.info.features
-    decoders = tfds.decode.PartialDecoding(
-        {k: True for k in source.features},
-        decoders={
-            k: tfds.decode.SkipDecoding() for k in source.features if isinstance(all_features[k], tfds.features.Image)
-        },
-    )
+    _check_splits(read, source)
     plan = _Plan(
         source=source,
         data=data,
@@ -289,7 +293,7 @@ def build_pipelines(
         process_index=process_index,
         process_count=process_count,
         devices=tuple(devices),
-        decoders=decoders,
+        decoders=_encoded_images(source),
         train_batch=_local_batch(batch_size, process_count, len(devices), "config.batch_size"),
         eval_batch=_local_batch(eval_batch_size, process_count, len(devices), "config.eval_batch_size"),
     )

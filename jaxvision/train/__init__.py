@@ -10,6 +10,7 @@ Start reading at `loop.fit`. The parts, each in its own file:
   engine.py       model + task + optimizer + steps + step 0, from a config
   run.py          open_run: a config made into pipelines, engine and checkpoints, once
   loop.py         fit
+  sums.py         metric sums on the host, divided once; a split's exact metrics
   scoring.py      evaluate and predict from a checkpoint
   features.py     a frozen backbone's head trained on cached features
   checkpoint.py   orbax checkpoints: latest k and best, resume

@@ -16,16 +16,14 @@ from __future__ import annotations
 import collections
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
 
 import jax
 import ml_collections
 import numpy as np
 from flax import jax_utils
-from jax.experimental import multihost_utils
 
 from jaxvision.metrics import Ratio
-from jaxvision.train import features, steps
+from jaxvision.train import features
 from jaxvision.train.checkpoint import Checkpoints, run_meta
 from jaxvision.train.distributed import PeerLost
 from jaxvision.train.engine import Engine
@@ -34,6 +32,8 @@ from jaxvision.train.monitor import Monitor
 from jaxvision.train.run import open_run
 from jaxvision.train.signals import StopRequests
 from jaxvision.train.state import TrainState
+from jaxvision.train.steps import replicate
+from jaxvision.train.sums import add, evaluate_split, summarize
 
 Results = dict[str, dict[str, float]]  # split -> metric -> value
 STEPS_IN_FLIGHT = 2  # steps dispatched after the one whose metrics the host reads (0: read each at once)
@@ -49,57 +49,6 @@ class FitResult:
     status: str  # 'finished', 'early_stopped' or 'interrupted'
     message: str  # one line for people
     results: Results  # the latest evaluation of each split ('train' = the last epoch's average)
-
-
-def replicate(tree):
-    """One copy per local device, laid out as the pmapped steps return their state.
-
-    Same mesh axis name as the steps' outputs, so step 2 reuses step 1's compiled program.
-    """
-    return jax_utils.replicate(tree, axis_name=steps.AXIS)
-
-
-# --- metric sums on the host ------------------------------------------------------------------
-
-
-def _add(a: dict[str, Ratio] | None, b: dict[str, Ratio]) -> dict[str, Ratio]:
-    return b if a is None else jax.tree.map(np.add, a, b)
-
-
-def _summarize(sums: dict[str, Ratio], class_names) -> dict[str, float]:
-    """Divides every total by its count once; a per-label metric becomes 'name/label'."""
-    out = {}
-    for name, ratio in sums.items():
-        count = np.asarray(ratio.count, np.float64)
-        value = np.where(count > 0, np.asarray(ratio.total, np.float64) / np.maximum(count, 1e-300), ratio.empty)
-        if value.ndim == 0:
-            out[name] = float(value)
-        else:
-            for i, v in enumerate(value):
-                out[f"{name}/{class_names[i] if i < len(class_names) else i}"] = float(v)
-    return out
-
-
-def _sum_over_processes(sums: dict[str, Ratio]) -> dict[str, Ratio]:
-    """Adds the sums of every process (a collective: every process calls it once per split)."""
-    if jax.process_count() == 1:
-        return sums
-    # Gathered arrays are float32 on the devices; a (high, low) pair keeps ~48 bits of each sum.
-    high = jax.tree.map(lambda x: np.float32(x), sums)
-    low = jax.tree.map(lambda x, h: np.float32(np.asarray(x, np.float64) - h), sums, high)
-    gathered = multihost_utils.process_allgather((high, low))
-    return jax.tree.map(lambda h, lo: np.asarray(h, np.float64).sum(0) + np.asarray(lo, np.float64).sum(0), *gathered)
-
-
-def evaluate_split(engine: Engine, state, batches: Callable[[], Iterator[dict]], class_names) -> dict[str, float]:
-    """Exact metrics of one split: sums over every device, batch and process, divided once."""
-    sums = None
-    for batch in batches():
-        per_device = jax.device_get(engine.eval_step(state, batch))
-        sums = _add(sums, jax.tree.map(lambda x: np.asarray(x, np.float64).sum(0), per_device))
-    if sums is None:
-        raise ValueError("An evaluation split gave no batches: check config.data's split sizes.")
-    return _summarize(_sum_over_processes(sums), class_names)
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -230,11 +179,11 @@ class _Run:
                     step, on_devices = in_flight.popleft()
                     metrics, votes = jax.tree.map(lambda x: x[0], jax.device_get(on_devices))  # devices agree
                     self._check_finite(state, step, epoch, metrics)
-                    sums = _add(sums, metrics)
+                    sums = add(sums, metrics)
                     bar.update(batch_size)
                     bar.set_postfix(loss=f"{metrics['loss'].total / metrics['loss'].count:.4g}", refresh=False)
                     if log_every and step % log_every == 0:
-                        self.log.write(step, epoch, "train_step", _summarize(metrics, self.class_names))
+                        self.log.write(step, epoch, "train_step", summarize(metrics, self.class_names))
                     voted = voted or float(votes) > 0
                 return voted
 
@@ -274,7 +223,7 @@ class _Run:
                 self._save(state)
                 return self._interrupted(state, step)
             # After a mid-epoch resume, 'train' averages the steps run since the resume.
-            train = _summarize(sums, self.class_names) if sums else {}
+            train = summarize(sums, self.class_names) if sums else {}
             train.update(learning_rate=float(self.engine.schedule(step)), epoch_seconds=time.time() - started)
             self.results = {"train": train}
             for split in self.epoch_splits:

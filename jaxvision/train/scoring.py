@@ -19,7 +19,8 @@ import ml_collections
 import numpy as np
 
 from jaxvision.train.config import resolve
-from jaxvision.train.loop import evaluate_split, replicate
+from jaxvision.train.steps import replicate
+from jaxvision.train.sums import evaluate_split
 from jaxvision.train.run import open_run
 
 TOP_K = 5

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import optax
+from flax import jax_utils
 from jax import lax
 
 from jaxvision.metrics import Ratio
@@ -25,6 +26,14 @@ from jaxvision.train.state import TrainState, step_key
 from jaxvision.train.tasks import Task
 
 AXIS = "batch"
+
+
+def replicate(tree):
+    """One copy per local device, laid out as the pmapped steps return their state.
+
+    Same mesh axis name as the steps' outputs, so step 2 reuses step 1's compiled program.
+    """
+    return jax_utils.replicate(tree, axis_name=AXIS)
 
 
 def _loss_ratio(per_example: jax.Array, valid: jax.Array) -> Ratio:

@@ -1,0 +1,72 @@
+"""The CPU-gap ablations section of benchmarks/run.py: which variants of jaxvision's step are
+timed side by side for each model (applied by benchmarks/ablations.py in the worker), and
+their table."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from benchmarks.throughput import Case
+
+# The CPU-gap investigation: (label, variant, XLA flags). See ablations.py for the variants.
+# 'as is' has models/cpu_conv.py's convolutions and layers.py's max pool and upsampling;
+# 'before' is the step with XLA's and flax's own, as it was until they were measured here.
+# Attempts that were measured and not taken (bf16, no donation, oneDNN, ...) are in RESULTS.md.
+_TWO_DEVICES = ("batch over 2 CPU devices (pmap)", {"devices": 2}, "--xla_force_host_platform_device_count=2")
+_BEFORE = {"conv": "xla", "maxpool": "reduce_window", "upsample": "repeat"}
+_PAPER_B = [
+    ("as is", {}, ""),
+    ("XLA's convolutions", {"conv": "xla"}, ""),
+    ("max pool: nn.max_pool", {"maxpool": "reduce_window"}, ""),
+    ("max pool: reshape + max", {"maxpool": "reshape"}, ""),
+    ("before (all three)", _BEFORE, ""),
+    _TWO_DEVICES,
+]
+_UPSAMPLE = [
+    ("upsample: jnp.repeat", {"upsample": "repeat"}, ""),
+    ("upsample: broadcast", {"upsample": "broadcast"}, ""),
+]
+ABLATIONS = {
+    "autoencoder": [*_PAPER_B, *_UPSAMPLE],
+    "segmenter": [*_PAPER_B, *_UPSAMPLE],
+    "deep_cnn": [*_PAPER_B, ("batch norm: one-pass variance", {"fast_variance": True}, "")],
+    "inception_v3": [
+        ("as is", {}, ""),
+        ("XLA's convolutions", {"conv": "xla"}, ""),
+        ("3x3/2 max pool: nn.max_pool", {"overlapping_pool": "reduce_window"}, ""),
+        ("before (both)", {"conv": "xla", "overlapping_pool": "reduce_window"}, ""),
+        _TWO_DEVICES,
+    ],
+}
+
+
+def ablation_cases(model: str, batch: int | None) -> list[Case]:
+    cases = [
+        Case(label, "jaxvision", model, variant=variant, xla_flags=flags, batch=batch)
+        for label, variant, flags in ABLATIONS[model]
+    ]
+    if importlib.util.find_spec("torch") is not None:
+        cases.append(
+            Case("PyTorch channels_last (reference)", "torch", model, variant={"channels_last": True}, batch=batch)
+        )
+    return cases
+
+
+def ablation_table(model, results) -> str:
+    base = results[0].median
+    base_cpu = results[0].cpu_median
+    rows = [
+        f"\n## CPU-gap ablations: {model}, batch {results[0].case.images_per_step}\n",
+        "| variant | images/s (median) | min-max | / as is | images per CPU-s | / as is (CPU) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        if r.error:
+            rows.append(f"| {r.case.label} | failed: {r.error} | | | | |")
+            continue
+        lo, hi = r.spread
+        rows.append(
+            f"| {r.case.label} | {r.median:.2f} | {lo:.2f}-{hi:.2f} | {r.median / base:.2f} | "
+            f"{r.cpu_median:.2f} | {r.cpu_median / base_cpu:.2f} |"
+        )
+    return "\n".join(rows)
