@@ -21,7 +21,9 @@ paper, all for time (the `paper` variant has none of them but the dataset):
 * 64x64 images drawn at 64x64 (128x128 in the paper), so that the paper's networks keep their
   spatial structure (the autoencoders' three pools leave an 8x8 grid, as 16x16 at 128x128):
   for the autoencoders and classifiers objects of 20-45 % of the side on uncluttered
-  backgrounds, each class present in half the images; for the segmenter smaller objects
+  backgrounds of a tenth of the default contrast, each class present in half the images (at
+  full contrast the autoencoders, in their few epochs, spend their codes on the background, and
+  a dense head on the frozen encoder's codes scored 0.22 exact match); for the segmenter smaller objects
   (15-35 %) on busier backgrounds, so that foreground is the minority of the pixels that
   motivates the Dice loss; 1,000 training, 300 validation and 100 test images;
 * the autoencoders keep the paper's wiring and the last filters that set the code's depth
@@ -30,8 +32,9 @@ paper, all for time (the `paper` variant has none of them but the dataset):
   instead of 256, 128, 64, 32);
 * the deep CNN has filters (32, 64, 128, 128, 128) and stops early after 15 epochs without a
   better validation loss; the segmenter has a quarter of the paper's filters;
-* fewer epochs (see EPOCHS) in batches of 16; the frozen encoder's head trains on its codes,
-  computed once (`cache_features`: the same numbers, faster);
+* fewer epochs (see EPOCHS) in batches of 16, but 300 for the frozen encoder's head, which
+  trains on its codes, computed once (`cache_features`: the same numbers, faster; 100 epochs
+  left it short of the overfitting the paper reports);
 * the ImageNet run (paper B's future work) sees the 64x64 images upsampled to 139x139;
 * the segmenters' learning rate decays along a cosine over their 12 epochs: at a constant rate
   their validation Dice still swings by a tenth between epochs, and the last epoch is the one
@@ -51,16 +54,23 @@ VARIANTS = ("paper",)  # get_config() with no variant is the quickstart
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIZE = 64
 DATA = dict(
-    image_size=SIZE, num_train=1000, num_validation=300, num_test=100, objects=(0.2, 0.45), clutter=0.0, presence=0.5
+    image_size=SIZE,
+    num_train=1000,
+    num_validation=300,
+    num_test=100,
+    objects=(0.2, 0.45),
+    clutter=0.0,
+    presence=0.5,
+    background=0.1,
 )
 # Segmentation: smaller objects on busier backgrounds, so that foreground is the minority that
 # motivates the Dice loss (about a fifth of the pixels).
-SEGMENTATION_DATA = dict(DATA, objects=(0.15, 0.35), clutter=0.25)
+SEGMENTATION_DATA = dict(DATA, objects=(0.15, 0.35), clutter=0.25, background=1.0)
 BATCH = 16
 AE_FILTERS = {2048: (64, 32, 32, 32, 16, 8), 4096: (64, 32, 32, 32, 16), 8192: (64, 32, 32, 32)}
 DEEP_CNN_FILTERS = (32, 64, 128, 128, 128)
 SEGMENTER_FILTERS = (64, 32, 16, 8)  # the paper's (256, 128, 64, 32) divided by 4
-EPOCHS = {"ae": 5, "frozen_encoder": 100, "encoder": 18, "deep_cnn": 25, "imagenet": 60, "segmentation": 12}
+EPOCHS = {"ae": 5, "frozen_encoder": 300, "encoder": 18, "deep_cnn": 25, "imagenet": 60, "segmentation": 12}
 IMAGENET_SIZE = 139  # the drawn 64x64 images upsampled: at its smallest input, 75, InceptionV3 sees too little
 TABLES = ("voc_autoencoder.py:table1", "voc_classifier.py:table2", "voc_segmentation.py:table3")
 NOTES = {

@@ -207,3 +207,22 @@ def test_too_large_batch_and_unknown_split_are_clear_errors(data_dir):
         make_pipelines(make_config(data_dir, eval_splits=("valid",)))
     with pytest.raises(ValueError, match="Unknown key config.data.imagesize"):
         make_pipelines(make_config(data_dir, imagesize=3))
+
+
+def test_background_contrast_scales_the_background_only():
+    from jaxvision.data.shapes import render_example
+
+    full = render_example(np.random.default_rng(7), 64, presence=0.5)
+    faint = render_example(np.random.default_rng(7), 64, presence=0.5, background=0.1)
+    assert np.array_equal(full["segmentation"], faint["segmentation"])  # the same scene
+    objects = full["segmentation"] > 0
+    assert objects.any() and (~objects).any()
+    # Objects are drawn over the background, so their pixels do not change at all; the
+    # background's spread shrinks by about the factor (pixel noise, added last, is not scaled).
+    assert np.array_equal(full["image"][objects], faint["image"][objects])
+    spread = [float(np.std(x["image"][~objects].astype(np.float32), axis=0).mean()) for x in (full, faint)]
+    assert spread[1] < 0.4 * spread[0], spread
+    assert shapes.ShapesConfig.make(64, background=0.1).name.endswith("_background0.1")
+    assert "background" not in shapes.ShapesConfig.make(64).name  # prepared data of before keep their names
+    with pytest.raises(ValueError, match=r"data.shapes.background \(0.0\) over 0 and at most 1"):
+        shapes.ShapesConfig.make(64, background=0.0)

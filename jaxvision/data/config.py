@@ -26,8 +26,9 @@ shapes               the embedded dataset: generated image_size and split sizes,
                      label 'label' holds: 'multi_hot' (classes present) or 'dominant'
                      (one-hot of the class with the most pixels), objects (range of an
                      object's half-size as a fraction of the side), clutter (0-1: how
-                     many clutter strokes and blobs, of the default's) and presence (> 0:
-                     each class drawn independently with this probability)
+                     many clutter strokes and blobs, of the default's), presence (> 0:
+                     each class drawn independently with this probability) and background
+                     (0-1: the background's contrast, of the default's)
 voc                  year (2007-2012), builder for voc_multilabel ('jaxvision': ours, any
                      year; 'tfds': tfds' voc, 2007 or 2012), classes (the multi-label
                      subset; images with none of them are left out), include_difficult
@@ -79,6 +80,7 @@ def default_data_config() -> ml_collections.ConfigDict:
                 objects=(0.06, 0.25),
                 clutter=1.0,
                 presence=0.0,
+                background=1.0,
             ),
             voc=dict(
                 year=2009,

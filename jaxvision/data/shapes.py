@@ -147,14 +147,19 @@ def render_example(
     objects: tuple[float, float] = OBJECTS,
     clutter: float = 1.0,
     presence: float = 0.0,
+    background: float = 1.0,
 ) -> dict[str, np.ndarray]:
     """One scene: 'image' uint8 [size, size, 3] and 'segmentation' uint8 [size, size] (0-3).
 
     `objects` is the range of an object's half-size as a fraction of the image side;
     `clutter` scales the number of clutter strokes and blobs (0: none); `presence` > 0 draws
-    each class independently with that probability (see `_sample_classes`).
+    each class independently with that probability (see `_sample_classes`); `background` scales
+    the background's contrast about its mean colour (1: as drawn), the objects keep theirs.
     """
     image = _background(rng, size, clutter)
+    if background != 1.0:
+        mean = image.mean(axis=(0, 1), keepdims=True)
+        image = mean + (image - mean) * np.float32(background)
     segmentation = np.zeros((size, size), np.uint8)
     for k in _sample_classes(rng, presence):
         # Log-uniform half-size: many small objects, a few large ones.
@@ -194,6 +199,7 @@ class ShapesConfig(tfds.core.BuilderConfig):
     objects: tuple[float, float] = OBJECTS
     clutter: float = 1.0
     presence: float = 0.0
+    background: float = 1.0
 
     @classmethod
     def make(
@@ -205,6 +211,7 @@ class ShapesConfig(tfds.core.BuilderConfig):
         objects=OBJECTS,
         clutter: float = 1.0,
         presence: float = 0.0,
+        background: float = 1.0,
     ) -> "ShapesConfig":
         """A config whose name records its settings, so each setting is prepared once."""
         for field, value in (
@@ -222,15 +229,18 @@ class ShapesConfig(tfds.core.BuilderConfig):
             not (len(objects) == 2 and 0 < objects[0] <= objects[1] <= 0.5)
             or not 0 <= clutter <= 1
             or not (0 <= presence < 1)
+            or not (0 < background <= 1)
         ):
             raise ValueError(
                 f"data.shapes.objects {objects} must be (low, high) with 0 < low <= high <= 0.5, "
-                f"data.shapes.clutter ({clutter}) between 0 and 1, and data.shapes.presence ({presence}) "
-                "at least 0 and under 1."
+                f"data.shapes.clutter ({clutter}) between 0 and 1, data.shapes.presence ({presence}) "
+                f"at least 0 and under 1, and data.shapes.background ({background}) over 0 and at most 1."
             )
         name = f"{image_size}px_{num_train}_{num_validation}_{num_test}"
         if objects != OBJECTS or clutter != 1.0 or presence:
             name += f"_objects{objects[0]:g}-{objects[1]:g}_clutter{clutter:g}_presence{presence:g}"
+        if background != 1.0:
+            name += f"_background{background:g}"
         if name not in _MADE:  # one object per setting: tfds accepts only its own object of a listed config
             _MADE[name] = cls(
                 name=name,
@@ -242,6 +252,7 @@ class ShapesConfig(tfds.core.BuilderConfig):
                 objects=objects,
                 clutter=float(clutter),
                 presence=float(presence),
+                background=float(background),
             )
         return _MADE[name]
 
@@ -284,7 +295,7 @@ class JaxvisionShapes(tfds.core.GeneratorBasedBuilder):
         for i in range(count):
             # One generator per example: any example can be regenerated on its own.
             scene = render_example(
-                np.random.default_rng([size, split_index, i]), size, c.objects, c.clutter, c.presence
+                np.random.default_rng([size, split_index, i]), size, c.objects, c.clutter, c.presence, c.background
             )
             segmentation = scene["segmentation"]
             pixels = np.bincount(segmentation.ravel(), minlength=len(CLASS_NAMES) + 1)[1:]

@@ -50,7 +50,7 @@ def multi_hot(labels: tf.Tensor, num_classes: int) -> tf.Tensor:
 def _shapes(data: ml_collections.ConfigDict, data_dir: str | None) -> Source:
     c = data.shapes
     config = shapes.ShapesConfig.make(
-        c.image_size, c.num_train, c.num_validation, c.num_test, c.objects, c.clutter, c.presence
+        c.image_size, c.num_train, c.num_validation, c.num_test, c.objects, c.clutter, c.presence, c.background
     )
     k = len(shapes.CLASS_NAMES)
     dominant = c.label == "dominant"
