@@ -75,7 +75,8 @@ IMAGENET_SIZE = 139  # the drawn 64x64 images upsampled: at its smallest input, 
 TABLES = ("voc_autoencoder.py:table1", "voc_classifier.py:table2", "voc_segmentation.py:table3")
 NOTES = {
     "": (
-        "Paper B's pipeline on the embedded 'shapes' dataset (not VOC), scaled for 2 CPU cores: 64x64 images, "
+        "Paper B's pipeline on the embedded 'shapes' dataset (not VOC), scaled for 2 CPU cores: 64x64 images "
+        "(for the autoencoders and classifiers on backgrounds of a tenth of the default contrast), "
         "autoencoders with the paper's wiring and code depths but fewer early filters (512 / 1,024 / 2,048 codes), "
         "a deep CNN with 128 filters in its last two blocks (256 by default), a segmenter of a quarter of the "
         "paper's filters, fewer epochs in batches of 16; the paper's optimizers, losses and learning rates. The "
