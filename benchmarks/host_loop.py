@@ -10,8 +10,11 @@
 2. The same run's training pipeline alone, read by a consumer that keeps the host busy for
    50 ms per batch as a step does, with tf.data's autotuner on and off: seconds per epoch and
    how many batches waited over 0.3 s.
+3. Every dataset pipeline of benchmarks/data_pipeline.py, read alone as fast as it goes (its
+   `measure`), autotuner on and off, rounds interleaved: images/s, median of the rounds.
 
-Needs TensorFlow and the embedded dataset (made on first use).
+Needs TensorFlow and the embedded dataset (made on first use); part 3 also builds the synthetic
+VOCdevkit and reads the real Flowers photos of ../shared/data when present.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ import statistics
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
+from benchmarks import data_pipeline  # noqa: E402
 from jaxvision import train  # noqa: E402
 from jaxvision.data import pipeline  # noqa: E402
 from jaxvision.main import load_config  # noqa: E402
@@ -71,6 +76,18 @@ def _pipeline_epochs(config, autotune: bool, epochs: int) -> tuple[list[float], 
     return seconds[1:], stalls
 
 
+def _datasets(rounds: int) -> dict[str, dict[bool, list[float]]]:
+    work = Path(tempfile.gettempdir()) / "jaxvision_data_bench"
+    rates: dict[str, dict[bool, list[float]]] = {}
+    for name, data in data_pipeline.cases(work).items():
+        for _ in range(rounds):
+            for autotune in (True, False):
+                pipeline.TF_DATA_AUTOTUNE = autotune
+                rate = data_pipeline.measure(data, work, 2, 32)["images_per_s"]
+                rates.setdefault(name, {True: [], False: []})[autotune].append(rate)
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=4)
@@ -87,6 +104,7 @@ def main() -> None:
             seconds, stalls = _pipeline_epochs(config, autotune, args.epochs)
             old = read.get(autotune, ([], 0))
             read[autotune] = (old[0] + seconds, old[1] + stalls)
+    rates = _datasets(args.rounds)
     per_epoch = config.num_epochs - 1
     print(f"Quickstart BCE segmenter, {args.rounds} rounds x {per_epoch} epochs (first epoch left out)\n")
     print("| the loop reads a step's metrics | median epoch (s) | min | max |\n|---|---:|---:|---:|")
@@ -98,6 +116,9 @@ def main() -> None:
     for autotune, label in ((True, "on (before)"), (False, "off (now)")):
         s, stalls = read[autotune]
         print(f"| {label} | {statistics.median(s):.2f} | {min(s):.2f} | {max(s):.2f} | {stalls} in {len(s)} epochs |")
+    print("\n| pipeline alone, batch 32 | images/s, autotuner on | off |\n|---|---:|---:|")
+    for name, found in rates.items():
+        print(f"| {name} | {statistics.median(found[True]):.0f} | {statistics.median(found[False]):.0f} |")
 
 
 if __name__ == "__main__":
