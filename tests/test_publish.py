@@ -17,7 +17,9 @@ def _suite(workdir, claim="| a claim | 1 > 0 | ✔ |"):
     (workdir / "claims.md").write_text(
         f"### The paper's claims\n\n| claim | numbers | holds |\n|---|---|---|\n{claim}\n"
     )
-    (workdir / "results.md").write_text("# Results\n\n### Table 1\n\n| run | MSE |\n|---|---|\n| ae | 0.0191 |\n")
+    (workdir / "results.md").write_text(
+        "# Results\n\n### Table 1\n\n| run | MSE |\n|---|---|\n| ae | 0.0191 |\n\n- *ae*: 64x64 RGB; adam lr 0.001\n"
+    )
 
 
 def test_the_marked_block_is_replaced_by_the_runs_files_and_nothing_else(tmp_path):
@@ -36,6 +38,18 @@ def test_the_marked_block_is_replaced_by_the_runs_files_and_nothing_else(tmp_pat
     assert "| a claim | 0 > 1 | ✘ |" in (tmp_path / "README.md").read_text()
 
 
+def test_the_readme_leaves_out_the_settings_that_docs_results_shows(tmp_path):
+    _suite(tmp_path / "runs" / "quick")
+    marked = "<!-- results of runs/quick: begin -->\n<!-- results of runs/quick: end -->\n"
+    for target in publish.TARGETS:
+        (tmp_path / target).parent.mkdir(exist_ok=True)
+        (tmp_path / target).write_text(marked)
+    assert sorted(publish.publish(str(tmp_path / "runs" / "quick"), root=str(tmp_path))) == sorted(publish.TARGETS)
+    readme, results = ((tmp_path / target).read_text() for target in ("README.md", os.path.join("docs", "results.md")))
+    assert "| ae | 0.0191 |" in readme and "adam lr 0.001" not in readme and "docs/results.md" in readme
+    assert "| ae | 0.0191 |" in results and "- *ae*: 64x64 RGB; adam lr 0.001" in results
+
+
 def test_an_unfinished_suite_or_a_file_without_markers_is_one_sentence(tmp_path):
     (tmp_path / "README.md").write_text("no markers\n")
     _suite(tmp_path / "runs" / "quick")
@@ -47,8 +61,9 @@ def test_an_unfinished_suite_or_a_file_without_markers_is_one_sentence(tmp_path)
     assert publish.main([str(tmp_path / "nowhere")]) == 2
 
 
-def test_readme_and_results_mark_where_the_quickstart_goes():
+@pytest.mark.parametrize("run", ["quickstart", "paper_a", "ecssd"])
+def test_readme_and_results_mark_where_the_published_runs_go(run):
     for target in publish.TARGETS:
         text = open(os.path.join(ROOT, target)).read()
-        begin = text.index("<!-- results of runs/quickstart: begin -->")
-        assert text.index("<!-- results of runs/quickstart: end -->") > begin, target
+        begin = text.index(f"<!-- results of runs/{run}: begin -->")
+        assert text.index(f"<!-- results of runs/{run}: end -->") > begin, target
