@@ -99,6 +99,8 @@ def measure(data: dict, work: Path, epochs: int, batch_size: int) -> dict[str, f
     start, cpu = time.perf_counter(), time.process_time()
     pipelines = make_pipelines(config, devices=jax.local_devices()[:1])
     setup, setup_cpu = time.perf_counter() - start, time.process_time() - cpu
+    if epochs == 0:  # preparing only
+        return dict(setup_s=setup, setup_cpu_s=setup_cpu)
     images, clock, cpu = 0, None, None
     for epoch in range(epochs):
         for batch in pipelines.train(epoch):

@@ -3,6 +3,12 @@
 name                 one of DATASETS
 data_dir             where tfds keeps prepared datasets ('' = $TFDS_DATA_DIR or
                      ~/tensorflow_datasets)
+reader               'tf' (tf.data) or 'grain' (no TensorFlow at read time; reads an
+                     array_record copy, see jaxvision.data.grain_pipeline)
+prepared             with reader 'grain': the folder of a dataset prepared elsewhere in
+                     array_record format ('' = prepare it here, which needs TensorFlow)
+read_threads         with reader 'grain': threads that read and preprocess examples
+                     (0 = one per core)
 train_split          tfds split string of the training data (slices work: 'train[:80%]')
 eval_splits          split strings to evaluate on; () = every split of the dataset but the
                      training one
@@ -48,6 +54,7 @@ import ml_collections
 DATASETS = ("shapes", "oxford_flowers102", "voc_multilabel", "voc_segmentation", "folder", "mask_folder")
 TRAIN_CROPS = ("none", "central", "inception")
 EVAL_CROPS = ("none", "central")
+READERS = ("tf", "grain")
 
 
 def default_data_config() -> ml_collections.ConfigDict:
@@ -57,6 +64,9 @@ def default_data_config() -> ml_collections.ConfigDict:
         dict(
             name="shapes",
             data_dir="",
+            reader="tf",
+            prepared="",
+            read_threads=0,
             train_split="train",
             eval_splits=(),
             image_size=128,
@@ -144,6 +154,8 @@ def resolve_data_config(given: ml_collections.ConfigDict | dict | None) -> ml_co
             0 < data.inception_crop_aspect[0] <= data.inception_crop_aspect[1],
             "config.data.inception_crop_aspect must be (low, high) with 0 < low <= high.",
         ),
+        (data.reader in READERS, f"config.data.reader is {data.reader!r}: use one of {', '.join(READERS)}."),
+        (data.read_threads >= 0, "config.data.read_threads must be 0 (one per core) or more."),
         (data.image_size >= 1, "config.data.image_size must be a positive number of pixels."),
         (data.shuffle_buffer >= 1, "config.data.shuffle_buffer must be at least 1."),
         (data.prefetch_to_device >= 0, "config.data.prefetch_to_device must be 0 (off) or more."),

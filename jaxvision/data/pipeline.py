@@ -13,51 +13,45 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Callable, Iterator, Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 
 import jax
 import ml_collections
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
-from flax import jax_utils
 from jax.experimental import multihost_utils
 
+from jaxvision.data.batches import (
+    DatasetInfo,
+    Pipelines,
+    check_splits,
+    epoch_seeds,
+    expand,
+    local_batch,
+    place_on_devices,
+)
 from jaxvision.data.config import resolve_data_config
 from jaxvision.data.errors import DataError
 from jaxvision.data.preprocess import find_bad_example, preprocessor
 from jaxvision.data.sources import Source, make_source, prepare
 
+# TensorFlow only feeds data: it must never take a GPU (or its memory) from JAX.
+try:
+    tf.config.set_visible_devices([], "GPU")
+except RuntimeError:  # TensorFlow was initialised before this import and keeps its devices
+    if tf.config.list_physical_devices("GPU"):
+        warnings.warn(
+            "TensorFlow was initialised before jaxvision.data was imported and may hold GPU "
+            "memory: import jaxvision.data before using TensorFlow.",
+            stacklevel=2,
+        )
+
 AUTOTUNE = tf.data.AUTOTUNE  # with the autotuner off: tf.data's default parallelism and buffers
 # tf.data's autotuner held back the last batch of many epochs by ~2 s with the host's cores busy
 # training, at no gain in images/s here: benchmarks/host_loop.py.
 TF_DATA_AUTOTUNE = False
-ALL = "all"  # the split name that reads every split of a dataset (e.g. to score a whole folder)
-
-
-@dataclasses.dataclass(frozen=True)
-class DatasetInfo:
-    """What a model and a task need to know about the data."""
-
-    name: str
-    num_classes: int
-    class_names: tuple[str, ...]
-    image_shape: tuple[int, int, int]  # (H, W, C) of the batches' images
-    num_examples: dict[str, int]  # examples of each split read (all processes together)
-    multi_label: bool  # 'label' is multi-hot (else one-hot)
-    has_mask: bool  # batches carry a foreground 'mask'
-    source: str = ""  # the prepared tfds dataset read ('name/config/version' in its data dir)
-
-
-@dataclasses.dataclass(frozen=True)
-class Pipelines:
-    """train(epoch, start_step=0) -> batches of this process; evals[split]() -> padded batches."""
-
-    train: Callable[..., Iterator[dict]]
-    steps_per_epoch: int
-    evals: dict[str, Callable[[], Iterator[dict]]]
-    eval_steps: dict[str, int]
-    info: DatasetInfo
 
 
 def make_pipelines(
@@ -97,31 +91,6 @@ def make_pipelines(
     )
 
 
-def _local_batch(global_batch: int, process_count: int, num_devices: int, name: str) -> int:
-    if global_batch % (process_count * num_devices):
-        raise ValueError(
-            f"{name}={global_batch} is not divisible by the {process_count} process(es) x "
-            f"{num_devices} device(s) per process: use a multiple of "
-            f"{process_count * num_devices}."
-        )
-    return global_batch // process_count
-
-
-def _split_names(split: str) -> list[str]:
-    return [part.split("[")[0].strip() for part in split.split("+")]
-
-
-def _expand(split: str, source: Source) -> str:
-    """The tfds split string of `split`: 'all' is every split of the source."""
-    return "+".join(source.splits) if split == ALL else split
-
-
-def _epoch_seeds(seed: int, epoch: int, process_index: int) -> tuple[int, int]:
-    """(shuffle seed, augmentation seed) of one process in one epoch."""
-    state = np.random.SeedSequence([seed % 2**32, epoch, process_index]).generate_state(2)
-    return int(state[0]), int(state[1])
-
-
 def add_device_axis(ds: tf.data.Dataset, local_batch: int, num_devices: int) -> tf.data.Dataset:
     """Batches of `local_batch` examples shaped `[num_devices, local_batch // num_devices, ...]`:
     the leading axis is the one `jax.pmap` maps over (the arrays stay on the host)."""
@@ -131,14 +100,6 @@ def add_device_axis(ds: tf.data.Dataset, local_batch: int, num_devices: int) -> 
         return {k: tf.reshape(v, (num_devices, per_device, *v.shape[1:])) for k, v in batch.items()}
 
     return ds.batch(local_batch, drop_remainder=True).map(split).prefetch(AUTOTUNE)
-
-
-def place_on_devices(batches: Iterator[dict], data: ml_collections.ConfigDict, devices) -> Iterator[dict]:
-    """Moves each batch's device slices onto `devices` ahead of use (`config.data.prefetch_to_device`
-    batches in flight; 0 leaves them on the host for pmap to copy)."""
-    if data.prefetch_to_device == 0:
-        return batches
-    return jax_utils.prefetch_to_device(batches, data.prefetch_to_device, devices=list(devices))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,7 +129,7 @@ def _share(plan: _Plan, split: str, index: int | None = None) -> tf.data.Dataset
     """The parsed examples of `split` that process `index` (default: this one) reads."""
     source = plan.source
     part = tfds.split_for_jax_process(
-        _expand(split, source),
+        expand(split, source.splits),
         process_count=plan.process_count,
         process_index=plan.process_index if index is None else index,
     )
@@ -188,7 +149,7 @@ def _share_sizes(plan: _Plan, split: str) -> list[int]:
         return [
             splits[
                 tfds.split_for_jax_process(
-                    _expand(split, plan.source), process_index=p, process_count=plan.process_count
+                    expand(split, plan.source.splits), process_index=p, process_count=plan.process_count
                 )
             ].num_examples
             for p in range(plan.process_count)
@@ -216,7 +177,7 @@ def _train_batches(plan: _Plan, epoch: int, start_step: int = 0) -> Iterator[dic
         raise ValueError("These pipelines were built for evaluation only (config.data.train_split is '').")
     if not 0 <= start_step <= spe:
         raise ValueError(f"start_step {start_step} is outside the epoch's {spe} steps.")
-    shuffle_seed, augment_seed = _epoch_seeds(plan.seed, epoch, plan.process_index)
+    shuffle_seed, augment_seed = epoch_seeds(plan.seed, epoch, plan.process_index)
     preprocess = preprocessor(data, plan.source, train=True)
     ds = _share(plan, data.train_split)
     ds = ds.shuffle(
@@ -250,16 +211,6 @@ def _eval_batches(plan: _Plan, split: str, with_names: bool = False) -> Iterator
     return found if with_names else place_on_devices(found, plan.data, plan.devices)
 
 
-def _check_splits(splits, source: Source) -> None:
-    for split in splits:
-        unknown = [s for s in _split_names(_expand(split, source)) if s not in source.splits]
-        if unknown:
-            raise ValueError(
-                f"Split {split!r} of config.data names {unknown[0]!r}, which {source.name} "
-                f"does not have: its splits are {', '.join(source.splits)}."
-            )
-
-
 def _encoded_images(source: Source) -> tfds.decode.PartialDecoding:
     """Reads only the features `parse` needs; images stay encoded until after shuffling and skipping."""
     images = [k for k in source.features if isinstance(source.builder.info.features[k], tfds.features.Image)]
@@ -285,7 +236,7 @@ def build_pipelines(
     data = resolve_data_config(data)
     eval_splits = tuple(data.eval_splits) or tuple(s for s in source.splits if s != data.train_split)
     read = tuple(s for s in (data.train_split, *eval_splits) if s)  # train_split '': evaluation only
-    _check_splits(read, source)
+    check_splits(read, source.splits, source.name)
     plan = _Plan(
         source=source,
         data=data,
@@ -294,8 +245,8 @@ def build_pipelines(
         process_count=process_count,
         devices=tuple(devices),
         decoders=_encoded_images(source),
-        train_batch=_local_batch(batch_size, process_count, len(devices), "config.batch_size"),
-        eval_batch=_local_batch(eval_batch_size, process_count, len(devices), "config.eval_batch_size"),
+        train_batch=local_batch(batch_size, process_count, len(devices), "config.batch_size"),
+        eval_batch=local_batch(eval_batch_size, process_count, len(devices), "config.eval_batch_size"),
     )
     plan = dataclasses.replace(plan, sizes={split: _share_sizes(plan, split) for split in dict.fromkeys(read)})
     if data.train_split and plan.steps_per_epoch == 0:

@@ -250,10 +250,11 @@ def make_source(data: ml_collections.ConfigDict) -> Source:
     return _SOURCES[data.name](data, data.data_dir or None)
 
 
-def prepare(source: Source) -> None:
-    """Downloads and prepares the source's data once into its tfds data dir."""
+def prepare(source: Source, file_format: str | None = None) -> None:
+    """Downloads and prepares the source's data once into its tfds data dir (in tfds' default
+    format, or `file_format`: 'array_record' for the grain reader)."""
     try:
-        source.builder.download_and_prepare(download_config=source.download_config)
+        source.builder.download_and_prepare(download_config=source.download_config, file_format=file_format)
     except (DataError, FileNotFoundError):
         raise
     except Exception as e:  # a failed download or extraction deep inside tfds

@@ -1,0 +1,84 @@
+"""What every reader (tf.data in pipeline.py, grain in grain_pipeline.py) hands the engine, and the
+rules they share: per-process batch sizes, per-epoch seeds, and placing batches on devices.
+
+Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+
+import ml_collections
+import numpy as np
+from flax import jax_utils
+
+ALL = "all"  # the split name that reads every split of a dataset (e.g. to score a whole folder)
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What a model and a task need to know about the data."""
+
+    name: str
+    num_classes: int
+    class_names: tuple[str, ...]
+    image_shape: tuple[int, int, int]  # (H, W, C) of the batches' images
+    num_examples: dict[str, int]  # examples of each split read (all processes together)
+    multi_label: bool  # 'label' is multi-hot (else one-hot)
+    has_mask: bool  # batches carry a foreground 'mask'
+    source: str = ""  # the prepared tfds dataset read ('name/config/version' in its data dir)
+
+
+@dataclasses.dataclass(frozen=True)
+class Pipelines:
+    """train(epoch, start_step=0) -> batches of this process; evals[split]() -> padded batches."""
+
+    train: Callable[..., Iterator[dict]]
+    steps_per_epoch: int
+    evals: dict[str, Callable[[], Iterator[dict]]]
+    eval_steps: dict[str, int]
+    info: DatasetInfo
+
+
+def local_batch(global_batch: int, process_count: int, num_devices: int, name: str) -> int:
+    if global_batch % (process_count * num_devices):
+        raise ValueError(
+            f"{name}={global_batch} is not divisible by the {process_count} process(es) x "
+            f"{num_devices} device(s) per process: use a multiple of "
+            f"{process_count * num_devices}."
+        )
+    return global_batch // process_count
+
+
+def epoch_seeds(seed: int, epoch: int, process_index: int) -> tuple[int, int]:
+    """(shuffle seed, augmentation seed) of one process in one epoch."""
+    state = np.random.SeedSequence([seed % 2**32, epoch, process_index]).generate_state(2)
+    return int(state[0]), int(state[1])
+
+
+def split_names(split: str) -> list[str]:
+    return [part.split("[")[0].strip() for part in split.split("+")]
+
+
+def expand(split: str, splits: tuple[str, ...]) -> str:
+    """The tfds split string of `split`: 'all' is every split of the dataset."""
+    return "+".join(splits) if split == ALL else split
+
+
+def check_splits(read, splits: tuple[str, ...], name: str) -> None:
+    for split in read:
+        unknown = [s for s in split_names(expand(split, splits)) if s not in splits]
+        if unknown:
+            raise ValueError(
+                f"Split {split!r} of config.data names {unknown[0]!r}, which {name} "
+                f"does not have: its splits are {', '.join(splits)}."
+            )
+
+
+def place_on_devices(batches: Iterator[dict], data: ml_collections.ConfigDict, devices) -> Iterator[dict]:
+    """Moves each batch's device slices onto `devices` ahead of use (`config.data.prefetch_to_device`
+    batches in flight; 0 leaves them on the host for pmap to copy)."""
+    if data.prefetch_to_device == 0:
+        return batches
+    return jax_utils.prefetch_to_device(batches, data.prefetch_to_device, devices=list(devices))

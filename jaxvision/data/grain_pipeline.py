@@ -1,0 +1,325 @@
+"""grain pipelines, which read a dataset prepared in tfds' array_record format without TensorFlow.
+
+    --config.data.reader=grain                       # prepares an array_record copy (TensorFlow needed)
+    --config.data.reader=grain --config.data.prepared=DIR   # reads DIR; TensorFlow not needed
+
+Where TensorFlow is installed, the dataset is prepared as for tf.data (the same builders), in
+array_record format, under the data dir's `array_record/` folder (tfds cannot read one format
+as the other); the log names the folder. Copy that folder to a host without TensorFlow and give
+it as config.data.prepared.
+
+The same batches as pipeline.py's, in their contract: this process's share of each split
+(tfds.split_for_jax_process), the training share permuted by a seed drawn from (config.seed,
+epoch, process), each example's crop and flip drawn from a generator seeded by the same triple
+and its position in the epoch (so `train(epoch, start_step)` resumes exactly), evaluation
+padded to the same number of batches on every process with examples whose 'valid' is 0. The
+permutation is always a full one (config.data.shuffle_buffer is tf.data's), and the random
+numbers are numpy's, so a run reads its examples in another order than with tf.data.
+Examples are read and preprocessed by config.data.read_threads threads (default: one per core
+this process may use).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
+
+import grain
+import jax
+import ml_collections
+import numpy as np
+import tensorflow_datasets as tfds
+from jax.experimental import multihost_utils
+
+from jaxvision.data.batches import (
+    DatasetInfo,
+    Pipelines,
+    check_splits,
+    epoch_seeds,
+    expand,
+    local_batch,
+    place_on_devices,
+)
+from jaxvision.data.config import resolve_data_config
+from jaxvision.data.errors import DataError
+from jaxvision.data.preprocess_np import decode, preprocessor
+
+FORMAT = "array_record"
+
+
+@dataclasses.dataclass(frozen=True)
+class Fields:
+    """How one dataset's records become examples: which features hold what."""
+
+    image: str
+    name: str
+    label: Callable[[dict], np.ndarray]  # record -> float32 one-hot or multi-hot
+    class_names: tuple[str, ...]
+    multi_label: bool
+    mask: str | None = None
+    keep: Callable[[np.ndarray], bool] | None = None  # on the label: use the example?
+
+
+def _hot(ids, num_classes: int) -> np.ndarray:
+    """[num_classes] float32 with 1 at every id in [0, num_classes) (others are ignored)."""
+    out = np.zeros(num_classes, np.float32)
+    ids = np.asarray(ids, np.int64).reshape(-1)
+    out[ids[(ids >= 0) & (ids < num_classes)]] = 1.0
+    return out
+
+
+def _names(builder, feature: str) -> tuple[str, ...]:
+    found = builder.info.features[feature]
+    return tuple(getattr(found, "feature", found).names)
+
+
+def fields(data: ml_collections.ConfigDict, builder) -> Fields:
+    """The Fields of `data.name`, read from the prepared dataset's own feature description."""
+    name = data.name
+    if name == "shapes":
+        key = "label" if data.shapes.label == "dominant" else "labels"
+        names = _names(builder, key)
+        return Fields("image", "id", lambda r: _hot(r[key], len(names)), names, key == "labels", mask="mask")
+    if name in ("oxford_flowers102", "folder"):
+        names, key = _names(builder, "label"), "file_name"
+        return Fields("image", key, lambda r: _hot(r["label"], len(names)), names, False)
+    if name == "voc_segmentation":
+        names = _names(builder, "labels")
+        return Fields("image", "image/filename", lambda r: _hot(r["labels"], len(names)), names, True, mask="mask")
+    if name == "voc_multilabel":
+        key = "labels" if data.voc.include_difficult else "labels_no_difficult"
+        every, classes = _names(builder, key), tuple(data.voc.classes)
+        subset = np.array([classes.index(c) if c in classes else -1 for c in every])
+        return Fields(
+            "image",
+            "image/filename",
+            lambda r: _hot(subset[np.asarray(r[key], np.int64)], len(classes)),
+            classes,
+            True,
+            keep=lambda label: label.max() > 0,
+        )
+    return Fields("image", "file_name", lambda r: np.ones(1, np.float32), ("foreground",), True, mask="mask")
+
+
+def prepared_dir(data: ml_collections.ConfigDict, process_count: int) -> str:
+    """The folder of the dataset in array_record format: config.data.prepared, or prepared here."""
+    if data.prepared:
+        if not os.path.isfile(os.path.join(data.prepared, "dataset_info.json")):
+            raise DataError(
+                f"config.data.prepared {data.prepared} holds no prepared dataset (no dataset_info.json): "
+                "give the folder that preparing it named (…/NAME/CONFIG/VERSION)."
+            )
+        return data.prepared
+    try:
+        from jaxvision.data import sources  # imports TensorFlow, which tfds' builders need
+    except ImportError:
+        raise DataError(
+            "config.data.reader='grain' without config.data.prepared needs TensorFlow to prepare the "
+            "dataset, and it is not installed here: prepare it where it is (the log names the folder) "
+            "and set --config.data.prepared to that folder."
+        ) from None
+    root = data.data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
+    copy = ml_collections.ConfigDict(data.to_dict())
+    copy.data_dir = os.path.join(root, FORMAT)
+    if process_count > 1 and jax.process_index() != 0:
+        multihost_utils.sync_global_devices("jaxvision.data: dataset prepared by process 0")
+    source = sources.make_source(copy)
+    sources.prepare(source, file_format=FORMAT)
+    if process_count > 1 and jax.process_index() == 0:
+        multihost_utils.sync_global_devices("jaxvision.data: dataset prepared by process 0")
+    return str(source.builder.data_dir)
+
+
+class _Share:
+    """The examples of one process's share of a split (those `keep` accepts), images still encoded."""
+
+    def __init__(self, builder, split: str, process_index: int, process_count: int, f: Fields):
+        part = tfds.split_for_jax_process(split, process_index=process_index, process_count=process_count)
+        skip = {k: tfds.decode.SkipDecoding() for k in (f.image, f.mask) if k}
+        self.records = builder.as_data_source(split=part, decoders=skip, file_format=FORMAT)
+        self.fields = f
+        every = range(len(self.records))
+        self.index = list(every) if f.keep is None else [i for i in every if f.keep(f.label(self.records[i]))]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.records[self.index[i]]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """What every pipeline of one process shares: the data, this process's shares, batches and seeds."""
+
+    data: ml_collections.ConfigDict
+    fields: Fields
+    directory: str
+    seed: int
+    process_index: int
+    devices: tuple[jax.Device, ...]
+    train_batch: int
+    eval_batch: int
+    shares: dict[str, _Share]  # split -> this process's share
+    sizes: dict[str, list[int]]  # split -> examples of each process
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return min(self.sizes[self.data.train_split]) // self.train_batch if self.data.train_split else 0
+
+    def eval_steps(self, split: str) -> int:
+        return math.ceil(max(self.sizes[split]) / self.eval_batch)
+
+
+def _example(plan: _Plan, split: str, train: bool):
+    """record (+ position) -> the model's example; an image that cannot be decoded is one sentence."""
+    f, preprocess = plan.fields, preprocessor(plan.data, train)
+    channels = 1 if plan.data.grayscale else 3
+
+    def run(record: dict, rng: np.random.Generator | None = None) -> dict:
+        name = record[f.name]
+        try:
+            image = decode(record[f.image], 3)
+            mask = None if f.mask is None else decode(record[f.mask], 1)
+        except OSError as e:
+            raise DataError(
+                f"{name.decode('utf-8', 'replace')} of {plan.data.name} ({split}) cannot be read ({e}); its "
+                f"prepared copy under {plan.directory} is damaged: delete that folder to prepare it again."
+            ) from None
+        if mask is not None and mask.shape[:2] != image.shape[:2]:
+            raise DataError(
+                f"{name.decode('utf-8', 'replace')} of {plan.data.name} ({split}): its mask and image sizes differ."
+            )
+        image, mask = preprocess(image, mask, rng)
+        out = {"image": image.reshape(*image.shape[:2], channels), "label": f.label(record), "valid": np.float32(1)}
+        if mask is not None:
+            out["mask"] = mask
+        out["name"] = name
+        return out
+
+    return run
+
+
+def add_device_axis(examples: Sequence[dict], num_devices: int, names: bool = False) -> dict:
+    """One batch of `examples` shaped `[num_devices, len(examples) // num_devices, ...]`: the
+    leading axis is the one `jax.pmap` maps over (the arrays stay on the host)."""
+    keys = [k for k in examples[0] if names or k != "name"]
+    per_device = len(examples) // num_devices
+    return {
+        k: np.stack([ex[k] for ex in examples]).reshape(num_devices, per_device, *np.shape(examples[0][k]))
+        for k in keys
+    }
+
+
+def _iterate(plan: _Plan, ds: grain.MapDataset) -> Iterator[dict]:
+    threads = plan.data.read_threads or len(os.sched_getaffinity(0))
+    return iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=threads, prefetch_buffer_size=2 * threads)))
+
+
+def _train_batches(plan: _Plan, epoch: int, start_step: int = 0) -> Iterator[dict]:
+    data, spe, batch = plan.data, plan.steps_per_epoch, plan.train_batch
+    if not data.train_split:
+        raise ValueError("These pipelines were built for evaluation only (config.data.train_split is '').")
+    if not 0 <= start_step <= spe:
+        raise ValueError(f"start_step {start_step} is outside the epoch's {spe} steps.")
+    shuffle_seed, augment_seed = epoch_seeds(plan.seed, epoch, plan.process_index)
+    example = _example(plan, data.train_split, train=True)
+    ds = grain.MapDataset.source(plan.shares[data.train_split]).shuffle(seed=shuffle_seed)[: spe * batch]
+    # Positions are numbered before skipping, so an example's crop and flip are the same whether
+    # the epoch starts at step 0 or resumes at start_step.
+    ds = ds.map_with_index(lambda i, record: example(record, np.random.default_rng([augment_seed, i])))
+    ds = ds[start_step * batch :].batch(
+        batch, drop_remainder=True, batch_fn=lambda b: add_device_axis(b, len(plan.devices))
+    )
+    return place_on_devices(_iterate(plan, ds), data, plan.devices)
+
+
+def _blank(plan: _Plan) -> dict:
+    channels, size = 1 if plan.data.grayscale else 3, plan.data.image_size
+    blank = {
+        "image": np.zeros((size, size, channels), np.float32),
+        "label": np.zeros(len(plan.fields.class_names), np.float32),
+        "valid": np.float32(0),
+    }
+    if plan.fields.mask:
+        blank["mask"] = np.zeros((size, size, 1), np.float32)
+    return {**blank, "name": b""}
+
+
+def _eval_batches(plan: _Plan, split: str, with_names: bool = False) -> Iterator[dict]:
+    """Every example of `split` once, padded to the same number of batches on every process;
+    `with_names` adds each one's file name or id as 'name' (bytes; padding b'') and leaves the
+    batches on the host as numpy."""
+    padding = plan.eval_steps(split) * plan.eval_batch - plan.sizes[split][plan.process_index]
+    ds = grain.MapDataset.source(plan.shares[split]).map(_example(plan, split, train=False))
+    ds = grain.MapDataset.concatenate([ds, grain.MapDataset.source([_blank(plan)] * padding)])
+    ds = ds.batch(plan.eval_batch, batch_fn=lambda b: add_device_axis(b, len(plan.devices), with_names))
+    found = _iterate(plan, ds)
+    return found if with_names else place_on_devices(found, plan.data, plan.devices)
+
+
+def make_pipelines(
+    config: ml_collections.ConfigDict,
+    *,
+    process_index: int | None = None,
+    process_count: int | None = None,
+    devices: Sequence[jax.Device] | None = None,
+) -> Pipelines:
+    """The grain pipelines of `config.data` for this process (arguments as pipeline.make_pipelines)."""
+    data = resolve_data_config(config.get("data"))
+    process_index = jax.process_index() if process_index is None else process_index
+    process_count = jax.process_count() if process_count is None else process_count
+    devices = tuple(jax.local_devices() if devices is None else devices)
+    directory = prepared_dir(data, jax.process_count())
+    builder = tfds.builder_from_directory(directory)
+    if FORMAT not in {str(f.value) for f in builder.info.available_file_formats()}:
+        raise DataError(
+            f"{directory} is prepared in {builder.info.file_format.value} format; the grain reader reads "
+            f"{FORMAT}: leave config.data.prepared empty to prepare a copy in it where TensorFlow is installed."
+        )
+    splits = tuple(builder.info.splits)
+    eval_splits = tuple(data.eval_splits) or tuple(s for s in splits if s != data.train_split)
+    read = tuple(dict.fromkeys(s for s in (data.train_split, *eval_splits) if s))
+    check_splits(read, splits, data.name)
+    f = fields(data, builder)
+    shares = {
+        split: [_Share(builder, expand(split, splits), p, process_count, f) for p in range(process_count)]
+        for split in read
+    }
+    plan = _Plan(
+        data=data,
+        fields=f,
+        directory=directory,
+        seed=config.seed,
+        process_index=process_index,
+        devices=devices,
+        train_batch=local_batch(config.batch_size, process_count, len(devices), "config.batch_size"),
+        eval_batch=local_batch(config.eval_batch_size, process_count, len(devices), "config.eval_batch_size"),
+        shares={split: s[process_index] for split, s in shares.items()},
+        sizes={split: [len(share) for share in s] for split, s in shares.items()},
+    )
+    if data.train_split and plan.steps_per_epoch == 0:
+        raise DataError(
+            f"{data.name} {data.train_split!r} gives {min(plan.sizes[data.train_split])} examples "
+            f"to a process, fewer than one batch of {plan.train_batch}: lower config.batch_size."
+        )
+    info = DatasetInfo(
+        name=data.name,
+        num_classes=len(f.class_names),
+        class_names=f.class_names,
+        image_shape=(data.image_size, data.image_size, 1 if data.grayscale else 3),
+        num_examples={split: sum(n) for split, n in plan.sizes.items()},
+        multi_label=f.multi_label,
+        has_mask=f.mask is not None,
+        source=directory,
+    )
+    return Pipelines(
+        train=functools.partial(_train_batches, plan),
+        steps_per_epoch=plan.steps_per_epoch,
+        evals={split: functools.partial(_eval_batches, plan, split) for split in eval_splits},
+        eval_steps={split: plan.eval_steps(split) for split in eval_splits},
+        info=info,
+    )
