@@ -8,7 +8,7 @@ import jax
 import jaxvision.data
 import numpy as np
 import pytest
-from test_data_shapes import image_keys, make_config
+from test_data_shapes import SIZE, image_keys, make_config
 
 from jaxvision.data import DataError, make_pipelines, resolve_data_config
 
@@ -119,6 +119,21 @@ def test_training_reads_each_example_once_per_epoch_and_resumes_exactly(data_dir
     for a, b in zip(whole[2:], resumed):
         for key in a:
             np.testing.assert_array_equal(a[key], b[key])
+
+
+@pytest.mark.parametrize("crop", ["central", "inception"])
+def test_the_decoded_cache_changes_no_batch(data_dir, crop):
+    config = make_config(data_dir, reader="grain", image_size=20, train_crop=crop)
+    plain = make_pipelines(config, devices=TWO)
+    config.data.cache_decoded = True
+    cached = make_pipelines(config, devices=TWO)
+    share = cached.train.args[0].shares["train"]
+    for epoch, read in ((0, 24), (1, 29)):  # the first fills the cache, the second reads from it
+        for a, b in zip(plain.train(epoch), cached.train(epoch), strict=True):
+            for key in a:
+                np.testing.assert_array_equal(a[key], b[key])
+        assert 24 <= len(share.cache) <= read  # 3 steps of 8 of the 29 examples each epoch
+    assert share.cache[0]["image"].shape == ((20, 20, 3) if crop == "central" else (SIZE, SIZE, 3))
 
 
 def test_two_processes_read_disjoint_shares_of_the_same_length(data_dir):

@@ -9,6 +9,9 @@ prepared             with reader 'grain': the folder of a dataset prepared elsew
                      array_record format ('' = prepare it here, which needs TensorFlow)
 read_threads         with reader 'grain': threads that read and preprocess examples
                      (0 = one per core)
+cache_decoded        with reader 'grain': keep every example decoded (and resized, where
+                     the crop is not random) in memory after its first read; costs
+                     examples x pixels x channels x 4 bytes (uint8 before a random crop)
 train_split          tfds split string of the training data (slices work: 'train[:80%]')
 eval_splits          split strings to evaluate on; () = every split of the dataset but the
                      training one
@@ -67,6 +70,7 @@ def default_data_config() -> ml_collections.ConfigDict:
             reader="tf",
             prepared="",
             read_threads=0,
+            cache_decoded=False,
             train_split="train",
             eval_splits=(),
             image_size=128,

@@ -15,7 +15,9 @@ and its position in the epoch (so `train(epoch, start_step)` resumes exactly), e
 padded to the same number of batches on every process with examples whose 'valid' is 0. The
 permutation is always a full one (config.data.shuffle_buffer is tf.data's), and the random
 numbers are numpy's, so a run reads its examples in another order than with tf.data.
-Examples are read and preprocessed by config.data.read_threads threads (default: one per core
+With config.data.cache_decoded, each example is decoded (and, where its crop is not random,
+cropped and resized) once and kept in memory: the first epoch fills the cache, later ones only
+augment. Examples are read and preprocessed by config.data.read_threads threads (default: one per core
 this process may use).
 """
 
@@ -134,21 +136,42 @@ def prepared_dir(data: ml_collections.ConfigDict, process_count: int) -> str:
 
 
 class _Share:
-    """The examples of one process's share of a split (those `keep` accepts), images still encoded."""
+    """One process's share of a split (the examples `keep` accepts): `fixed(i)` is example i decoded
+    and, where the crop is not random, cropped and resized, kept in memory with
+    config.data.cache_decoded."""
 
-    def __init__(self, builder, split: str, process_index: int, process_count: int, f: Fields):
+    def __init__(self, builder, split: str, process_index: int, process_count: int, f: Fields, data):
         part = tfds.split_for_jax_process(split, process_index=process_index, process_count=process_count)
         skip = {k: tfds.decode.SkipDecoding() for k in (f.image, f.mask) if k}
         self.records = builder.as_data_source(split=part, decoders=skip, file_format=FORMAT)
-        self.fields = f
+        self.fields, self.split, self.data = f, split, data
         every = range(len(self.records))
         self.index = list(every) if f.keep is None else [i for i in every if f.keep(f.label(self.records[i]))]
+        self.cache = {} if data.cache_decoded else None
 
     def __len__(self) -> int:
         return len(self.index)
 
-    def __getitem__(self, i: int) -> dict:
-        return self.records[self.index[i]]
+    def fixed(self, i: int, fixed, directory: str) -> dict:
+        if self.cache is not None and i in self.cache:
+            return self.cache[i]
+        f, record = self.fields, self.records[self.index[i]]
+        name = record[f.name].decode("utf-8", "replace")
+        try:
+            image = decode(record[f.image], 3)
+            mask = None if f.mask is None else decode(record[f.mask], 1)
+        except OSError as e:
+            raise DataError(
+                f"{name} of {self.data.name} ({self.split}) cannot be read ({e}); its prepared copy under "
+                f"{directory} is damaged: delete that folder to prepare it again."
+            ) from None
+        if mask is not None and mask.shape[:2] != image.shape[:2]:
+            raise DataError(f"{name} of {self.data.name} ({self.split}): its mask and image sizes differ.")
+        image, mask = fixed(image, mask)
+        example = dict(image=image, mask=mask, label=f.label(record), name=record[f.name])
+        if self.cache is not None:
+            self.cache[i] = example
+        return example
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,29 +198,17 @@ class _Plan:
 
 
 def _example(plan: _Plan, split: str, train: bool):
-    """record (+ position) -> the model's example; an image that cannot be decoded is one sentence."""
-    f, preprocess = plan.fields, preprocessor(plan.data, train)
+    """(index in the share, rng) -> the model's example."""
+    share, (fixed, varied) = plan.shares[split], preprocessor(plan.data, train)
     channels = 1 if plan.data.grayscale else 3
 
-    def run(record: dict, rng: np.random.Generator | None = None) -> dict:
-        name = record[f.name]
-        try:
-            image = decode(record[f.image], 3)
-            mask = None if f.mask is None else decode(record[f.mask], 1)
-        except OSError as e:
-            raise DataError(
-                f"{name.decode('utf-8', 'replace')} of {plan.data.name} ({split}) cannot be read ({e}); its "
-                f"prepared copy under {plan.directory} is damaged: delete that folder to prepare it again."
-            ) from None
-        if mask is not None and mask.shape[:2] != image.shape[:2]:
-            raise DataError(
-                f"{name.decode('utf-8', 'replace')} of {plan.data.name} ({split}): its mask and image sizes differ."
-            )
-        image, mask = preprocess(image, mask, rng)
-        out = {"image": image.reshape(*image.shape[:2], channels), "label": f.label(record), "valid": np.float32(1)}
+    def run(i: int, rng: np.random.Generator | None = None) -> dict:
+        found = share.fixed(i, fixed, plan.directory)
+        image, mask = varied(found["image"], found["mask"], rng)
+        out = {"image": image.reshape(*image.shape[:2], channels), "label": found["label"], "valid": np.float32(1)}
         if mask is not None:
-            out["mask"] = mask
-        out["name"] = name
+            out["mask"] = mask.astype(np.float32)
+        out["name"] = found["name"]
         return out
 
     return run
@@ -227,10 +238,10 @@ def _train_batches(plan: _Plan, epoch: int, start_step: int = 0) -> Iterator[dic
         raise ValueError(f"start_step {start_step} is outside the epoch's {spe} steps.")
     shuffle_seed, augment_seed = epoch_seeds(plan.seed, epoch, plan.process_index)
     example = _example(plan, data.train_split, train=True)
-    ds = grain.MapDataset.source(plan.shares[data.train_split]).shuffle(seed=shuffle_seed)[: spe * batch]
+    ds = grain.MapDataset.source(range(len(plan.shares[data.train_split]))).shuffle(seed=shuffle_seed)[: spe * batch]
     # Positions are numbered before skipping, so an example's crop and flip are the same whether
     # the epoch starts at step 0 or resumes at start_step.
-    ds = ds.map_with_index(lambda i, record: example(record, np.random.default_rng([augment_seed, i])))
+    ds = ds.map_with_index(lambda position, i: example(i, np.random.default_rng([augment_seed, position])))
     ds = ds[start_step * batch :].batch(
         batch, drop_remainder=True, batch_fn=lambda b: add_device_axis(b, len(plan.devices))
     )
@@ -254,7 +265,7 @@ def _eval_batches(plan: _Plan, split: str, with_names: bool = False) -> Iterator
     `with_names` adds each one's file name or id as 'name' (bytes; padding b'') and leaves the
     batches on the host as numpy."""
     padding = plan.eval_steps(split) * plan.eval_batch - plan.sizes[split][plan.process_index]
-    ds = grain.MapDataset.source(plan.shares[split]).map(_example(plan, split, train=False))
+    ds = grain.MapDataset.source(range(len(plan.shares[split]))).map(_example(plan, split, train=False))
     ds = grain.MapDataset.concatenate([ds, grain.MapDataset.source([_blank(plan)] * padding)])
     ds = ds.batch(plan.eval_batch, batch_fn=lambda b: add_device_axis(b, len(plan.devices), with_names))
     found = _iterate(plan, ds)
@@ -286,7 +297,7 @@ def make_pipelines(
     check_splits(read, splits, data.name)
     f = fields(data, builder)
     shares = {
-        split: [_Share(builder, expand(split, splits), p, process_count, f) for p in range(process_count)]
+        split: [_Share(builder, expand(split, splits), p, process_count, f, data) for p in range(process_count)]
         for split in read
     }
     plan = _Plan(

@@ -41,6 +41,8 @@ def resize(pixels: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:
     """[size, size, C] float32; bilinear with antialiasing (each channel in float, no rounding),
     or nearest neighbour for masks (the source pixel under each output pixel's centre, as
     tf.image.resize picks it)."""
+    if pixels.shape[:2] == (size, size):  # both resizes are the identity here
+        return pixels.astype(np.float32)
     if nearest:
         rows, cols = (
             np.minimum(((np.arange(size) + 0.5) * n / size).astype(np.int64), n - 1) for n in pixels.shape[:2]
@@ -54,26 +56,34 @@ def resize(pixels: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:
 
 
 def preprocessor(data: ml_collections.ConfigDict, train: bool):
-    """The per-example function: (image, mask or None, rng or None) -> (image, mask) arrays."""
+    """Two per-example functions: `fixed(image, mask)`, the steps that are the same every epoch
+    (a 'none' or 'central' crop and the resize), whose result may be cached, then
+    `varied(image, mask, rng)`, the rest (an 'inception' crop and its resize, flip, grayscale,
+    scale)."""
     size, crop = data.image_size, data.train_crop if train else data.eval_crop
     low, high = (float(v) for v in data.value_range)
 
-    def run(image: np.ndarray, mask: np.ndarray | None, rng: np.random.Generator | None = None):
+    def cut(image, mask, box):
+        top, left, h, w = box
+        image = resize(image[top : top + h, left : left + w], size)
+        return image, None if mask is None else resize(mask[top : top + h, left : left + w], size, nearest=True)
+
+    def fixed(image: np.ndarray, mask: np.ndarray | None):
         height, width = image.shape[:2]
+        if crop == "none":
+            return cut(image, mask, (0, 0, height, width))
+        if crop == "central":
+            return cut(image, mask, central_box(height, width, data.central_crop_fraction))
+        return image, mask
+
+    def varied(image: np.ndarray, mask: np.ndarray | None, rng: np.random.Generator | None = None):
         if crop == "inception":
-            box = inception_box(height, width, rng, data.inception_crop_area, data.inception_crop_aspect)
-        elif crop == "central":
-            box = central_box(height, width, data.central_crop_fraction)
-        if crop != "none":
-            top, left, h, w = box
-            image = image[top : top + h, left : left + w]
-            mask = None if mask is None else mask[top : top + h, left : left + w]
-        image = resize(image, size)
-        mask = None if mask is None else resize(mask, size, nearest=True).astype(np.float32)
+            box = inception_box(*image.shape[:2], rng, data.inception_crop_area, data.inception_crop_aspect)
+            image, mask = cut(image, mask, box)
         if train and data.random_flip and rng.random() < 0.5:
             image, mask = image[:, ::-1], None if mask is None else mask[:, ::-1]
         if data.grayscale:
             image = (image @ GRAY)[..., None]
         return image * np.float32((high - low) / 255.0) + np.float32(low), mask
 
-    return run
+    return fixed, varied
