@@ -1,6 +1,7 @@
 """grain pipelines, which read a dataset prepared in tfds' array_record format without TensorFlow.
 
     --config.data.reader=grain                       # prepares an array_record copy (TensorFlow needed)
+                                                     # and prints where it is
     --config.data.reader=grain --config.data.prepared=DIR   # reads DIR; TensorFlow not needed
 
 Where TensorFlow is installed, the dataset is prepared as for tf.data (the same builders), in
@@ -285,6 +286,8 @@ def make_pipelines(
     process_count = jax.process_count() if process_count is None else process_count
     devices = tuple(jax.local_devices() if devices is None else devices)
     directory = prepared_dir(data, jax.process_count())
+    if jax.process_index() == 0 and not data.prepared:
+        print(f"grain reads {data.name} from {directory} (--config.data.prepared there, where TensorFlow is not).")
     builder = tfds.builder_from_directory(directory)
     if FORMAT not in {str(f.value) for f in builder.info.available_file_formats()}:
         raise DataError(
