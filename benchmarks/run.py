@@ -262,7 +262,7 @@ def _write_json(path: str, raw: dict) -> None:
         json.dump(rows, f, indent=1)
 
 
-def main(argv=None) -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 rounds of 1 step; pmap/compile on the segmenter only")
     parser.add_argument("--models", default=",".join(SPECS))
@@ -277,6 +277,11 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=None, help="override every model's batch (default: the paper's)")
     parser.add_argument("--ablation-models", default=",".join(ablation_section.ABLATIONS))
     parser.add_argument("--json", default="", help="also write the raw results here")
+    return parser
+
+
+def main(argv=None) -> None:
+    parser = _parser()
     args = parser.parse_args(argv)
     args.repeats = args.repeats or (3 if args.quick else 5)
     args.steps = args.steps or (1 if args.quick else 2)

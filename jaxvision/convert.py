@@ -6,19 +6,18 @@ Three file layouts are read:
   ImageNet (`inception_v3_weights_tf_dim_ordering_tf_kernels.h5` and `..._notop.h5`): a
   `layer_names` attribute lists the layers in the model's `layers` order, each layer group
   lists its `weight_names`. A full-model `.h5` (`model.save`) has the same under
-  `model_weights`. Keras loads these files **by layer order**, zipping the file's layers that
-  have weights with its model's; so do we, with `KERAS_LAYER_ORDER` (the `layers` order of
-  `keras.applications.InceptionV3`, checked against Keras by the tests) and a shape check
-  on every array. Layer names in the file are ignored (they depend on what else the writing
-  session had built).
+  `model_weights`. Keras loads these files **by layer order** (the file's layers with weights
+  zipped with its model's); so do we, with `KERAS_LAYER_ORDER` (checked against Keras by the
+  tests) and a shape check on every array. The file's layer names are ignored (they depend on
+  what else the writing session had built).
 * **Keras 3 `.weights.h5`** — `layers/<class>_<k>/vars/<i>` where `<class>_<k>` is the k-th
   layer of that class in the model's `layers` order (Keras 3 addresses layers this way, not by
   their auto-generated names).
 * a Keras 3 **`.keras`** archive — its `model.weights.h5` is read as above.
 
-Every Flax leaf is filled exactly once: loaded from the file, or (only for the `predictions`
-head, when the file has none or it has a different number of classes) freshly initialised.
-Anything else that does not fit stops with one `WeightConversionError` that says what to do.
+Every Flax leaf is filled exactly once: loaded, or (only the `predictions` head, when the file
+has none or another number of classes) freshly initialised. Anything else that does not fit
+stops with one `WeightConversionError` that says what to do.
 """
 
 from __future__ import annotations

