@@ -76,30 +76,32 @@ def _time(fn, repeats: int = 5) -> float:
     return statistics.median(times)
 
 
-def jax_matmul_gflops(n: int) -> float:
+def jax_matmul_gflops(n: int, dtype: str = "float32") -> float:
     import jax
     import jax.numpy as jnp
 
-    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32).astype(dtype)
     dot = jax.jit(lambda a: a @ a)
     return 2 * n**3 / _time(lambda: dot(a).block_until_ready()) / 1e9
 
 
-def torch_matmul_gflops(n: int) -> float:
+def torch_matmul_gflops(n: int, dtype: str = "float32") -> float:
     import torch
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", os.cpu_count())))
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    a = torch.randn(n, n, device=device)
+    a = torch.randn(n, n, device=device).to(getattr(torch, dtype))
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     return 2 * n**3 / _time(lambda: (a @ a, sync())) / 1e9
 
 
-def matmul_peak(n: int, threads: int) -> dict[str, float]:
-    """{framework: GFLOP/s}, each measured in a fresh process; frameworks missing are left out."""
+def matmul_peak(n: int, threads: int, dtypes=("float32",)) -> dict[str, float]:
+    """{'framework dtype': GFLOP/s} of an n x n matmul, each measured in a fresh process;
+    frameworks missing are left out. float32 runs at each framework's default precision (TF32
+    on recent NVIDIA GPUs)."""
     out = {}
-    for name in ("jax", "torch"):
-        code = f"from benchmarks.flops import {name}_matmul_gflops as f; print(f({n}))"
+    for name, dtype in ((name, dtype) for dtype in dtypes for name in ("jax", "torch")):
+        code = f"from benchmarks.flops import {name}_matmul_gflops as f; print(f({n}, {dtype!r}))"
         proc = subprocess.run(
             [sys.executable, "-c", code],
             cwd=ROOT,
@@ -108,7 +110,7 @@ def matmul_peak(n: int, threads: int) -> dict[str, float]:
             env=child_env(BENCH_THREADS=str(threads)),
         )
         if proc.returncode == 0:
-            out[name] = float(proc.stdout.split()[-1])
+            out[f"{name} {dtype}"] = float(proc.stdout.split()[-1])
     return out
 
 

@@ -39,9 +39,11 @@ class Step:
         jax.block_until_ready(out)
 
 
-def config_for(spec: ModelSpec, batch: int | None = None, **model_overrides) -> ml_collections.ConfigDict:
+def config_for(
+    spec: ModelSpec, batch: int | None = None, half_precision: bool = False, **model_overrides
+) -> ml_collections.ConfigDict:
     """The experiment config of `spec` (the fields the engine reads); float32 unless
-    `model_overrides` names a dtype."""
+    `half_precision` (the experiments' switch) or `model_overrides` names a dtype."""
     return resolve(
         ml_collections.ConfigDict(
             {
@@ -49,7 +51,7 @@ def config_for(spec: ModelSpec, batch: int | None = None, **model_overrides) -> 
                 "batch_size": batch or spec.batch,
                 "task": spec.task,
                 "loss": spec.loss,
-                "half_precision": False,
+                "half_precision": half_precision,
                 "model": {"name": spec.jaxvision_name, **spec.kwargs, **model_overrides},
                 "optimizer": {
                     "name": spec.optimizer,
@@ -63,7 +65,7 @@ def config_for(spec: ModelSpec, batch: int | None = None, **model_overrides) -> 
     )
 
 
-def build_engine(spec: ModelSpec, devices, batch: int | None = None, **model_overrides):
+def build_engine(spec: ModelSpec, devices, batch: int | None = None, half_precision: bool = False, **model_overrides):
     info = types.SimpleNamespace(
         name="in-memory",
         image_shape=spec.input_shape,
@@ -71,7 +73,8 @@ def build_engine(spec: ModelSpec, devices, batch: int | None = None, **model_ove
         multi_label=spec.task == "multilabel",
         has_mask=spec.task == "segmentation",
     )
-    return jv_engine.build_engine(config_for(spec, batch, **model_overrides), info, steps_per_epoch=1, devices=devices)
+    config = config_for(spec, batch, half_precision, **model_overrides)
+    return jv_engine.build_engine(config, info, steps_per_epoch=1, devices=devices)
 
 
 def put(tree, devices):
@@ -89,10 +92,17 @@ def device_batch(spec: ModelSpec, devices, batch: int | None = None):
     return put({k: v.reshape(d, v.shape[0] // d, *v.shape[1:]) for k, v in host.items()}, devices)
 
 
-def train_step(spec: ModelSpec, devices=None, batch: int | None = None, donate: bool = True, **model_overrides) -> Step:
+def train_step(
+    spec: ModelSpec,
+    devices=None,
+    batch: int | None = None,
+    donate: bool = True,
+    half_precision: bool = False,
+    **model_overrides,
+) -> Step:
     """jaxvision's pmapped train step on `devices` (default: the first) for the global batch."""
     devices = devices or jax.local_devices()[:1]
-    engine = build_engine(spec, devices, batch, **model_overrides)
+    engine = build_engine(spec, devices, batch, half_precision, **model_overrides)
     fn = engine.train_step
     if not donate:  # the very same step function, pmapped without buffer donation
         fn = jax.pmap(fn.__wrapped__, axis_name=jv_steps.AXIS, devices=devices)
@@ -102,10 +112,10 @@ def train_step(spec: ModelSpec, devices=None, batch: int | None = None, donate: 
     return Step(fn, state, (device_batch(spec, devices, batch), stop, go))
 
 
-def inference(spec: ModelSpec, batch: int | None = None, **model_overrides) -> Step:
+def inference(spec: ModelSpec, batch: int | None = None, half_precision: bool = False, **model_overrides) -> Step:
     """Jitted `model.apply(..., train=False)` on one device."""
     device = jax.local_devices()[:1]
-    engine = build_engine(spec, device, batch, **model_overrides)
+    engine = build_engine(spec, device, batch, half_precision, **model_overrides)
     x = jnp.asarray(make_batch(spec, batch)["image"])
     fn = jax.jit(lambda v, x: (v, engine.model.apply(v, x, train=False)))
     return Step(fn, jax.device_put(engine.initial_state.variables()), (x,))
@@ -121,7 +131,8 @@ def build_case(case: dict):
     from benchmarks import ablations, flops
 
     spec = SPECS[case["model"]]
-    variant = case.get("variant", {})
+    variant = dict(case.get("variant", {}))
+    half = variant.pop("half_precision", False)  # the config switch, not an ablation
     overrides = ablations.apply(variant)
     if case["mode"] == "train":
         step = train_step(
@@ -129,10 +140,11 @@ def build_case(case: dict):
             jax.local_devices()[: variant.get("devices", 1)],
             case.get("batch"),
             donate=variant.get("donate", True),
+            half_precision=half,
             **overrides,
         )
     else:
-        step = inference(spec, batch=case.get("batch"), **overrides)
+        step = inference(spec, batch=case.get("batch"), half_precision=half, **overrides)
     info = {
         "flops_per_step": flops.count(step.fn, step.state, *step.args),
         "device": jax.local_devices()[0].device_kind,

@@ -262,28 +262,35 @@ def _nchw(a, device, channels_last):
 
 
 def build_case(case: dict):
-    """The worker's entry: an eager PyTorch train step (zero_grad, forward, loss, backward,
-    optimizer step) or an inference_mode forward, on CUDA when there is one."""
+    """The worker's entry: a PyTorch train step (zero_grad, forward, loss, backward, optimizer
+    step) or an inference_mode forward, on CUDA when there is one; eager unless the variant asks
+    for `compile` (torch.compile, its compilation in the worker's first step), in float32 unless
+    it asks for `amp` (autocast to bfloat16)."""
     import os
 
     from benchmarks.specs import SPECS, make_batch, target
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", os.cpu_count())))
     spec = SPECS[case["model"]]
-    channels_last = case.get("variant", {}).get("channels_last", False)
+    channels_last = case.get("variant", {}).get("channels_last", False)  # memory layout only
     device = "cuda" if torch.cuda.is_available() else "cpu"
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = build(spec).to(device, memory_format=fmt)
     batch = make_batch(spec, case.get("batch"))
     x, y = _nchw(batch["image"], device, channels_last), _nchw(target(spec, batch), device, channels_last)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    variant = case.get("variant", {})
+    # AMP: bf16 activations and convolutions under autocast, float32 parameters and optimizer.
+    autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=variant.get("amp", False))
+    forward = torch.compile(model) if variant.get("compile") else model  # compiled at the first step
     if case["mode"] == "train":
         model.train()
         opt = optimizer(spec, model.parameters())
 
         def step():
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(spec, model(x), y)
+            with autocast:
+                loss = loss_fn(spec, forward(x).float(), y)
             if spec.l2:
                 loss = loss + l2_term(spec, model)
             loss.backward()
@@ -293,7 +300,8 @@ def build_case(case: dict):
 
         @torch.inference_mode()
         def step():
-            model(x)
+            with autocast:
+                forward(x)
 
     def run(n):
         for _ in range(n):

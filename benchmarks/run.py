@@ -2,13 +2,16 @@
 
     python benchmarks/run.py [--quick] [--models autoencoder,segmenter,deep_cnn,inception_v3]
         [--sections train,infer,flops,pmap,compile,pipeline,ablations] [--repeats N] [--steps N]
-        [--threads N] [--batch N] [--json FILE]
+        [--threads N] [--batch N] [--peers auto|cpu|accelerator] [--json FILE]
 
 Sections (default: all but ablations):
-  train      training-step images/s (median of rounds, cases interleaved) and peak memory:
-             jaxvision, Keras-JAX, PyTorch NCHW and channels_last
-  infer      InceptionV3 inference images/s, the same three frameworks
+  train      training-step images/s (median of rounds, cases interleaved), peak memory and
+             the first step's time (compiling): jaxvision, Keras-JAX, PyTorch NCHW and
+             channels_last; with accelerator peers, jaxvision also in bf16 and PyTorch
+             channels_last eager f32, eager AMP bf16 and torch.compile'd AMP bf16
+  infer      InceptionV3 inference images/s, the same frameworks
   flops      each jaxvision step's achieved FLOP/s as a fraction of the measured matmul peak
+             of its dtype (float32; with accelerator peers also bfloat16)
   pmap       4 simulated CPU devices against 1 on the same global batch
   compile    start-up (build + compile + first step), cold and with the persistent cache
   pipeline   each dataset pipeline's images/s against its model's step (needs TensorFlow)
@@ -70,17 +73,35 @@ def header(args) -> str:
     )
 
 
-def framework_cases(model: str, mode: str, batch: int | None) -> tuple[list[Case], list[str]]:
+def accelerator_present() -> bool:
+    """Whether jax sees a GPU or TPU, asked in a child process so that this one holds no device memory."""
+    code = "import jax; print(jax.default_backend())"
+    env = dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE="false")
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    return found.returncode == 0 and found.stdout.split()[-1:] != ["cpu"]
+
+
+def framework_cases(model: str, mode: str, batch: int | None, peers: str = "cpu") -> tuple[list[Case], list[str]]:
+    """jaxvision and its peers on `model`. 'cpu' peers: float32, PyTorch eager in both layouts;
+    'accelerator' peers: jaxvision also in bfloat16 (config.half_precision), PyTorch channels_last
+    eager in float32 and under AMP bf16, and compiled (torch.compile) under AMP bf16."""
     cases, notes = [Case("jaxvision", "jaxvision", model, mode, batch=batch)], []
+    if peers == "accelerator":
+        cases.append(Case("jaxvision bf16", "jaxvision", model, mode, {"half_precision": True}, batch=batch))
     if available("keras"):
         cases.append(Case("Keras 3 (JAX)", "keras", model, mode, batch=batch))
     else:
         notes.append("Keras is not installed: skipped.")
+    torch_variants = {
+        "cpu": {"PyTorch NCHW": {}, "PyTorch channels_last": {"channels_last": True}},
+        "accelerator": {
+            "PyTorch channels_last": {"channels_last": True},
+            "PyTorch channels_last AMP bf16": {"channels_last": True, "amp": True},
+            "PyTorch compiled, channels_last AMP bf16": {"channels_last": True, "amp": True, "compile": True},
+        },
+    }[peers]
     if available("torch"):
-        cases += [
-            Case("PyTorch NCHW", "torch", model, mode, batch=batch),
-            Case("PyTorch channels_last", "torch", model, mode, {"channels_last": True}, batch=batch),
-        ]
+        cases += [Case(label, "torch", model, mode, variant, batch=batch) for label, variant in torch_variants.items()]
     else:
         notes.append("PyTorch is not installed: skipped.")
     return cases, notes
@@ -95,20 +116,21 @@ def throughput_table(results, title: str) -> str:
     rows = [
         f"\n## {title}\n",
         "| model | framework | batch | images/s (median) | min-max | "
-        "jaxvision / this | images per CPU-s | jaxvision / this (CPU) | peak memory MB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "jaxvision / this | images per CPU-s | jaxvision / this (CPU) | peak memory MB | "
+        "first step s (compiling) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for model, group in _by_model(results).items():
         ours, ours_cpu = group[0].median, group[0].cpu_median
         for r in group:
             if r.error:
-                rows.append(f"| {model} | {r.case.label} | | failed: {r.error} | | | | | |")
+                rows.append(f"| {model} | {r.case.label} | | failed: {r.error} | | | | | | |")
                 continue
             lo, hi = r.spread
             rows.append(
                 f"| {model} | {r.case.label} | {r.case.images_per_step} | {r.median:.2f} | "
                 f"{lo:.2f}-{hi:.2f} | {ours / r.median:.2f} | {r.cpu_median:.2f} | "
-                f"{ours_cpu / r.cpu_median:.2f} | {mb(r)} |"
+                f"{ours_cpu / r.cpu_median:.2f} | {mb(r)} | {r.info.get('first_step_s', float('nan')):.1f} |"
             )
     return "\n".join(rows)
 
@@ -116,17 +138,18 @@ def throughput_table(results, title: str) -> str:
 def summary_table(results) -> str:
     rows = [
         "\n## jaxvision against the faster peer\n",
-        "| model | jaxvision images/s | fastest peer | its images/s | jaxvision / fastest peer |",
+        "| model | fastest jaxvision images/s | fastest peer | its images/s | jaxvision / fastest peer |",
         "|---|---:|---|---:|---:|",
     ]
     for model, group in _by_model(results).items():
-        peers = [r for r in group[1:] if r.images_per_s]
-        if not peers or not group[0].images_per_s:
+        ours = [r for r in group if r.case.framework == "jaxvision" and r.images_per_s]
+        peers = [r for r in group if r.case.framework != "jaxvision" and r.images_per_s]
+        if not peers or not ours:
             continue
-        best = max(peers, key=lambda r: r.median)
+        mine, best = (max(rs, key=lambda r: r.median) for rs in (ours, peers))
         rows.append(
-            f"| {model} | {group[0].median:.2f} | {best.case.label} | {best.median:.2f} | "
-            f"{group[0].median / best.median:.2f} |"
+            f"| {model} | {mine.median:.2f} ({mine.case.label}) | {best.case.label} | {best.median:.2f} | "
+            f"{mine.median / best.median:.2f} |"
         )
     return "\n".join(rows)
 
@@ -139,24 +162,26 @@ def _by_model(results):
 
 
 def flops_table(train_results, peak: dict) -> str:
-    best = max(peak.values()) if peak else float("nan")
+    """Each jaxvision case's achieved GFLOP/s, as a fraction of the best matmul peak of its dtype."""
+    best = {
+        d: max((v for k, v in peak.items() if k.endswith(d)), default=float("nan")) for d in ("float32", "bfloat16")
+    }
     rows = [
-        "\n## Achieved FLOP/s (peak: float32 matmul 2048^3, "
+        "\n## Achieved FLOP/s (peaks: matmul 2048^3, "
         + ", ".join(f"{k} {v:.1f}" for k, v in peak.items())
         + " GFLOP/s)\n",
-        "| model | GFLOP per step (convs + matmuls) | steps/s | achieved GFLOP/s | fraction of peak |",
-        "|---|---:|---:|---:|---:|",
+        "| model | case | GFLOP per step (convs + matmuls) | steps/s | achieved GFLOP/s | of its dtype's peak |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for r in train_results:
-        if r.case.framework != "jaxvision" or not r.images_per_s:
-            continue
-        if not r.info.get("flops_per_step"):
+        if r.case.framework != "jaxvision" or not r.images_per_s or not r.info.get("flops_per_step"):
             continue
         gflop = r.info["flops_per_step"] / 1e9
         steps_per_s = r.median / r.case.images_per_step
+        dtype = "bfloat16" if r.case.variant.get("half_precision") else "float32"
         rows.append(
-            f"| {r.case.model} | {gflop:.1f} | {steps_per_s:.3f} | {gflop * steps_per_s:.1f} | "
-            f"{gflop * steps_per_s / best:.2f} |"
+            f"| {r.case.model} | {r.case.label} | {gflop:.1f} | {steps_per_s:.3f} | {gflop * steps_per_s:.1f} | "
+            f"{gflop * steps_per_s / best[dtype]:.2f} |"
         )
     return "\n".join(rows)
 
@@ -274,6 +299,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds per case (default 5, quick 3)")
     parser.add_argument("--steps", type=int, default=None, help="steps per round (default 2, quick 1)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="PyTorch intra-op threads")
+    parser.add_argument(
+        "--peers",
+        choices=("auto", "cpu", "accelerator"),
+        default="auto",
+        help="the peer set: 'accelerator' adds bf16 and torch.compile cases (auto: when jax sees a GPU or TPU)",
+    )
     parser.add_argument("--batch", type=int, default=None, help="override every model's batch (default: the paper's)")
     parser.add_argument("--ablation-models", default=",".join(ablation_section.ABLATIONS))
     parser.add_argument("--json", default="", help="also write the raw results here")
@@ -283,6 +314,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.peers == "auto":
+        args.peers = "accelerator" if accelerator_present() else "cpu"
     args.repeats = args.repeats or (3 if args.quick else 5)
     args.steps = args.steps or (1 if args.quick else 2)
     sections = SECTIONS if args.sections == "all" else tuple(args.sections.split(","))
@@ -297,7 +330,7 @@ def main(argv=None) -> None:
     if "train" in sections or "flops" in sections:
         for model in models:
             say(f"train: {model}")
-            cases, notes = framework_cases(model, "train", args.batch)
+            cases, notes = framework_cases(model, "train", args.batch, args.peers)
             train_results += measure(cases, args.repeats, args.steps, args.threads, say)
         print(throughput_table(train_results, "Training step (forward + backward + optimizer update)"))
         print(summary_table(train_results))
@@ -305,12 +338,13 @@ def main(argv=None) -> None:
         raw["train"] = train_results
     if "infer" in sections:
         say("infer: inception_v3")
-        cases, _ = framework_cases("inception_v3", "infer", args.batch)
+        cases, _ = framework_cases("inception_v3", "infer", args.batch, args.peers)
         raw["infer"] = measure(cases, args.repeats, args.steps, args.threads, say)
         print(throughput_table(raw["infer"], "Inference (InceptionV3, train=False)"))
     if "flops" in sections:
         say("flops: matmul peak")
-        print(flops_table(train_results, flops.matmul_peak(2048, args.threads)))
+        dtypes = ("float32", "bfloat16") if args.peers == "accelerator" else ("float32",)
+        print(flops_table(train_results, flops.matmul_peak(2048, args.threads, dtypes)))
     small = ["segmenter"] if args.quick else models
     if "pmap" in sections:
         say("pmap")
