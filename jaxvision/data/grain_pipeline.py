@@ -16,10 +16,14 @@ and its position in the epoch (so `train(epoch, start_step)` resumes exactly), e
 padded to the same number of batches on every process with examples whose 'valid' is 0. The
 permutation is always a full one (config.data.shuffle_buffer is tf.data's), and the random
 numbers are numpy's, so a run reads its examples in another order than with tf.data.
+
 With config.data.cache_decoded, each example is decoded (and, where its crop is not random,
 cropped and resized) once and kept in memory: the first epoch fills the cache, later ones only
-augment. Examples are read and preprocessed by config.data.read_threads threads (default: one per core
+augment. config.data.read_threads threads read and preprocess examples (default: one per core
 this process may use).
+
+Which feature holds what is per dataset (`fields`): the counterpart of sources.py's `parse`
+functions, which are TensorFlow graph code.
 """
 
 from __future__ import annotations
