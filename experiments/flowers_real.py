@@ -89,9 +89,10 @@ def _base(dataset: str, loss_variant: str = "scratch") -> ml_collections.ConfigD
     return config
 
 
-def head(dataset: str, loss: str = "bce_softmax") -> ml_collections.ConfigDict:
+def head(dataset: str, loss: str = "bce_softmax", size: int = 299) -> ml_collections.ConfigDict:
     """The ImageNet backbone frozen, its features cached, a new softmax head trained on them."""
     config = _base(dataset, loss)
+    config.data.image_size = size
     config.cache_features = True
     config.feature_views = HEAD_COPIES
     config.num_epochs = HEAD_COPIES * HEAD_PASSES  # every augmented copy seen HEAD_PASSES times
@@ -102,7 +103,7 @@ def head(dataset: str, loss: str = "bce_softmax") -> ml_collections.ConfigDict:
     config.init.imagenet = "auto"
     config.report.row = (
         f"{DATASETS[dataset]['row']}, ImageNet InceptionV3 frozen, softmax head "
-        f"({'BCE' if loss == 'bce_softmax' else 'categorical CE'})"
+        f"({'BCE' if loss == 'bce_softmax' else 'categorical CE'}), {size}x{size}, {HEAD_COPIES} augmented copies"
     )
     return config
 
@@ -134,9 +135,7 @@ FINETUNE_NOTE = (
 
 
 def finetune_runs(dataset: str) -> dict[str, ml_collections.ConfigDict]:
-    first = head(dataset)
-    first.data.image_size = FINETUNE_SIZE  # the head learns the features that fine-tuning starts from
-    first.report.row += f", {FINETUNE_SIZE}x{FINETUNE_SIZE}"
+    first = head(dataset, size=FINETUNE_SIZE)  # the head learns the features that fine-tuning starts from
     return dict(head=first, finetune=finetune(dataset, False), finetune_bn=finetune(dataset, True))
 
 

@@ -27,6 +27,7 @@ started again in the same workdir resumes: finished runs are only re-evaluated.
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import ml_collections
@@ -103,6 +104,7 @@ def write_report(config: ml_collections.ConfigDict, workdir: str, wall_seconds: 
     """results.md, figures/ and report.md of a suite whose runs are in `workdir`; returns report.md's path."""
     workdir = os.path.abspath(workdir)
     runs = _resolved_runs(config, workdir)
+    wall_seconds = recorded_seconds(workdir) if wall_seconds is None else wall_seconds
     tables: dict[str, dict] = {}
     reconstructions: dict[str, np.ndarray] = {}
     segmentations: dict[str, np.ndarray] = {}
@@ -182,6 +184,16 @@ def _run_numbers(run_config, workdir: str, name: str) -> dict[str, float]:
     if run_config.get("kind") == "prior":
         return {f"{b}/{k}": v for b, found in baselines.numbers(sub).items() for k, v in found.items()}
     return outcomes.numbers(run_config, sub) if os.path.isfile(os.path.join(sub, "metrics.jsonl")) else {}
+
+
+def recorded_seconds(workdir: str) -> float | None:
+    """The runs' wall clock that the suite's earlier report.md recorded (a redrawn report keeps it)."""
+    try:
+        with open(os.path.join(workdir, "report.md")) as f:
+            found = re.search(r"^All \d+ runs took ([\d.]+) minutes", f.read(), re.MULTILINE)
+    except FileNotFoundError:
+        return None
+    return float(found.group(1)) * 60 if found else None
 
 
 def _report_markdown(config, runs, results: str, figures, run_files, workdir: str, wall_seconds, checked: str) -> str:

@@ -120,3 +120,15 @@ def test_claims_are_computed_from_the_numbers_and_a_missing_one_fails():
         ).count("✔")
         == 1
     )
+
+
+def test_a_redrawn_suite_report_keeps_the_time_its_runs_took(tmp_path):
+    from jaxvision import suite
+
+    assert suite.recorded_seconds(str(tmp_path)) is None  # no report yet
+    (tmp_path / "report.md").write_text(
+        "# A suite\n\nnotes\n\nAll 6 runs took 66.1 minutes (wall clock, before this report).\n"
+    )
+    assert abs(suite.recorded_seconds(str(tmp_path)) - 66.1 * 60) < 1e-6
+    (tmp_path / "report.md").write_text("# A suite redrawn without its time\n")
+    assert suite.recorded_seconds(str(tmp_path)) is None
