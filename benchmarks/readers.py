@@ -30,13 +30,18 @@ print(json.dumps(data_pipeline.measure(data, __import__("pathlib").Path(sys.argv
 """
 
 
-def measure(data: dict, work: Path, cores: int, epochs: int) -> dict:
+def measure(data: dict, work: Path, cores: int, epochs: int, timeout: float | None = None) -> dict:
     done = subprocess.run(
         [sys.executable, "-c", MEASURE, str(cores), json.dumps(data), str(work), str(epochs)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env=dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu"),
+        env=dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+            JAX_PLATFORMS="cpu",
+        ),
+        timeout=timeout,
     )
     if done.returncode:
         raise RuntimeError(done.stderr[-2000:])

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Issue 13's device check on a lent GPU host, as the device tool's one command:
+#   here, once:  .venv/bin/python benchmarks/device_prepare.py     (writes .whl/ and .device_data/)
+#   there:       run(command="bash benchmarks/device_check.sh", carry=[".whl", ".device_data"], timeout_s=560)
+# Installs the carried wheels (the host has no network), then runs benchmarks/device_check.py;
+# its report comes back as $OUT/check.md. Extra arguments go to device_check.py.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -f .device_data/prepared.json ]; then
+  echo "No .device_data/prepared.json: run benchmarks/device_prepare.py where TensorFlow is, and carry .whl and .device_data." >&2
+  exit 2
+fi
+if [ -d .whl ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit
+  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+export PYTHONUNBUFFERED=1
+python3 benchmarks/device_check.py --out "${OUT:-device_check}" "$@"
