@@ -91,7 +91,9 @@ def cases(work: Path) -> dict[str, dict]:
     return found
 
 
-def measure(data: dict, work: Path, epochs: int, batch_size: int) -> dict[str, float]:
+def measure(data: dict, work: Path, epochs: int, batch_size: int, untimed_epochs: int = 0) -> dict[str, float]:
+    """Images/s of `epochs` training epochs after the first batch (or after `untimed_epochs`
+    whole epochs, e.g. those that fill a cache)."""
     config = ml_collections.ConfigDict(dict(seed=0, batch_size=batch_size, eval_batch_size=batch_size))
     config.data = default_data_config()
     config.data.update(dict(data_dir=str(work / "tfds"), prefetch_to_device=0))
@@ -102,7 +104,10 @@ def measure(data: dict, work: Path, epochs: int, batch_size: int) -> dict[str, f
     if epochs == 0:  # preparing only
         return dict(setup_s=setup, setup_cpu_s=setup_cpu)
     images, clock, cpu = 0, None, None
-    for epoch in range(epochs):
+    for epoch in range(untimed_epochs):
+        for _ in pipelines.train(epoch):
+            pass
+    for epoch in range(untimed_epochs, untimed_epochs + epochs):
         for batch in pipelines.train(epoch):
             if clock is None:  # the first batch builds the graph and fills the shuffle buffer
                 clock, cpu = time.perf_counter(), time.process_time()
