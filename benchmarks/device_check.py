@@ -13,11 +13,10 @@ rehearsal on a CPU.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
-import importlib.util
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.device_runs import RUNS, load  # noqa: E402
+from benchmarks.machine import available, versions  # noqa: E402
 
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain", "tensorflow-datasets", "torch", "pillow")
 # The step benchmark's cases: (models, global batch); issue 13's H200 table used these batches.
@@ -67,23 +67,12 @@ class Log:
 
 
 def header(log: Log) -> None:
-    versions = ", ".join(f"{p} {_version(p)}" for p in PACKAGES)
-    gpus = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True) if _which("nvidia-smi") else None
+    packages = versions(PACKAGES)
+    gpus = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True) if shutil.which("nvidia-smi") else None
     log(f"# Issue 13 device check, {time.strftime('%Y-%m-%d %H:%M')}\n")
-    log(f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}; {versions}")
+    log(f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}; {packages}")
     log(f"GPUs: {gpus.stdout.strip() if gpus else 'no nvidia-smi'}")
-    log(f"TensorFlow importable: {importlib.util.find_spec('tensorflow') is not None}")
-
-
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "absent"
-
-
-def _which(program: str) -> bool:
-    return any(os.access(os.path.join(d, program), os.X_OK) for d in os.environ.get("PATH", "").split(os.pathsep))
+    log(f"TensorFlow importable: {available('tensorflow')}")
 
 
 def end_to_end(log: Log, prepared: dict, quick: bool) -> None:

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.metadata
-import importlib.util
 import json
 import os
 import platform
@@ -36,6 +34,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import ablation_section, compile_time, flops  # noqa: E402
+from benchmarks.machine import accelerator_present, available, cpu_name, versions  # noqa: E402
 from benchmarks.specs import SPECS  # noqa: E402
 from benchmarks.throughput import ROOT, Case, child_env, measure  # noqa: E402
 
@@ -43,42 +42,15 @@ SECTIONS = ("train", "infer", "flops", "pmap", "compile", "pipeline", "layers", 
 PEERS = {"keras": "Keras 3 (JAX)", "torch": "PyTorch"}
 
 
-def available(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
-
-
-def version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "absent"
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
-
 def header(args) -> str:
-    versions = ", ".join(f"{d} {version(d)}" for d in ("jax", "jaxlib", "flax", "optax", "keras", "torch"))
+    packages = versions(("jax", "jaxlib", "flax", "optax", "keras", "torch"))
     return (
         f"# jaxvision benchmarks, {datetime.date.today()}\n\n"
         f"{platform.node()}: {cpu_name()}, {os.cpu_count()} CPUs, load average "
-        f"{os.getloadavg()[0]:.1f} at start; Python {platform.python_version()}; {versions}; "
+        f"{os.getloadavg()[0]:.1f} at start; Python {platform.python_version()}; {packages}; "
         f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; threads {args.threads}; "
         f"{args.repeats} rounds x {args.steps} steps after warm-up.\n"
     )
-
-
-def accelerator_present() -> bool:
-    """Whether jax sees a GPU or TPU, asked in a child process so that this one holds no device memory."""
-    code = "import jax; print(jax.default_backend())"
-    env = dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE="false")
-    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    return found.returncode == 0 and found.stdout.split()[-1:] != ["cpu"]
 
 
 def framework_cases(model: str, mode: str, batch: int | None, peers: str = "cpu") -> tuple[list[Case], list[str]]:
