@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Issue 13's device check on a lent GPU host, as the device tool's one command:
 #   here, once:  .venv/bin/python benchmarks/device_prepare.py     (writes .whl/ and .device_data/)
-#   there:       run(command="bash benchmarks/device_check.sh", carry=[".whl", ".device_data"], timeout_s=560)
+#   there:       run(command="bash benchmarks/device_check.sh", carry=[".whl", ".device_data"], timeout_s=590)
 # Installs the carried wheels (the host has no network), then runs benchmarks/device_check.py;
-# its report comes back as $OUT/check.md. Extra arguments go to device_check.py.
+# its report comes back as $OUT/check.md. Extra arguments go to device_check.py (e.g. a second
+# call with --parts compiled --budget 540 gives torch.compile all of its time).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -f .device_data/prepared.json ]; then

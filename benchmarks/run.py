@@ -2,7 +2,7 @@
 
     python benchmarks/run.py [--quick] [--models autoencoder,segmenter,deep_cnn,inception_v3]
         [--sections train,infer,flops,pmap,compile,pipeline,ablations] [--repeats N] [--steps N]
-        [--threads N] [--batch N] [--peers auto|cpu|accelerator] [--json FILE]
+        [--threads N] [--batch N] [--peers auto|cpu|accelerator] [--cases PREFIXES] [--json FILE]
 
 Sections (default: all but ablations):
   train      training-step images/s (median of rounds, cases interleaved), peak memory and
@@ -77,6 +77,11 @@ def framework_cases(model: str, mode: str, batch: int | None, peers: str = "cpu"
     else:
         notes.append("PyTorch is not installed: skipped.")
     return cases, notes
+
+
+def chosen(cases: list[Case], prefixes: str) -> list[Case]:
+    """The cases whose label starts with one of the comma-separated `prefixes` (all if none)."""
+    return [c for c in cases if not prefixes or any(c.label.startswith(p) for p in prefixes.split(","))]
 
 
 def mb(result) -> str:
@@ -278,6 +283,9 @@ def _parser() -> argparse.ArgumentParser:
         help="the peer set: 'accelerator' adds bf16 and torch.compile cases (auto: when jax sees a GPU or TPU)",
     )
     parser.add_argument("--batch", type=int, default=None, help="override every model's batch (default: the paper's)")
+    parser.add_argument(
+        "--cases", default="", help="comma-separated prefixes of the case labels to time (default: every case)"
+    )
     parser.add_argument("--ablation-models", default=",".join(ablation_section.ABLATIONS))
     parser.add_argument("--json", default="", help="also write the raw results here")
     return parser
@@ -303,7 +311,7 @@ def main(argv=None) -> None:
         for model in models:
             say(f"train: {model}")
             cases, notes = framework_cases(model, "train", args.batch, args.peers)
-            train_results += measure(cases, args.repeats, args.steps, args.threads, say)
+            train_results += measure(chosen(cases, args.cases), args.repeats, args.steps, args.threads, say)
         print(throughput_table(train_results, "Training step (forward + backward + optimizer update)"))
         print(summary_table(train_results))
         print("".join(f"\n{n}" for n in notes))
@@ -311,7 +319,7 @@ def main(argv=None) -> None:
     if "infer" in sections:
         say("infer: inception_v3")
         cases, _ = framework_cases("inception_v3", "infer", args.batch, args.peers)
-        raw["infer"] = measure(cases, args.repeats, args.steps, args.threads, say)
+        raw["infer"] = measure(chosen(cases, args.cases), args.repeats, args.steps, args.threads, say)
         print(throughput_table(raw["infer"], "Inference (InceptionV3, train=False)"))
     if "flops" in sections:
         say("flops: matmul peak")
