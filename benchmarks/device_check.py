@@ -34,8 +34,9 @@ from benchmarks.machine import available, versions  # noqa: E402
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain", "tensorflow-datasets", "torch", "pillow")
 # The step benchmark's groups: models -> global batch (issue 13's H200 table used these batches).
 BENCH = {"inception_v3": 128, "segmenter,autoencoder,deep_cnn": 256}
-# Label prefixes of benchmarks/run.py's cases: the torch.compile'd ones, and all the others.
-COMPILED, EAGER = "PyTorch compiled", "jaxvision,PyTorch channels_last"
+# Label prefixes of benchmarks/run.py's cases: the torch.compile'd ones beside jaxvision bf16
+# (which its ratios need), and all the others.
+COMPILED, EAGER = "jaxvision bf16,PyTorch compiled", "jaxvision,PyTorch channels_last"
 READS = ((1, False), (0, False), (0, True))  # (cores, 0 = all; decoded once?) of each reader measure
 WEIGHTS = {
     **{f"end_to_end/{name}": w for name, w in zip(RUNS, (10, 16))},
