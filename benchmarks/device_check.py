@@ -151,13 +151,19 @@ def main() -> None:
     parts = tuple(args.parts.split(","))
     if set(parts) - set(PARTS):
         parser.error(f"unknown parts {sorted(set(parts) - set(PARTS))}: choose from {', '.join(PARTS)}")
+    listing = Path(ROOT, ".device_data", "prepared.json")
+    if not listing.is_file():
+        raise SystemExit(
+            f"No {listing.relative_to(ROOT)}: run benchmarks/device_prepare.py where TensorFlow is, "
+            "and carry .whl and .device_data with the call."
+        )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     # Each process compiles the same programs again (step alone, then each fit): cached once.
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), "jaxvision_xla_cache"))
     log = Log(out, args.budget, parts)
     header(log)
-    prepared = json.loads(Path(ROOT, ".device_data", "prepared.json").read_text())
+    prepared = json.loads(listing.read_text())
     if "end_to_end" in parts:
         end_to_end(log, prepared, args.quick)
     if "readers" in parts:

@@ -7,10 +7,6 @@
 # call with --parts compiled --budget 540 gives torch.compile all of its time).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -f .device_data/prepared.json ]; then
-  echo "No .device_data/prepared.json: run benchmarks/device_prepare.py where TensorFlow is, and carry .whl and .device_data." >&2
-  exit 2
-fi
 if [ -d .whl ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
