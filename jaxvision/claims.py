@@ -9,13 +9,17 @@ A claim (in `config.suite.claims`) is a dict:
     factor  optional: the claim is `left op factor * right` (e.g. "at least twice")
 
 A number that a run does not have makes its claim fail (✘, "not measured"), so a missing
-result is never shown as support.
+result is never shown as support. A claim that compares two runs' accuracies on the same
+photos also says whether the difference is outside the noise of those photos: its paired
+bootstrap interval (`stats.paired_difference`) from each run's kept predictions.
 """
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Sequence
+
+from jaxvision import stats
 
 OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 
@@ -50,14 +54,42 @@ def check(claim, numbers_of: Callable[[str], dict]) -> tuple[bool, str]:
     return bool(OPS[claim["op"]](left, factor * right)), shown
 
 
-def table(claims: Sequence, numbers_of: Callable[[str], dict]) -> str:
-    """A markdown table of the claims with ✔ / ✘ and the numbers behind each ('' without claims)."""
+def _paired(ref):
+    """(run, split) of a run's accuracy ref, else None."""
+    if isinstance(ref, (list, tuple)) and len(ref) == 2 and all(isinstance(r, str) for r in ref):
+        split, _, name = ref[1].partition("/")
+        if name == "accuracy" and ref[0] != "ratio":
+            return ref[0], split
+    return None
+
+
+def noise(claim, correct_of: Callable[[str, str], object]) -> str:
+    """' — difference ... (95 % ...): outside / within the noise' for two runs' accuracies on
+    the same photos whose predictions were kept; '' otherwise."""
+    left, right = _paired(claim["left"]), _paired(claim["right"])
+    if left is None or right is None or left[1] != right[1] or claim.get("factor", 1.0) != 1.0:
+        return ""
+    a, b = correct_of(*left), correct_of(*right)
+    if a is None or b is None or len(a) != len(b):
+        return ""
+    diff, low, high = stats.paired_difference(a, b)
+    outside = low > 0 or high < 0
+    return (
+        f"; difference {diff:+.4f} (95 % paired bootstrap over the {len(a)} photos {low:+.3f} to {high:+.3f}): "
+        f"{'outside' if outside else 'within'} the noise"
+    )
+
+
+def table(claims: Sequence, numbers_of: Callable[[str], dict], correct_of: Callable | None = None) -> str:
+    """A markdown table of the claims with ✔ / ✘ and the numbers behind each ('' without claims);
+    `correct_of(run, split)` gives a run's per-photo correctness, where it was kept."""
     if not claims:
         return ""
     lines = ["### The paper's claims, checked on this run", "", "| claim | numbers | holds |", "|---|---|---|"]
     held = 0
     for claim in claims:
         holds, shown = check(claim, numbers_of)
+        shown += noise(claim, correct_of) if correct_of else ""
         held += holds
         lines.append(f"| {claim['text']} | {shown} | {'✔' if holds else '✘'} |")
     return "\n".join(lines + ["", f"{held} of {len(claims)} claims hold.", ""])

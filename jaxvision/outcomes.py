@@ -3,7 +3,8 @@
 The reported epoch is the best one by `config.monitor` (the state the best checkpoint holds), or
 the last one when the run monitors nothing, as paper B reports its overfitted classifiers.
 Numbers of the 'test' split come from the final test evaluation. Metrics that need every
-prediction of a split at once (mAP) are computed here from the same checkpoint.
+prediction of a split at once (mAP), and a classifier's held-out predictions (`heldout`), are
+computed here from the same checkpoint.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from jaxvision import metrics, report
+from jaxvision import heldout, metrics, report
 from jaxvision.train.config import resolve
 from jaxvision.train.monitor import Monitor
 from jaxvision.train.run import open_run
@@ -78,7 +79,14 @@ def _restore(config, workdir: str):
         restored = run.checkpoints.restore(run.engine.initial_state, "best" if best else "latest")
     if restored is None:
         raise FileNotFoundError(f"{workdir} holds no checkpoint to report on: train there first (--mode train).")
-    return run.pipelines, run.engine, restored[0]
+    if not config.cache_features:
+        return run.pipelines, run.engine, restored[0]
+    from jaxvision import data
+    from jaxvision.train import features
+
+    # The run's own cached features (its backbone is frozen): the head alone reads them, in seconds.
+    pipelines = features.cached(config, run.engine, restored[0], data.make_pipelines, lambda _: None)
+    return pipelines, run.engine, restored[0]
 
 
 def predict(
@@ -86,9 +94,10 @@ def predict(
 ) -> dict[str, np.ndarray]:
     """The reported state's outputs on the first `limit` (default all) examples of `split`.
 
-    Returns 'image', 'target' (label, mask or the image itself) and 'output': probabilities
+    Returns 'image' (the cached features of a `cache_features` run), 'target' (label, mask or
+    the image itself) and 'output': probabilities
     (sigmoid for multi-label and segmentation, softmax for classification) or the
-    reconstruction, as host arrays in the split's fixed order.
+    reconstruction, as host arrays in the split's fixed order; and the dataset's 'class_names'.
     """
     config = resolve(config)
     pipelines, engine, state = _restore(config, workdir)
@@ -113,7 +122,8 @@ def predict(
         kept += len(images)
         if limit is not None and kept >= limit:
             break
-    return {k: np.concatenate(v)[:limit] for k, v in parts.items()}
+    out = {k: np.concatenate(v)[:limit] for k, v in parts.items()}
+    return dict(out, class_names=np.asarray(pipelines.info.class_names, dtype=str))
 
 
 def column_values(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float | None]:
@@ -126,7 +136,12 @@ def column_values(config: ml_collections.ConfigDict, workdir: str) -> dict[str, 
             out = predict(config, workdir, split)
             predicted[source] = metrics.mean_average_precision(out["output"], out["target"])
     found.update(predicted)
-    return {column: found.get(source) for column, source, _ in config.report.columns}
+    values = {column: found.get(source) for column, source, _ in config.report.columns}
+    for column, source, _ in config.report.columns:
+        split = source.split("/", 1)[0]
+        if source.endswith("/accuracy") and split in heldout.accuracy_splits(config):
+            values[column] = heldout.interval(workdir, split) or values[column]
+    return values
 
 
 def describe_data(d: ml_collections.ConfigDict) -> str:
@@ -204,8 +219,15 @@ def run_report(config: ml_collections.ConfigDict, workdir: str) -> tuple[list[st
                 shown["image"], shown["target"], {r.label: shown["output"]}, os.path.join(workdir, "segmentation.png")
             )
         )
+    confusions = []
+    for split in heldout.accuracy_splits(config):
+        out = predict(config, workdir, split)
+        heldout.save(workdir, split, out["target"], out["output"], out["class_names"])
+        confusions.append(heldout.summary(workdir, split, r.row))
     rows, notes = _rows(config, workdir)
     path = os.path.join(workdir, "results.md")
     with open(path, "w") as f:
         f.write(table(r.table, r.columns, rows, notes))
+        f.writelines(f"\n{text}\n![per-class accuracy]({os.path.basename(figure)})\n" for text, figure in confusions)
+    written += [figure for _, figure in confusions]
     return [str(p) for p in written] + [path], rows, notes, shown

@@ -124,6 +124,18 @@ class Row:
     ours: Mapping[str, float | str | None]
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """A held-out proportion with its 95 % interval."""
+
+    value: float
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return f"{self.value:.4f} ({self.low:.3f}-{self.high:.3f})"
+
+
 def _cell(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
@@ -146,6 +158,57 @@ def results_table(title: str, columns: Sequence[str], rows: Sequence[Row], note:
     if note:
         lines += ["", note]
     return "\n".join(lines) + "\n"
+
+
+def per_class_accuracy(accuracy: np.ndarray, names: Sequence[str], path: str | Path, title: str = "") -> Path:
+    """Each class's accuracy as a bar, sorted from worst to best; the worst ten are named."""
+    known = np.flatnonzero(~np.isnan(accuracy))
+    order = known[np.argsort(accuracy[known], kind="stable")]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.09 * len(order) + 2), 3.6))
+    ax.bar(np.arange(len(order)), accuracy[order], width=0.85, color="tab:blue")
+    shown = min(10, len(order))
+    ax.set_xticks(np.arange(shown), [names[i] for i in order[:shown]], rotation=60, ha="right", fontsize=7)
+    ax.set_xlim(-1, len(order))
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("held-out top-1 accuracy")
+    ax.set_xlabel(f"{len(order)} classes, worst first (the worst {shown} named)")
+    ax.axhline(float(np.nanmean(accuracy)), color="tab:red", lw=1, label="mean over classes")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def scaling_curve(
+    curves: Mapping[str, Sequence[tuple[float, Estimate]]],
+    path: str | Path,
+    xlabel: str,
+    marks: Mapping[str, tuple[float, Estimate]] = {},
+    references: Mapping[str, Estimate] = {},
+    ylabel: str = "held-out top-1 accuracy",
+) -> Path:
+    """One line per curve of (x, estimate) points with their intervals as error bars, x on a
+    log2 axis; `marks` are single runs drawn as points; `references` (e.g. a paper's number,
+    whose x is unknown) are horizontal lines with their interval shaded."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    bars = lambda e: [[v.value - v.low for v in e], [v.high - v.value for v in e]]
+    for name, points in curves.items():
+        e = [v for _, v in points]
+        ax.errorbar([x for x, _ in points], [v.value for v in e], yerr=bars(e), marker="o", capsize=3, label=name)
+    for name, (x, e) in marks.items():
+        ax.errorbar([x], [e.value], yerr=bars([e]), marker="s", capsize=3, linestyle="none", label=name)
+    for i, (name, e) in enumerate(references.items()):
+        color = f"C{len(curves) + len(marks) + i}"
+        ax.axhline(e.value, color=color, lw=1, ls="--", label=name)
+        ax.axhspan(e.low, e.high, color=color, alpha=0.15)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, path)
 
 
 def _save(fig, path: str | Path) -> Path:

@@ -7,6 +7,12 @@ A suite config (experiments/quickstart.py, the `table*` variants of paper B's fi
                          earlier one: `config.init.workdir` may name a run of the suite)
     config.suite.notes   lines printed at the top of report.md (scale, caveats)
     config.suite.claims  the paper's claims, checked on the runs' numbers (jaxvision/claims.py)
+    config.suite.confusions  runs whose ten most confused class pairs and per-class accuracy
+                         figure the report shows (classification runs; see jaxvision/heldout.py)
+    config.suite.scaling optional: a held-out accuracy against a run setting (e.g. training
+                         photos per class): title, xlabel, split, curves ((label, ((run, x),
+                         ...)), ...), marks ((label, run, x), ...) and paper ((label,
+                         correct, photos), ...); drawn as figures/scaling.png with intervals
     config.seed          every run's seed (default 0), replacing their own
     config.runs.NAME     an experiment config (run by `train.fit`), a PCA baseline
                          (`kind='pca'`: fitted on the training images of its `data`) or the
@@ -34,7 +40,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from jaxvision import baselines, claims, outcomes, pca, pretrained, report, train, warmstart
+from jaxvision import baselines, claims, heldout, outcomes, pca, pretrained, report, stats, train, warmstart
 from jaxvision.report import Row
 
 KINDS = ("pca", "prior")  # runs that train nothing: PCA (pca.py) and segmentation baselines (baselines.py)
@@ -137,10 +143,24 @@ def write_report(config: ml_collections.ConfigDict, workdir: str, wall_seconds: 
         table["rows"] += rows
         table["notes"] += notes
     results = "\n".join(outcomes.table(title, t["columns"], t["rows"], t["notes"]) for title, t in tables.items())
+    figures = _figures(workdir, shown, reconstructions, segmentations)
+    for name in config.suite.get("confusions", ()):  # runs whose mistakes the report shows
+        for split in heldout.accuracy_splits(runs[name]):
+            found = heldout.summary(os.path.join(workdir, name), split, runs[name].report.row)
+            if found is not None:
+                results += "\n" + found[0]
+                figures.append((f"Per-class held-out accuracy of {runs[name].report.row} ({split})", found[1]))
+    if config.suite.get("scaling"):
+        scaling_table, scaling_figure = _scaling(config.suite.scaling, workdir)
+        results += "\n" + scaling_table
+        figures.append(scaling_figure)
     with open(os.path.join(workdir, "results.md"), "w") as f:
         f.write(results)
-    figures = _figures(workdir, shown, reconstructions, segmentations)
-    checked = claims.table(config.suite.get("claims", ()), lambda run: _run_numbers(runs[run], workdir, run))
+    checked = claims.table(
+        config.suite.get("claims", ()),
+        lambda run: _run_numbers(runs[run], workdir, run),
+        lambda run, split: heldout.correct(os.path.join(workdir, run), split),
+    )
     if checked:
         with open(os.path.join(workdir, "claims.md"), "w") as f:
             f.write(checked)
@@ -176,6 +196,32 @@ def _figures(workdir: str, shown: dict, reconstructions: dict, segmentations: di
             )
         )
     return figures
+
+
+def _scaling(scaling, workdir: str) -> tuple[str, tuple[str, str]]:
+    """The scaling table (markdown) and (caption, path) of its figure, from the runs' predictions."""
+    header = f"| run | {scaling.xlabel} | held-out top-1 (95 % interval) |"
+    lines = [f"### {scaling.title}", "", header, "|---|---|---|"]
+    curves = {}
+    for label, points in scaling.curves:
+        found = [(x, heldout.interval(os.path.join(workdir, run), scaling.split)) for run, x in points]
+        curves[label] = [(x, e) for x, e in found if e is not None]
+        lines += [f"| {label} | {x:g} | {e if e is not None else 'not run'} |" for x, e in found]
+    marks = {}
+    for label, run, x in scaling.get("marks", ()):
+        e = heldout.interval(os.path.join(workdir, run), scaling.split)
+        if e is not None:
+            marks[label] = (x, e)
+        lines.append(f"| {label} | {x:g} | {e if e is not None else 'not run'} |")
+    references = {}
+    for label, correct, photos in scaling.get("paper", ()):
+        references[label] = report.Estimate(correct / photos, *stats.wilson_interval(correct, photos))
+        lines.append(f"| {label} | — | {references[label]} |")
+    path = report.scaling_curve(
+        curves, os.path.join(workdir, "figures", "scaling.png"), scaling.xlabel, marks, references
+    )
+    caption = f"{scaling.title}: held-out top-1 with its 95 % Wilson interval"
+    return "\n".join(lines) + "\n", (caption, str(path))
 
 
 def _run_numbers(run_config, workdir: str, name: str) -> dict[str, float]:

@@ -18,6 +18,7 @@ from jaxvision import data, train
 from jaxvision.data import default_data_config
 from jaxvision.train.checkpoint import Checkpoints
 from jaxvision.train.engine import build_engine
+from jaxvision.train.features import per_class
 
 
 def _config(data_dir: str) -> ml_collections.ConfigDict:
@@ -143,3 +144,40 @@ def test_a_frozen_autoencoder_encoder_caches_its_codes_and_scores_images_alike(t
     on_images = train.evaluate(config, str(tmp_path / "run"), split="test", which="latest", say=lambda _: None)
     # the encoder run on pixels now, its codes cached then: the same numbers up to float32 sums
     assert on_images["loss"] == pytest.approx(result.results["test"]["loss"], abs=1e-5)
+
+
+def test_train_per_class_trains_on_that_many_photos_of_each_class_and_reports_intervals(tmp_path, monkeypatch):
+    from jaxvision import heldout, outcomes, stats
+
+    monkeypatch.setenv("JAXVISION_CACHE", str(tmp_path / "cache"))
+    config = _config(str(tmp_path / "tfds"))
+    config.train_per_class, config.batch_size, config.num_epochs = 2, 4, 2
+    config.report = ml_collections.ConfigDict(
+        dict(
+            table="t", row="two of each", columns=(("top-1", "validation/accuracy", None),), curves=("loss",), figure=""
+        )
+    )
+    result = train.fit(config, str(tmp_path / "run"))
+    (train_file,) = [f for f in (tmp_path / "cache" / "features").iterdir() if "-train" in f.name]
+    with np.load(train_file) as f:
+        cached = f["label"]
+    # every training photo is cached; the head trains on at most 2 of each class: one step of 4 an epoch
+    drawn = cached[per_class(cached, 2, config.seed)].sum(0)
+    np.testing.assert_array_equal(drawn, np.minimum(cached.sum(0), 2))
+    steps = [r["step"] for r in map(json.loads, open(tmp_path / "run" / "metrics.jsonl")) if r["split"] == "train"]
+    assert len(cached) == 16 and 4 <= drawn.sum() < 8 and steps == [1, 2]
+    _, rows, _, _ = outcomes.run_report(train.resolve(config), str(tmp_path / "run"))
+    kept = heldout.correct(str(tmp_path / "run"), "validation")
+    estimate = rows[0].ours["top-1"]
+    # the kept predictions score as the run's own evaluation of the same state did
+    assert estimate.value == pytest.approx(result.results["validation"]["accuracy"], abs=1e-6)
+    assert (estimate.low, estimate.high) == stats.wilson_interval(int(kept.sum()), len(kept)) and len(kept) == 8
+    assert (tmp_path / "run" / "per_class-validation.png").is_file()
+    assert "most often confused" in (tmp_path / "run" / "results.md").read_text()
+
+
+def test_train_per_class_without_one_cached_view_is_one_sentence(tmp_path):
+    config = _config(str(tmp_path / "tfds"))
+    config.train_per_class, config.cache_features = 2, False
+    with pytest.raises(ValueError, match="set config.cache_features=True and config.feature_views=1"):
+        train.resolve(config)

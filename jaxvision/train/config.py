@@ -22,6 +22,9 @@ fills in the rest and rejects misspelt keys, so a typo stops the run instead of 
                   (see jaxvision.train.features)
   feature_views   with cache_features: 1 = training images un-augmented, V > 1 = features of V
                   augmented copies of each (epoch e trains on copy e mod V)
+  train_per_class with cache_features and feature_views=1: train on this many photos of each
+                  class (a draw fixed by the seed, each smaller draw inside the larger; a class
+                  with fewer keeps all of them); 0 = every training photo
   init            weights to start from (see jaxvision.warmstart); absent = none
   half_precision  bfloat16 activations and convolutions (parameters, optimizer state, batch
                   statistics, softmax, losses and metrics stay float32); None (the default):
@@ -75,6 +78,7 @@ def default_config() -> ml_collections.ConfigDict:
             peer_timeout_s=60,
             cache_features=False,
             feature_views=1,
+            train_per_class=0,
             half_precision=ml_collections.FieldReference(None, field_type=bool),
         )
     )
@@ -120,10 +124,22 @@ def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         ("checkpoint.every_steps", resolved.checkpoint.every_steps, 0),
         ("log_every_steps", resolved.log_every_steps, 0),
         ("feature_views", resolved.feature_views, 1),
+        ("train_per_class", resolved.train_per_class, 0),
         ("peer_timeout_s", resolved.peer_timeout_s, 1),
     ):
         if value < least:
             raise ValueError(f"config.{name} is {value}: it must be at least {least}.")
+    if resolved.train_per_class and not (resolved.cache_features and resolved.feature_views == 1):
+        raise ValueError(
+            f"config.train_per_class={resolved.train_per_class} draws photos from the cached features of the "
+            "training split: set config.cache_features=True and config.feature_views=1, or train_per_class=0."
+        )
+    if resolved.train_per_class and (resolved.optimizer.schedule != "constant" or resolved.optimizer.warmup_epochs):
+        # The schedule is laid out in steps of the whole split before the draw shortens the epoch.
+        raise ValueError(
+            "config.train_per_class shortens each epoch after the learning-rate schedule is laid out: use "
+            "config.optimizer.schedule='constant' with warmup_epochs=0 for it."
+        )
     if resolved.monitor.mode not in ("min", "max"):
         raise ValueError(f"config.monitor.mode is {resolved.monitor.mode!r}: use 'min' or 'max'.")
     if resolved.test_with not in ("best", "last"):

@@ -21,6 +21,9 @@ The cache key covers the dataset (its tfds name, which for a folder holds a hash
 listing), the split and this process's share of it, the preprocessing (and for augmented copies
 the seed, batch size and copy) and a hash of the backbone's weights: anything else gets
 features of its own.
+
+`config.train_per_class=k` (with one view) trains on k photos of each class of the cached
+training features, drawn once from the seed: one extraction serves a whole data-scaling curve.
 """
 
 from __future__ import annotations
@@ -151,7 +154,12 @@ class FeaturePipelines:
         self._prefetch = config.data.prefetch_to_device
         self._train_batch = config.batch_size // jax.process_count()
         self._eval_batch = config.eval_batch_size // jax.process_count()
-        self.steps_per_epoch = image_pipelines.steps_per_epoch
+        self.steps_per_epoch = min(len(v["features"]) for v in views) // self._train_batch
+        if not self.steps_per_epoch:
+            raise ValueError(
+                f"config.batch_size={config.batch_size} is more than the {len(views[0]['features'])} training "
+                "photos drawn: lower the batch size or raise config.train_per_class."
+            )
         self.eval_steps = dict(image_pipelines.eval_steps)
         self.info = image_pipelines.info
         self.evals = {split: self._evaluator(split) for split in image_pipelines.eval_steps}
@@ -203,6 +211,20 @@ class FeaturePipelines:
         return evaluate
 
 
+def per_class(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Sorted indices of `k` examples of each class (all of a class with fewer), drawn in one
+    seeded order so that each k's draw holds every smaller k's."""
+    order = np.random.default_rng(np.random.SeedSequence([seed % 2**32, 0x5CA1E])).permutation(len(labels))
+    classes = np.asarray(labels)[order]
+    classes = classes.argmax(-1) if classes.ndim > 1 else classes
+    rank = np.zeros(len(order), np.int64)
+    seen: dict[int, int] = {}
+    for i, c in enumerate(classes.tolist()):
+        rank[i] = seen.get(c, 0)
+        seen[c] = rank[i] + 1
+    return np.sort(order[rank < k])
+
+
 def cached(
     config: ml_collections.ConfigDict, engine: Engine, state: TrainState, make_pipelines, say=print
 ) -> FeaturePipelines:
@@ -238,4 +260,10 @@ def cached(
     )
     found = _load_or_extract(engine, state, images.info, sources, say)
     train_names = list(sources)[:1] if views == 1 else list(sources)[:views]
-    return FeaturePipelines(config, [found[n] for n in train_names], {s: found[s] for s in images.evals}, images)
+    train_views = [found[n] for n in train_names]
+    if config.train_per_class:
+        if jax.process_count() > 1:
+            raise ValueError("config.train_per_class draws from one process's photos: run it in one process.")
+        kept = per_class(train_views[0]["label"], config.train_per_class, config.seed)
+        train_views = [{k: v[kept] for k, v in train_views[0].items()}]
+    return FeaturePipelines(config, train_views, {s: found[s] for s in images.evals}, images)
