@@ -39,9 +39,9 @@ Variants (paper A's loss, binary cross-entropy on the softmax outputs, and Adama
   224x224, then the whole network fine-tuned from it for 5 epochs at 224x224 with
   inception-style crops (35-100 % of the area) and flips, the head at learning rate 1e-4 and
   the backbone at a tenth of that, once with batch norm frozen (inference mode, the usual
-  choice for a few hundred images) and once with it trained. 224, not 299: on 2 CPU cores the
-  training step of InceptionV3 compiles in minutes at 224x224 but had not finished compiling
-  after 14 minutes at 299x299.
+  choice for a few hundred images) and once with it trained. 224, not 299: on 2 CPU cores a
+  training step at 299x299 costs about twice one at 224x224. (The 299 step compiles in under
+  a minute since the NaN guard became one `lax.cond`: benchmarks/RESULTS.md, "Compile time".)
 * `flowers17_scratch`, `flowers102_scratch`: InceptionV3 from random weights at 75x75 (its
   smallest input), 40 epochs, random crops of 35-100 % of the area and flips.
 * `paper_a_heads`: one suite of what 2 CPU cores do in about an hour: the Oxford-102 head with
@@ -77,8 +77,8 @@ DATASETS = {
         row="2,858 Oxford 102 photos",
     ),
 }
-KINDS = ("", "_ce", "_finetune", "_scratch", "_curve")
-VARIANTS = tuple(name + kind for name in DATASETS for kind in KINDS) + ("paper_a_heads", "paper_a")
+KINDS = ("", "_ce", "_finetune", "_scratch")
+VARIANTS = tuple(name + kind for name in DATASETS for kind in KINDS) + ("flowers102_curve", "paper_a_heads", "paper_a")
 HEAD_COPIES, HEAD_PASSES = 6, 50
 FINETUNE_SIZE, FINETUNE_EPOCHS = 224, 5
 CURVE_PER_CLASS = (1, 2, 4, 8, 16, 0)  # 0: every training photo
@@ -339,15 +339,11 @@ def get_config(variant: str = "flowers102") -> ml_collections.ConfigDict:
         raise ValueError(
             f"Unknown variant {variant!r} of experiments/flowers_real.py: use one of {', '.join(VARIANTS)}."
         )
-    if variant in ("paper_a", "paper_a_heads"):
-        return paper_a() if variant == "paper_a" else paper_a_heads()
+    if variant in ("paper_a", "paper_a_heads", "flowers102_curve"):
+        return {"paper_a": paper_a, "paper_a_heads": paper_a_heads, "flowers102_curve": curve_suite}[variant]()
     dataset, kind = next((d, variant[len(d) :]) for d in DATASETS if variant.startswith(d))
     if kind == "_finetune":
         return finetune_suite(dataset)
     if kind == "_scratch":
         return scratch(dataset)
-    if kind == "_curve":
-        if dataset != "flowers102":
-            raise ValueError("The scaling curve is Oxford 102's: use experiments/flowers_real.py:flowers102_curve.")
-        return curve_suite()
     return head(dataset, "ce" if kind == "_ce" else "bce_softmax")

@@ -144,6 +144,12 @@ def column_values(config: ml_collections.ConfigDict, workdir: str) -> dict[str, 
     return values
 
 
+def _shown(path: str) -> str:
+    """A data folder as the docs should print it: relative to the repository, not this machine."""
+    repository = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.path.relpath(os.path.abspath(path), repository)
+
+
 def describe_data(d: ml_collections.ConfigDict) -> str:
     """The dataset of a (resolved) data config, in a few words."""
     size = f"{d.image_size}x{d.image_size} {'grayscale' if d.grayscale else 'RGB'}"
@@ -157,10 +163,10 @@ def describe_data(d: ml_collections.ConfigDict) -> str:
         what = "/".join(d.voc.classes) if d.name == "voc_multilabel" else "segmentation masks"
         return f"PASCAL VOC {d.voc.year} ({what}), {size}"
     if d.name == "folder":
-        return f"folder {d.folder.root} (train split '{d.train_split}'), {size}"
+        return f"folder {_shown(d.folder.root)} (train split '{d.train_split}'), {size}"
     if d.name == "mask_folder":
         return (
-            f"images and masks in {d.masks.root} (train split '{d.train_split}', fractions "
+            f"images and masks in {_shown(d.masks.root)} (train split '{d.train_split}', fractions "
             f"{tuple(d.masks.split)}, seed {d.masks.split_seed}), {size}"
         )
     return f"{d.name}, {size}"

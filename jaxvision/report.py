@@ -167,7 +167,7 @@ def per_class_accuracy(accuracy: np.ndarray, names: Sequence[str], path: str | P
     fig, ax = plt.subplots(figsize=(max(6.0, 0.09 * len(order) + 2), 3.6))
     ax.bar(np.arange(len(order)), accuracy[order], width=0.85, color="tab:blue")
     shown = min(10, len(order))
-    ax.set_xticks(np.arange(shown), [names[i] for i in order[:shown]], rotation=60, ha="right", fontsize=7)
+    ax.set_xticks(np.arange(shown), [names[i] for i in order[:shown]], rotation=90, fontsize=7)
     ax.set_xlim(-1, len(order))
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("held-out top-1 accuracy")
