@@ -10,7 +10,11 @@ device), for the benchmark's InceptionV3 and for paper A's fine-tuning configs, 
 sizes, each in a fresh process with the persistent cache off, so every compile is cold:
 
     python -m benchmarks.compile_time [--sizes 75,139,224,299] [--configs bench,finetune,...]
-        [--timeout 600]
+        [--timeout 600] [--steps N]
+
+With `--steps N` each process then runs N steps of the compiled program and adds the median
+step's seconds, its images per second and the process's peak resident memory: what a
+fine-tuning epoch costs at that size.
 """
 
 from __future__ import annotations
@@ -98,7 +102,7 @@ def _hlo_summary(text: str) -> dict:
     }
 
 
-def measure(name: str, size: int) -> dict:
+def measure(name: str, size: int, steps: int = 0) -> dict:
     """Lower and compile `name`'s pmapped train step at `size` on one device (call in a fresh process)."""
     import jax
     import numpy as np
@@ -132,6 +136,20 @@ def measure(name: str, size: int) -> dict:
     compiled = lowered.compile()
     done = time.perf_counter()
     memory = compiled.memory_analysis()
+    timed = {}
+    if steps:
+        import resource
+
+        seconds = []
+        state = args[0]
+        for _ in range(steps):
+            began = time.perf_counter()
+            out = jax.block_until_ready(compiled(state, *args[1:]))
+            state = out[0]
+            seconds.append(time.perf_counter() - began)
+        step_s = float(np.median(seconds))
+        peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+        timed = {"step_s": step_s, "img_per_s": b / step_s, "peak_rss_gb": peak_gb}
     return {
         "config": name,
         "size": size,
@@ -139,6 +157,7 @@ def measure(name: str, size: int) -> dict:
         "compile_s": done - lowered_at,
         "temp_mb": getattr(memory, "temp_size_in_bytes", 0) / 2**20,
         **_hlo_summary(compiled.as_text()),
+        **timed,
     }
 
 
@@ -147,17 +166,28 @@ def main() -> None:
     parser.add_argument("--sizes", default="75,139,224,299")
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--timeout", type=float, default=600, help="seconds per compile before giving up")
+    parser.add_argument("--steps", type=int, default=0, help="also time this many steps after compiling")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # 'config:size', the child process
     args = parser.parse_args()
     if args.one:
         name, size = args.one.split(":")
-        print(json.dumps(measure(name, int(size))))
+        print(json.dumps(measure(name, int(size), args.steps)))
         return
-    print("| config | size | lower (s) | compile (s) | HLO instructions | fusions | largest array (MB) | temp (MB) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    timed = " step (s) | img/s | peak RSS (GB) |" if args.steps else ""
+    header = "| config | size | lower (s) | compile (s) | HLO instructions | fusions | largest array (MB) | temp (MB) |"
+    print(header + timed)
+    print("|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * (3 if args.steps else 0))
     for size in map(int, args.sizes.split(",")):
         for name in args.configs.split(","):
-            cmd = [sys.executable, "-m", "benchmarks.compile_time", "--one", f"{name}:{size}"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "benchmarks.compile_time",
+                "--one",
+                f"{name}:{size}",
+                "--steps",
+                str(args.steps),
+            ]
             try:
                 proc = subprocess.run(
                     cmd, cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=args.timeout
@@ -171,7 +201,8 @@ def main() -> None:
             r = json.loads(proc.stdout.splitlines()[-1])
             print(
                 f"| {name} | {size} | {r['lower_s']:.1f} | {r['compile_s']:.1f} | {r['instructions']} | "
-                f"{r['fusions']} | {r['largest_mb']:.0f} | {r['temp_mb']:.0f} |",
+                f"{r['fusions']} | {r['largest_mb']:.0f} | {r['temp_mb']:.0f} |"
+                + (f" {r['step_s']:.2f} | {r['img_per_s']:.2f} | {r['peak_rss_gb']:.1f} |" if args.steps else ""),
                 flush=True,
             )
 

@@ -122,3 +122,16 @@ def test_evaluation_leaves_padding_out(four):
         np.testing.assert_allclose(
             padded[name].total.sum(), per_example.total.sum() - second.total.sum(), rtol=1e-5, atol=1e-6
         )
+
+
+def test_the_nan_guard_is_one_branch_not_a_select_of_every_value():
+    """An elementwise select over the whole state made XLA:CPU compile InceptionV3's step at
+    299x299 for over 14 minutes (benchmarks/RESULTS.md, "Compile time"); one branch takes 35 s."""
+    from jaxvision.metrics import Ratio
+    from jaxvision.train import steps
+
+    state = _engine(jax.local_devices()[:1]).initial_state
+    sums = {"loss": Ratio(np.float32(1), np.float32(1)), "grad_norm": Ratio(np.float32(1), np.float32(1))}
+    guarded = jax.make_jaxpr(lambda new, old: steps._taken_if_finite(new, old, dict(sums), None, None))(state, state)
+    used = {eqn.primitive.name for eqn in guarded.jaxpr.eqns}
+    assert "cond" in used and "select_n" not in used
