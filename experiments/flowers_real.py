@@ -143,10 +143,12 @@ def curve_point(per_class: int) -> ml_collections.ConfigDict:
     config.num_epochs = HEAD_COPIES * HEAD_PASSES  # as many passes over each photo as the head's
     config.report.extra_rows = ()
     config.report.table = "Paper A on real photos: held-out top-1 against training photos per class"
-    config.report.row = (
-        f"Oxford 102 head on the centred view, {per_class or 'every'} training photo{'s' if per_class != 1 else ''}"
-        f"{' of' if per_class else ''} each class"
+    photos = (
+        f"{per_class} training photo{'s' if per_class > 1 else ''} of each class"
+        if per_class
+        else "every training photo"
     )
+    config.report.row = f"Oxford 102 head on the centred view, {photos}"
     return config
 
 

@@ -206,13 +206,13 @@ def _scaling(scaling, workdir: str) -> tuple[str, tuple[str, str]]:
     for label, points in scaling.curves:
         found = [(x, heldout.interval(os.path.join(workdir, run), scaling.split)) for run, x in points]
         curves[label] = [(x, e) for x, e in found if e is not None]
-        lines += [f"| {label} | {x:g} | {e if e is not None else 'not run'} |" for x, e in found]
+        lines += [f"| {label} | {x:.3g} | {e if e is not None else 'not run'} |" for x, e in found]
     marks = {}
     for label, run, x in scaling.get("marks", ()):
         e = heldout.interval(os.path.join(workdir, run), scaling.split)
         if e is not None:
             marks[label] = (x, e)
-        lines.append(f"| {label} | {x:g} | {e if e is not None else 'not run'} |")
+        lines.append(f"| {label} | {x:.3g} | {e if e is not None else 'not run'} |")
     references = {}
     for label, correct, photos in scaling.get("paper", ()):
         references[label] = report.Estimate(correct / photos, *stats.wilson_interval(correct, photos))
