@@ -154,7 +154,11 @@ class FeaturePipelines:
         self._prefetch = config.data.prefetch_to_device
         self._train_batch = config.batch_size // jax.process_count()
         self._eval_batch = config.eval_batch_size // jax.process_count()
-        self.steps_per_epoch = min(len(v["features"]) for v in views) // self._train_batch
+        # Every process must run as many steps as the others: only a draw (one process) changes them.
+        drawn = config.train_per_class
+        self.steps_per_epoch = (
+            len(views[0]["features"]) // self._train_batch if drawn else image_pipelines.steps_per_epoch
+        )
         if not self.steps_per_epoch:
             raise ValueError(
                 f"config.batch_size={config.batch_size} is more than the {len(views[0]['features'])} training "
