@@ -243,25 +243,32 @@ HELD_OUT_NOTE = (
     "official `valid` set (setid.mat), trained on the 2,449 others. No run monitors the held-out photos; every "
     "number is that after the last epoch. Intervals: 95 % Wilson score intervals over the held-out photos."
 )
+
+
+def _claim(text: str, left: str, op: str, right, metric: str = "validation/accuracy") -> dict:
+    """Run `left`'s metric `op` run `right`'s (or a number)."""
+    return dict(text=text, left=(left, metric), op=op, right=right if isinstance(right, float) else (right, metric))
+
+
 HEAD_CLAIMS = (
-    dict(
-        text="paper A's binary cross-entropy on the softmax outputs trains a head at least as good as categorical "
+    _claim(
+        "paper A's binary cross-entropy on the softmax outputs trains a head at least as good as categorical "
         "cross-entropy does (Oxford 102, top-1)",
-        left=("flowers102", "validation/accuracy"),
-        op=">=",
-        right=("flowers102_ce", "validation/accuracy"),
+        "flowers102",
+        ">=",
+        "flowers102_ce",
     ),
-    dict(
-        text="more training photos per class give a better head: all of them beat 8 per class (Oxford 102)",
-        left=("curve_all", "validation/accuracy"),
-        op=">",
-        right=("curve_8", "validation/accuracy"),
+    _claim(
+        "more training photos per class give a better head: all of them beat 8 per class (Oxford 102)",
+        "curve_all",
+        ">",
+        "curve_8",
     ),
-    dict(
-        text="six augmented copies of each photo beat its centred view alone (Oxford 102 head, top-1)",
-        left=("flowers102", "validation/accuracy"),
-        op=">",
-        right=("curve_all", "validation/accuracy"),
+    _claim(
+        "six augmented copies of each photo beat its centred view alone (Oxford 102 head, top-1)",
+        "flowers102",
+        ">",
+        "curve_all",
     ),
 )
 
@@ -302,24 +309,20 @@ def paper_a() -> ml_collections.ConfigDict:
     config.suite.notes = (HELD_OUT_NOTE, CURVE_NOTE, FINETUNE_NOTE)
     config.suite.confusions = ("flowers102", "finetune")
     config.suite.claims = HEAD_CLAIMS + (
-        dict(
-            text="ImageNet weights beat training from scratch (Oxford 102, top-1)",
-            left=("flowers102", "validation/accuracy"),
-            op=">",
-            right=("scratch", "validation/accuracy"),
+        _claim("ImageNet weights beat training from scratch (Oxford 102, top-1)", "flowers102", ">", "scratch"),
+        _claim(
+            "fine-tuning with batch norm frozen beats fine-tuning with it trained on batches of 16",
+            "finetune",
+            ">",
+            "finetune_bn",
         ),
-        dict(
-            text="fine-tuning with batch norm frozen beats fine-tuning with it trained on batches of 16",
-            left=("finetune", "validation/accuracy"),
-            op=">",
-            right=("finetune_bn", "validation/accuracy"),
-        ),
-        dict(
-            text="a 102-way softmax's binary accuracy is at least 100/102 even from scratch, so paper A's 0.956 is "
+        _claim(
+            "a 102-way softmax's binary accuracy is at least 100/102 even from scratch, so paper A's 0.956 is "
             "top-1 accuracy",
-            left=("scratch", "validation/binary_accuracy"),
-            op=">=",
-            right=100 / 102,
+            "scratch",
+            ">=",
+            100 / 102,
+            metric="validation/binary_accuracy",
         ),
     )
     config.runs = ml_collections.ConfigDict(runs)

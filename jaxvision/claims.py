@@ -58,13 +58,13 @@ def _paired(ref):
     """(run, split) of a run's accuracy ref, else None."""
     if isinstance(ref, (list, tuple)) and len(ref) == 2 and all(isinstance(r, str) for r in ref):
         split, _, name = ref[1].partition("/")
-        if name == "accuracy" and ref[0] != "ratio":
+        if name == "accuracy":
             return ref[0], split
     return None
 
 
 def noise(claim, correct_of: Callable[[str, str], object]) -> str:
-    """' — difference ... (95 % ...): outside / within the noise' for two runs' accuracies on
+    """'; difference ... (95 % ...): outside / within the noise' for two runs' accuracies on
     the same photos whose predictions were kept; '' otherwise."""
     left, right = _paired(claim["left"]), _paired(claim["right"])
     if left is None or right is None or left[1] != right[1] or claim.get("factor", 1.0) != 1.0:
