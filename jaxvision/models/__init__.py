@@ -22,6 +22,10 @@ docstring is the one statement of that scope).
 
 from __future__ import annotations
 
+import difflib
+import functools
+import inspect
+import typing
 from typing import Any, Callable, Iterable
 
 import flax.linen as nn
@@ -72,13 +76,22 @@ __all__ = [
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "inception_v3": InceptionV3,
     "autoencoder": autoencoder,
-    "frozen_encoder_classifier": lambda **kw: EncoderClassifier(**{"freeze_backbone": True, **kw}),
+    "frozen_encoder_classifier": functools.partial(EncoderClassifier, freeze_backbone=True),
     "encoder_classifier": EncoderClassifier,
     "deep_cnn": DeepCNN,
     "segmenter": Segmenter,
     "unet": UNet,
     "inception_segmenter": InceptionSegmenter,
 }
+
+
+def _arguments(builder) -> set[str]:
+    """The keyword arguments `builder` takes; a factory's `**kwargs` go to the module it returns."""
+    parameters = inspect.signature(builder).parameters.values()
+    names = {p.name for p in parameters if p.kind is not p.VAR_KEYWORD} - {"parent", "name"}
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        names |= _arguments(typing.get_type_hints(builder)["return"])
+    return names
 
 
 def build_model(name: str, **kwargs: Any) -> nn.Module:
@@ -90,10 +103,21 @@ def build_model(name: str, **kwargs: Any) -> nn.Module:
     if name not in MODELS:
         raise ValueError(f"Unknown model {name!r}: choose one of {', '.join(sorted(MODELS))}.")
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+    accepted = _arguments(MODELS[name])
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, accepted, n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ValueError(
+            f"Model {name!r} does not take the argument{'s' if len(unknown) > 1 else ''} {', '.join(hints)}: "
+            f"it takes {', '.join(sorted(accepted))}."
+        )
     try:
         return MODELS[name](**kwargs)
     except TypeError as e:
-        raise ValueError(f"Model {name!r} does not take these arguments {sorted(kwargs)}: {e}") from None
+        raise ValueError(f"Model {name!r} was given arguments it cannot use ({e}).") from None
 
 
 def trainable_mask(model: nn.Module, params, *, trainable: Iterable[str] | Callable[[str], bool] | None = None):

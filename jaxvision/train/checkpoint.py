@@ -65,6 +65,11 @@ def _warn(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def _zeros_like(stored):
+    """Host arrays shaped like a stored tree's metadata: a template to restore it as it is."""
+    return jax.tree.map(lambda leaf: np.zeros(leaf.shape, leaf.dtype), stored)
+
+
 def _short(error: Exception, limit: int = 120) -> str:
     """The first line of an error, cut to `limit` characters (orbax's can run to thousands)."""
     line = (str(error).strip().splitlines() or [type(error).__name__])[0]
@@ -111,6 +116,23 @@ def run_meta(
         "results": results or {},
         "class_names": list(class_names),
     }
+
+
+def check_class_names(meta: dict, names, workdir: str, what: str) -> None:
+    """Refuses to `what` ('score it', 'resume training') the checkpoint described by `meta` on data
+    whose classes differ from those it was trained on: the head's outputs would mean other classes."""
+    trained_on = meta.get("class_names")
+    if trained_on is not None and list(trained_on) != list(names):
+        raise ValueError(
+            f"The checkpoint in {workdir} was trained on {len(trained_on)} classes ({_names(trained_on)}), "
+            f"but this dataset has {len(names)} ({_names(names)}): {what} on data with the same classes, in "
+            f"the same order."
+        )
+
+
+def _names(names) -> str:
+    names = list(names)
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
 
 
 class Checkpoints:
@@ -176,6 +198,7 @@ class Checkpoints:
         sentence. A damaged one is moved aside (renamed STEP.damaged, never deleted; left in place
         when read-only) and the one before it is restored instead, which `say` reports.
         """
+        _ignore_late_callbacks()  # before the first read: a damaged one reports while it fails
         manager = self._managers[which]
         steps = sorted(manager.all_steps(), reverse=True)
         # Host (numpy) leaves in the template make orbax restore host arrays on every process.
@@ -185,10 +208,13 @@ class Checkpoints:
             try:
                 with _quiet_asyncio():
                     stored = manager.item_metadata(step)["state"]
-                    self._check_fits(stored, template, where)
+                    other_optimizer = self._check_fits(stored, template, where)
+                    wanted = (
+                        dict(template, opt_state=_zeros_like(stored.tree["opt_state"])) if other_optimizer else template
+                    )
                     restored = manager.restore(
                         step,
-                        args=ocp.args.Composite(state=ocp.args.StandardRestore(template), meta=ocp.args.JsonRestore()),
+                        args=ocp.args.Composite(state=ocp.args.StandardRestore(wanted), meta=ocp.args.JsonRestore()),
                     )
             except CheckpointError:
                 raise
@@ -207,14 +233,22 @@ class Checkpoints:
                     f"before it, step {steps[i + 1]}."
                 )
                 continue
+            if other_optimizer:
+                restored["state"]["opt_state"] = template["opt_state"]
+                (say or _warn)(
+                    f"notice: the checkpoint {where} was trained with another optimizer setup (its state holds "
+                    "other arrays than this config's): its weights and batch statistics go on, the optimizer's "
+                    "state (moments, schedule count) starts afresh."
+                )
             return flax.serialization.from_state_dict(target, restored["state"]), dict(restored["meta"])
         return None
 
     @staticmethod
-    def _check_fits(stored, template: dict, where: str) -> None:
-        """Stops when the checkpoint's arrays are not those of this run's state (another model)."""
+    def _check_fits(stored, template: dict, where: str) -> bool:
+        """Stops when the checkpoint's arrays are not those of this run's state (another model);
+        True when only the optimizer's state differs (clip_norm added, another optimizer)."""
         if stored is None:  # written by a version of orbax that leaves no metadata: nothing to compare
-            return
+            return False
         found = {
             jax.tree_util.keystr(p): tuple(leaf.shape)
             for p, leaf in jax.tree_util.tree_flatten_with_path(stored.tree)[0]
@@ -223,14 +257,17 @@ class Checkpoints:
             jax.tree_util.keystr(p): tuple(np.shape(leaf))
             for p, leaf in jax.tree_util.tree_flatten_with_path(template)[0]
         }
-        for key in sorted(set(found) | set(wanted), key=lambda k: (not k.startswith("['params']"), k)):
-            if found.get(key) != wanted.get(key):
-                have = f"holds {key} with shape {found[key]}" if key in found else f"has no {key}"
-                need = f"this config's run has {wanted[key]}" if key in wanted else "this config's run has none"
-                raise CheckpointError(
-                    f"The checkpoint {where} {have}, but {need}: run with the config it was trained with (its "
-                    f"config.json), or start in a new --workdir."
-                )
+        differ = [key for key in set(found) | set(wanted) if found.get(key) != wanted.get(key)]
+        if differ and all(key.startswith("['opt_state']") for key in differ):
+            return True
+        for key in sorted(differ, key=lambda k: (not k.startswith("['params']"), k))[:1]:
+            have = f"holds {key} with shape {found[key]}" if key in found else f"has no {key}"
+            need = f"this config's run has {wanted[key]}" if key in wanted else "this config's run has none"
+            raise CheckpointError(
+                f"The checkpoint {where} {have}, but {need}: run with the config it was trained with (its "
+                f"config.json), or start in a new --workdir."
+            )
+        return False
 
     def _move_aside(self, where: str) -> str:
         if self._read_only:

@@ -33,6 +33,8 @@ fills in the rest and rejects misspelt keys, so a typo stops the run instead of 
 
 from __future__ import annotations
 
+import math
+
 import ml_collections
 
 from jaxvision.train.optim import OPTIMIZERS, SCHEDULES
@@ -129,6 +131,27 @@ def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     ):
         if value < least:
             raise ValueError(f"config.{name} is {value}: it must be at least {least}.")
+    lr = resolved.optimizer.learning_rate
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(
+            f"config.optimizer.learning_rate is {lr}: it must be a positive number (a schedule scales it from there; "
+            "to leave weights alone, freeze them with config.optimizer.frozen)."
+        )
+    if resolved.feature_views > 1 and not resolved.cache_features:
+        raise ValueError(
+            f"config.feature_views={resolved.feature_views} counts augmented copies of cached features, but "
+            "config.cache_features is off: set config.cache_features=True, or feature_views=1."
+        )
+    if "model" in resolved:
+        from jaxvision.train.engine import build_model  # the module only: misspelt arguments stop here
+
+        build_model(resolved.model)
+    num_classes = (resolved.get("model") or {}).get("num_classes")
+    if resolved.task == "classification" and num_classes == 1:
+        raise ValueError(
+            "config.model.num_classes is 1, and a softmax over one class is 1 whatever the image, so nothing would "
+            "be learnt: give at least two classes, or use task='multilabel' for one yes/no label."
+        )
     if resolved.train_per_class and not (resolved.cache_features and resolved.feature_views == 1):
         raise ValueError(
             f"config.train_per_class={resolved.train_per_class} draws photos from the cached features of the "

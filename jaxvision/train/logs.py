@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import ml_collections
 import tqdm
@@ -45,6 +46,11 @@ class RunLog:
     def say(self, message: str) -> None:
         if self.enabled:
             tqdm.tqdm.write(message)
+
+    def warn(self, message: str) -> None:
+        """On stderr, on a line of its own: tqdm lifts the progress bar out of the way first."""
+        if self.enabled:
+            tqdm.tqdm.write(message, file=sys.stderr)
 
     def progress(self, epoch: int, num_epochs: int, steps: int, done: int, batch_size: int) -> tqdm.tqdm:
         """A bar over one epoch counted in images, so tqdm shows images/second and the ETA."""

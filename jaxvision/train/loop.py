@@ -24,7 +24,7 @@ from flax import jax_utils
 
 from jaxvision.metrics import Ratio
 from jaxvision.train import features
-from jaxvision.train.checkpoint import Checkpoints, run_meta
+from jaxvision.train.checkpoint import Checkpoints, check_class_names, run_meta
 from jaxvision.train.distributed import PeerLost
 from jaxvision.train.engine import Engine
 from jaxvision.train.logs import RunLog
@@ -32,7 +32,7 @@ from jaxvision.train.monitor import Monitor
 from jaxvision.train.run import open_run
 from jaxvision.train.signals import StopRequests
 from jaxvision.train.state import TrainState
-from jaxvision.train.steps import replicate
+from jaxvision.train.steps import WEIGHT_GROWTH_LIMIT, replicate
 from jaxvision.train.sums import add, evaluate_split, summarize
 
 Results = dict[str, dict[str, float]]  # split -> metric -> value
@@ -112,10 +112,11 @@ class _Run:
         )
 
     def _restore(self) -> TrainState:
-        restored = self.checkpoints.restore(self.engine.initial_state, say=self.log.say)
+        restored = self.checkpoints.restore(self.engine.initial_state, say=self.log.warn)
         if restored is None:
             return self.engine.initial_state
         state, meta = restored
+        check_class_names(meta, self.class_names, self.workdir, "resume training")
         self.monitor.load(meta["monitor"])
         self.results, self.early_stopped = meta["results"], meta["early_stopped"]
         if int(state.step):
@@ -127,6 +128,7 @@ class _Run:
     def _check_finite(self, state, step: int, epoch: int, metrics: dict[str, Ratio]) -> None:
         """Stops the run at a step the train step refused (its metric 'finite' is 0), after saving
         the state before it: the step left it unchanged, so it is finite."""
+        growth = float(metrics.pop("weight_growth").total)
         if float(metrics.pop("finite").total) > 0:
             return
         loss = float(metrics["loss"].total / metrics["loss"].count)
@@ -136,6 +138,8 @@ class _Run:
             if not np.isfinite(loss)
             else f"the gradient norm is {grad_norm}"
             if not np.isfinite(grad_norm)
+            else f"its update would have multiplied the weights' norm by {growth:.3g}"
+            if growth > WEIGHT_GROWTH_LIMIT
             else "its update would have made the weights non-finite"
         )
         kept = step - 1
@@ -145,8 +149,8 @@ class _Run:
             self.checkpoints.wait()
         raise TrainingDiverged(
             f"Training diverged at step {step} (epoch {epoch + 1}): {what}. The state before it (step {kept}, "
-            f"every value finite) is saved in {self.checkpoints.directory}: lower config.optimizer.learning_rate "
-            f"(or set config.optimizer.clip_norm) and run the same command again to continue from it."
+            f"its update refused) is saved in {self.checkpoints.directory}: lower config.optimizer.learning_rate "
+            f"(or set config.optimizer.clip_norm) and run the same command again to continue from step {kept}."
         )
 
     def _check_batch(self, batch: dict) -> None:

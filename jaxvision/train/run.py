@@ -11,8 +11,10 @@ import dataclasses
 import functools
 import os
 
+import jax
 import ml_collections
 
+from jaxvision.train import lock
 from jaxvision.train.checkpoint import Checkpoints, writable_workdir
 from jaxvision.train.config import resolve
 from jaxvision.train.distributed import initialize_from_environment
@@ -29,14 +31,20 @@ class OpenRun:
     workdir: str
     pipelines: object  # jaxvision.data.Pipelines
     checkpoints: Checkpoints
+    lock: str | None = None  # the workdir's lock (jaxvision.train.lock) when opened for writing
 
     @functools.cached_property
     def engine(self) -> Engine:
         return build_engine(self.config, self.pipelines.info, max(self.pipelines.steps_per_epoch, 1))
 
     def close(self) -> None:
-        self.checkpoints.wait()
-        self.checkpoints.close()
+        try:
+            self.checkpoints.wait()
+            self.checkpoints.close()
+        finally:
+            if self.lock:
+                lock.release(self.lock)
+                self.lock = None
 
     def __enter__(self) -> "OpenRun":
         return self
@@ -65,8 +73,15 @@ def open_run(
             )
     else:
         workdir = writable_workdir(workdir)
-    if splits is not None:
-        config.data.train_split = ""
-        config.data.eval_splits = tuple(splits)
-    pipelines = data.make_pipelines(config)
-    return OpenRun(config, workdir, pipelines, Checkpoints(workdir, keep=config.checkpoint.keep, read_only=read_only))
+    held = lock.acquire(workdir) if not read_only and jax.process_index() == 0 else None
+    try:
+        if splits is not None:
+            config.data.train_split = ""
+            config.data.eval_splits = tuple(splits)
+        pipelines = data.make_pipelines(config)
+        checkpoints = Checkpoints(workdir, keep=config.checkpoint.keep, read_only=read_only)
+    except BaseException:
+        if held:
+            lock.release(held)
+        raise
+    return OpenRun(config, workdir, pipelines, checkpoints, held)

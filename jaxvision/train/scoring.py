@@ -18,6 +18,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from jaxvision.train.checkpoint import check_class_names
 from jaxvision.train.config import resolve
 from jaxvision.train.steps import replicate
 from jaxvision.train.sums import evaluate_split
@@ -40,20 +41,9 @@ def _open(config: ml_collections.ConfigDict, workdir: str, split: str, which: st
                 else "train there first (--mode train)"
             )
             raise FileNotFoundError(f"{run.workdir} has no {which} checkpoint: {hint}.")
-        trained_on, names = meta.get("class_names"), run.pipelines.info.class_names
-        if trained_on is not None and list(trained_on) != list(names):
-            raise ValueError(
-                f"The checkpoint in {run.workdir} was trained on {len(trained_on)} classes ({_names(trained_on)}), "
-                f"but this dataset has {len(names)} ({_names(names)}): score it on data with the same classes, in "
-                f"the same order."
-            )
+        check_class_names(meta, run.pipelines.info.class_names, run.workdir, "score it")
         state, _ = run.checkpoints.restore(run.engine.initial_state, which)
     return run.pipelines, run.engine, state
-
-
-def _names(names) -> str:
-    names = list(names)
-    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
 
 
 def evaluate(

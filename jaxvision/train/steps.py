@@ -40,6 +40,10 @@ def _loss_ratio(per_example: jax.Array, valid: jax.Array) -> Ratio:
     return Ratio(jnp.sum(per_example * valid), jnp.sum(valid))
 
 
+# No step of learning multiplies the weights' norm by 10 (a blow-up does, by up to 1e9): refused.
+WEIGHT_GROWTH_LIMIT = 10.0
+
+
 def train_step(
     state: TrainState,
     batch: dict[str, jax.Array],
@@ -101,17 +105,26 @@ def train_step(
 
 
 def _taken_if_finite(new_state: TrainState, state: TrainState, metrics: dict[str, Ratio], moving, go):
-    """(new_state, metrics + 'finite' 1) if the step may be taken, else (state, ... 'finite' 0)."""
-    changed = (
-        new_state.params
-        if moving is None
-        else [p for p, m in zip(jax.tree.leaves(new_state.params), jax.tree.leaves(moving)) if m]
-    )
+    """(new_state, metrics + 'finite' 1) if the step may be taken, else (state, ... 'finite' 0).
+
+    Besides non-finite values, an update that multiplies the trained weights' norm by more than
+    WEIGHT_GROWTH_LIMIT is refused: such weights are finite, but every step after them diverges,
+    so the state kept at the stop would be no place to resume from ('weight_growth' says by how much)."""
+
+    def trained(params):
+        leaves = jax.tree.leaves(params)
+        return leaves if moving is None else [p for p, m in zip(leaves, jax.tree.leaves(moving)) if m]
+
+    changed = trained(new_state.params)
+    before = optax.global_norm(trained(state.params))
+    growth = jnp.where(before > 0, optax.global_norm(changed) / jnp.maximum(before, 1e-30), 1.0)
     finite = (
         jnp.isfinite(metrics["loss"].total)
         & jnp.isfinite(metrics["grad_norm"].total)
         & _all_finite((changed, new_state.opt_state, new_state.batch_stats))
+        & (growth <= WEIGHT_GROWTH_LIMIT)
     )
+    metrics["weight_growth"] = Ratio(growth, jnp.ones(()))
     if go is not None:
         finite = finite & (go > 0)
     metrics["finite"] = Ratio(finite.astype(jnp.float32), jnp.ones(()))
