@@ -1,7 +1,7 @@
 """jaxvision against Keras 3 (JAX backend) and PyTorch on the same models: `./launch.sh bench`.
 
     python benchmarks/run.py [--quick] [--models autoencoder,segmenter,deep_cnn,inception_v3]
-        [--sections train,infer,flops,pmap,compile,pipeline,ablations] [--repeats N] [--steps N]
+        [--sections train,infer,flops,pmap,compile,pipeline,ablations,flags] [--repeats N] [--steps N]
         [--threads N] [--batch N] [--peers auto|cpu|accelerator] [--cases PREFIXES] [--json FILE]
 
 Sections (default: all but ablations):
@@ -17,6 +17,9 @@ Sections (default: all but ablations):
   pipeline   each dataset pipeline's images/s against its model's step (needs TensorFlow)
   layers     the autoencoder's heaviest ops, XLA against PyTorch (milliseconds)
   ablations  the CPU-gap investigation: jaxvision variants and XLA flags, interleaved
+  flags      each XLA:CPU flag set that could be the CPU default (benchmarks/flags_section.py),
+             alone and combined, on each model's training step and InceptionV3's inference,
+             against PyTorch channels_last in the same interleaved rounds (--flag-sets picks some)
 Peers whose framework is not installed are skipped with a note. Prints markdown tables.
 """
 
@@ -33,12 +36,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import ablation_section, compile_time, flops  # noqa: E402
+from benchmarks import ablation_section, compile_time, flags_section, flops  # noqa: E402
 from benchmarks.machine import accelerator_present, available, cpu_name, versions  # noqa: E402
 from benchmarks.specs import SPECS  # noqa: E402
 from benchmarks.throughput import ROOT, Case, child_env, measure  # noqa: E402
 
-SECTIONS = ("train", "infer", "flops", "pmap", "compile", "pipeline", "layers", "ablations")
+SECTIONS = ("train", "infer", "flops", "pmap", "compile", "pipeline", "layers", "ablations", "flags")
 PEERS = {"keras": "Keras 3 (JAX)", "torch": "PyTorch"}
 
 
@@ -270,7 +273,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--models", default=",".join(SPECS))
     parser.add_argument(
         "--sections",
-        default=",".join(s for s in SECTIONS if s not in ("layers", "ablations")),
+        default=",".join(s for s in SECTIONS if s not in ("layers", "ablations", "flags")),
         help=f'comma-separated, from {", ".join(SECTIONS)}, or "all"',
     )
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds per case (default 5, quick 3)")
@@ -287,6 +290,7 @@ def _parser() -> argparse.ArgumentParser:
         "--cases", default="", help="comma-separated prefixes of the case labels to time (default: every case)"
     )
     parser.add_argument("--ablation-models", default=",".join(ablation_section.ABLATIONS))
+    parser.add_argument("--flag-sets", default="", help="flags section: label prefixes of the flag sets to time")
     parser.add_argument("--json", default="", help="also write the raw results here")
     return parser
 
@@ -338,6 +342,13 @@ def main(argv=None) -> None:
     if "layers" in sections:
         say("layers")
         print(layers_section(args.batch or 8, args.threads))
+    if "flags" in sections:
+        runs = [(m, "train") for m in models] + ([("inception_v3", "infer")] if "inception_v3" in models else [])
+        for model, mode in runs:
+            say(f"flags: {model} {mode}")
+            cases = flags_section.flag_cases(model, mode, args.batch, args.flag_sets)
+            raw[f"flags/{model}/{mode}"] = measure(cases, args.repeats, args.steps, args.threads, say)
+            print(flags_section.flag_table(model, mode, raw[f"flags/{model}/{mode}"]))
     if "ablations" in sections:
         for model in args.ablation_models.split(","):
             say(f"ablations: {model}")

@@ -2,12 +2,13 @@
 
     python -m jaxvision.main --config EXPERIMENT.py[:variant] [--workdir DIR]
                              [--mode train|evaluate|predict|report] [--split test]
-                             [--checkpoint best|latest] [--config.key=value ...]
+                             [--checkpoint best|latest] [--from_step N] [--config.key=value ...]
 
 `./launch.sh EXPERIMENT.py[:variant] ...` runs exactly this. An experiment file defines
 `get_config(variant)` returning an ml_collections.ConfigDict; `--config.a.b=value` overrides a
 field (the value is read as the field's type: 3, 1e-3, true, "(64, 32)", text). The workdir
-defaults to runs/EXPERIMENT[-variant]; a workdir that holds a checkpoint resumes from it.
+defaults to runs/EXPERIMENT[-variant]; a workdir that holds a checkpoint resumes from it (from
+its latest, or from the step `--from_step N` names).
 `--mode evaluate` scores a checkpoint on a split ('all' = every split, e.g. of another folder
 given with --config.data.folder.root), `--mode predict` writes each image's top-5 classes to
 WORKDIR/predictions-SPLIT-CHECKPOINT.csv.
@@ -165,6 +166,11 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
         "--split", default="test", help="split to evaluate or predict ('all': every split of the dataset)"
     )
     parser.add_argument("--checkpoint", choices=("best", "latest"), default="best", help="checkpoint to score")
+    parser.add_argument(
+        "--from_step",
+        type=int,
+        help="train: resume from this checkpoint step; the later ones are renamed STEP.set-aside (kept)",
+    )
     args, rest = parser.parse_known_args(argv)
     overrides, i = [], 0
     while i < len(rest):
@@ -211,6 +217,8 @@ def _run_mode(args, config, workdir: str) -> int:
         print(message, file=sys.stderr if interrupted else sys.stdout)
         return EXIT_INTERRUPTED if interrupted else 0
     else:
+        if args.from_step is not None:
+            print(train.set_aside_after(workdir, args.from_step), file=sys.stderr)
         started = warmstart.prepare(config, workdir)  # config.init: begin from borrowed weights
         if started:
             print(started)
@@ -241,6 +249,16 @@ def _configured_run(args, overrides) -> int:
         apply_override(config, key, value)
     config = train.resolve(config)  # checks the overridden values too
     workdir = args.workdir or _default_workdir(args.config)
+    if args.from_step is not None and (args.mode != "train" or suite.is_suite(config)):
+        raise UsageError(
+            "--from_step resumes the training of one experiment: give it with --mode train and a single run's "
+            "experiment file (a suite's run has its own sub-workdir)."
+        )
+    if args.from_step is not None and supervisor.multi_process_environment():
+        raise UsageError(
+            "--from_step renames checkpoints, which every process of a multi-process run would race to do: "
+            "rename the later STEP folders of WORKDIR/checkpoints and WORKDIR/best by hand, then start as usual."
+        )
     if args.mode in ("evaluate", "predict") and suite.is_suite(config):
         raise UsageError(
             f"{args.config} runs several experiments: score one of them with its own experiment "

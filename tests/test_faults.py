@@ -54,6 +54,7 @@ def _one_sentence(err: str) -> str:
         ("--config.feature_views=3", "config.feature_views=3 counts augmented copies of cached features"),
         ("--config.model.num_classes=1", "a softmax over one class is 1 whatever the image"),
         ("--config.model.fliters=3", "does not take the argument 'fliters' (did you mean 'filters'?)"),
+        ("--config.model.name=resnet", "Unknown model 'resnet': choose one of"),
         ("--config.optimizer.learnig_rate=1", "did you mean 'learning_rate'?"),
     ],
 )
@@ -168,6 +169,13 @@ def test_a_blow_up_stops_at_the_last_healthy_state_and_the_advice_finishes_the_r
     assert code == 0 and "Training finished at step 36" in out
     assert "trained with another optimizer setup" in err and "the optimizer's state" in err  # one notice
     assert "Traceback" not in err
+    assert _steps(workdir) == [24, 36]  # the two latest kept
+    code, out, err = _main(capsys, *command, "--config.num_epochs=3", "--from_step", "24")
+    assert code == 0 and "Resuming from the checkpoint at step 24" in out and "Training finished at step 36" in out
+    assert "set aside (renamed STEP.set-aside, kept): checkpoints/36" in err
+    assert os.path.isdir(os.path.join(workdir, "checkpoints", "36.set-aside")) and _steps(workdir) == [24, 36]
+    code, _, err = _main(capsys, *command, "--from_step", "7")
+    assert code == 1 and "--from_step 7: " in _one_sentence(err) and "holds no checkpoint of that step" in err
 
 
 def test_a_damaged_checkpoint_is_one_warning_and_leftovers_of_a_dead_save_go(data_dir, tmp_path, capsys):
@@ -186,3 +194,16 @@ def test_a_damaged_checkpoint_is_one_warning_and_leftovers_of_a_dead_save_go(dat
     assert code == 0 and "Resuming from the checkpoint at step 8" in out and "Training finished at step 24" in out
     assert "moved to" in _one_sentence(err) and not leftover.exists()
     assert (workdir / "checkpoints" / "12.damaged").is_dir()  # moved aside, never deleted
+
+
+def test_log_lines_a_user_cannot_act_on_are_dropped_and_others_kept(caplog):
+    import logging
+
+    import jaxvision  # noqa: F401  (installs the filter)
+
+    absl = logging.getLogger("absl")
+    with caplog.at_level(logging.WARNING):
+        absl.warning("CheckpointManagerOptions.read_only=True, setting save_interval_steps=0.")
+        absl.warning("`FeatureConnector.dtype` is deprecated. Please change your code")
+        absl.warning("a checkpoint could not be found")
+    assert [r.getMessage() for r in caplog.records] == ["a checkpoint could not be found"]

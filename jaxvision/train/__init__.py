@@ -13,16 +13,28 @@ Start reading at `loop.fit`. The parts, each in its own file:
   sums.py         metric sums on the host, divided once; a split's exact metrics
   scoring.py      evaluate and predict from a checkpoint
   features.py     a frozen backbone's head trained on cached features
-  checkpoint.py   orbax checkpoints: latest k and best, resume
+  checkpoint.py   orbax checkpoints: latest k and best, resume (from any step kept)
+  lock.py         one training run per workdir (WORKDIR/run.lock)
   monitor.py      best epoch and early stopping
   signals.py      SIGTERM / SIGINT -> save and stop
   distributed.py  jax.distributed from SLURM or JAX_* environment variables
   logs.py         progress bars, metrics.jsonl, TensorBoard events, config.json
 """
 
+from jaxvision.train.checkpoint import set_aside_after
 from jaxvision.train.config import default_config, resolve
 from jaxvision.train.distributed import PeerLost
 from jaxvision.train.loop import FitResult, TrainingDiverged, fit
 from jaxvision.train.scoring import evaluate, predict
 
-__all__ = ["FitResult", "PeerLost", "TrainingDiverged", "default_config", "evaluate", "fit", "predict", "resolve"]
+__all__ = [
+    "FitResult",
+    "PeerLost",
+    "TrainingDiverged",
+    "default_config",
+    "evaluate",
+    "fit",
+    "predict",
+    "resolve",
+    "set_aside_after",
+]

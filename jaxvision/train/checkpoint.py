@@ -25,6 +25,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from jaxvision.train import lock
 from jaxvision.train.state import TrainState
 
 
@@ -103,6 +104,34 @@ def writable_workdir(workdir: str) -> str:
             f"--workdir {workdir} cannot be written ({e.strerror}): give a folder you can write to."
         ) from None
     return workdir
+
+
+def set_aside_after(workdir: str, step: int) -> str:
+    """Makes checkpoint `step` the one a resume starts from: the later ones (latest and best) are
+    renamed STEP.set-aside, never deleted. Returns what was done, in one sentence."""
+    workdir = os.path.abspath(workdir)
+    folders = {name: os.path.join(workdir, name) for name in ("checkpoints", "best")}
+    saved = {
+        name: sorted(int(d) for d in os.listdir(path) if d.isdigit()) if os.path.isdir(path) else []
+        for name, path in folders.items()
+    }
+    if step not in saved["checkpoints"]:
+        have = ", ".join(map(str, saved["checkpoints"])) or "none"
+        raise CheckpointError(
+            f"--from_step {step}: {folders['checkpoints']} holds no checkpoint of that step (it holds {have}): "
+            "give one of those."
+        )
+    held = lock.acquire(workdir)  # no run may be writing while its checkpoints are renamed
+    try:
+        later = []
+        for name, path in folders.items():
+            for s in (s for s in saved[name] if s > step):
+                os.replace(os.path.join(path, str(s)), os.path.join(path, f"{s}.set-aside"))
+                later.append(f"{name}/{s}")
+    finally:
+        lock.release(held)
+    moved = f"; set aside (renamed STEP.set-aside, kept): {', '.join(later)}" if later else ""
+    return f"Resuming from the checkpoint at step {step} in {folders['checkpoints']}{moved}."
 
 
 def run_meta(

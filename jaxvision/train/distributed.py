@@ -26,6 +26,7 @@ never connect stops after `peer_timeout_s` with a sentence that says so.
 from __future__ import annotations
 
 import os
+import re
 
 import jax
 
@@ -36,10 +37,12 @@ class PeerLost(RuntimeError):
     @classmethod
     def from_error(cls, error: Exception) -> "PeerLost":
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        task = re.search(r"task[:_ ](\d+)", str(error))  # jax names the peer it lost as task N, when it knows
+        who = f"process {task.group(1)}" if task and int(task.group(1)) != jax.process_index() else "a peer"
         return cls(
-            f"A collective with the other {jax.process_count() - 1} process(es) failed ({reason}): a peer has "
-            f"probably died or been stopped; see its log, then start every process again to resume from "
-            f"the last checkpoint."
+            f"Process {jax.process_index()} of {jax.process_count()}: a collective with the other processes "
+            f"failed ({reason[:160]}): {who} has probably died or been stopped; see its log, then start every "
+            f"process again to resume from the last checkpoint."
         )
 
 

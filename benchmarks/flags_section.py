@@ -1,0 +1,68 @@
+"""The XLA:CPU flags section of benchmarks/run.py: jaxvision's step under each flag set that
+could become the CPU default, alone and combined, interleaved with PyTorch channels_last.
+
+Every flag below exists in the pinned jaxlib (an unknown XLA flag aborts the worker, so a
+renamed one shows as a failed row, not a silent no-op):
+
+  YNNPACK off    XLA:CPU sends NHWC float32 convolutions to YNNPACK by default; this sends
+                 them back to its Eigen kernels
+  oneDNN dots    dots (the im2col matmuls of models/cpu_conv.py, the dense layers) to oneDNN
+  +eltwise       YNNPACK also fuses the elementwise ops around a convolution (bias, ReLU)
+  width 512      LLVM's preferred vector width for XLA's own loops (default 256)
+  concurrency    XLA:CPU's scheduler that favours running independent ops side by side
+
+'XLA's convolutions' replaces the models' `cpu_conv` rewrites by `lax.conv_general_dilated`
+(benchmarks/ablations.py), so YNNPACK sees every convolution.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from benchmarks.throughput import Case
+
+YNN_OFF = "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution"
+ONEDNN_DOT = "--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_fusion_type=dot"
+FLAG_SETS = (
+    ("default", {}, ""),
+    ("YNNPACK off", {}, YNN_OFF),
+    ("oneDNN dots", {}, ONEDNN_DOT),
+    ("YNNPACK off + oneDNN dots", {}, f"{YNN_OFF} {ONEDNN_DOT}"),
+    ("+eltwise", {}, "--xla_cpu_experimental_ynn_fusion_type=+eltwise"),
+    ("width 512", {}, "--xla_cpu_prefer_vector_width=512"),
+    ("concurrency", {}, "--xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_CONCURRENCY_OPTIMIZED"),
+    ("XLA's convolutions", {"conv": "xla"}, ""),
+    ("XLA's convolutions + oneDNN dots", {"conv": "xla"}, ONEDNN_DOT),
+)
+REFERENCE = "PyTorch channels_last"
+
+
+def flag_cases(model: str, mode: str, batch: int | None, labels: str = "") -> list[Case]:
+    """jaxvision under every flag set (or those whose label starts with one of `labels`), then
+    PyTorch channels_last when it is installed."""
+    chosen = [f for f in FLAG_SETS if not labels or f[0] == "default" or f[0].startswith(tuple(labels.split(",")))]
+    cases = [Case(label, "jaxvision", model, mode, v, xla_flags=flags, batch=batch) for label, v, flags in chosen]
+    if importlib.util.find_spec("torch") is not None:
+        cases.append(Case(REFERENCE, "torch", model, mode, {"channels_last": True}, batch=batch))
+    return cases
+
+
+def flag_table(model: str, mode: str, results) -> str:
+    base = results[0].median
+    torch = next((r.median for r in results if r.case.label == REFERENCE and not r.error), None)
+    rows = [
+        f"\n## XLA:CPU flags: {model} {'training step' if mode == 'train' else 'inference'}, "
+        f"batch {results[0].case.images_per_step}\n",
+        "| setting | XLA_FLAGS | images/s (median) | min-max | / default | / PyTorch channels_last |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        flags = f"`{r.case.xla_flags}`" if r.case.xla_flags else ""
+        if r.error:
+            rows.append(f"| {r.case.label} | {flags} | failed: {r.error} | | | |")
+            continue
+        lo, hi = r.spread
+        ratio = f"{r.median / torch:.2f}" if torch else ""
+        speed = f"{r.median:.2f} | {lo:.2f}-{hi:.2f} | {r.median / base:.2f}"
+        rows.append(f"| {r.case.label} | {flags} | {speed} | {ratio} |")
+    return "\n".join(rows)
