@@ -75,7 +75,7 @@ case "$cmd" in
   bench)
     shift
     ensure_venv dev,bench
-    exec python benchmarks/run.py "$@"
+    exec python -m benchmarks.run "$@"
     ;;
   -h | --help | help)
     sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'

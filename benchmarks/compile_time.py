@@ -74,10 +74,11 @@ def experiment_config(name: str):
         from benchmarks.specs import SPECS
 
         return config_for(SPECS["inception_v3"])
-    sys.path.insert(0, os.path.join(ROOT, "experiments"))
-    import flowers_real
+    from jaxvision.main import load_config
 
-    config = flowers_real.finetune("flowers102", train_batch_norm=name == "finetune_bn")
+    suite = load_config(os.path.join(ROOT, "experiments", "flowers_real.py:flowers102_finetune"))
+    config = suite.runs.finetune
+    config.model.train_batch_norm = name == "finetune_bn"
     if name == "finetune_one_lr":
         config.optimizer.backbone_lr_scale = 1.0
     if name == "finetune_b32":

@@ -1,6 +1,6 @@
 """Images per second of each dataset's training pipeline (host side, numpy batches).
 
-    python benchmarks/data_pipeline.py [--work DIR] [--epochs 3] [--only shapes,voc_segmentation]
+    python -m benchmarks.data_pipeline [--work DIR] [--epochs 3] [--only shapes,voc_segmentation]
 
 Each case prepares its data once under --work (the embedded dataset is generated, VOC is a
 synthetic VOCdevkit of VOC-sized JPEGs, Flowers are the real photos in ../shared/data when
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,9 +24,8 @@ import ml_collections
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from jaxvision.data import default_data_config, make_pipelines  # noqa: E402
-from jaxvision.data.voc import VOC_CLASSES  # noqa: E402
+from jaxvision.data import default_data_config, make_pipelines
+from jaxvision.data.voc import VOC_CLASSES
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 

@@ -1,8 +1,8 @@
-"""Issue 13's checks on a GPU host in one call: runs end to end read by grain without TensorFlow,
+"""The checks on a GPU host in one call: runs end to end read by grain without TensorFlow,
 grain's rate on 1 core and on all, and the training steps against PyTorch's, eager and compiled.
 
     bash benchmarks/device_check.sh            # there; prepare first, here: benchmarks/device_prepare.py
-    python benchmarks/device_check.py --out DIR [--budget 520] [--parts end_to_end,readers,bench,compiled] [--quick]
+    python -m benchmarks.device_check --out DIR [--budget 520] [--parts end_to_end,readers,bench,compiled] [--quick]
 
 Each timed piece runs in its own process under its weight's share of --budget seconds among
 the chosen --parts (WEIGHTS), so one that runs long costs only itself; everything is printed
@@ -25,14 +25,13 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks.device_runs import RUNS, load
+from benchmarks.machine import available, versions
 
-from benchmarks.device_runs import RUNS, load  # noqa: E402
-from benchmarks.machine import available, versions  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain", "tensorflow-datasets", "torch", "pillow")
-# The step benchmark's groups: models -> global batch (issue 13's H200 table used these batches).
+# The step benchmark's groups: models -> global batch (the first H200 table used these batches).
 BENCH = {"inception_v3": 128, "segmenter,autoencoder,deep_cnn": 256}
 # Label prefixes of benchmarks/run.py's cases: the torch.compile'd ones beside jaxvision bf16
 # (which its ratios need), and all the others.
@@ -85,7 +84,7 @@ class Log:
 def header(log: Log) -> None:
     packages = versions(PACKAGES)
     gpus = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True) if shutil.which("nvidia-smi") else None
-    log(f"# Issue 13 device check, {time.strftime('%Y-%m-%d %H:%M')}\n")
+    log(f"# Device check, {time.strftime('%Y-%m-%d %H:%M')}\n")
     log(f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}; {packages}")
     log(f"GPUs: {gpus.stdout.strip() if gpus else 'no nvidia-smi'}")
     log(f"TensorFlow importable: {available('tensorflow')}")
@@ -93,7 +92,7 @@ def header(log: Log) -> None:
 
 def end_to_end(log: Log, prepared: dict, quick: bool) -> None:
     for name, (spec, run, overrides) in RUNS.items():
-        command = [sys.executable, "benchmarks/end_to_end.py", spec, *overrides]
+        command = [sys.executable, "-m", "benchmarks.end_to_end", spec, *overrides]
         command += ["--run", run] if run else []
         command += ["--config.data.reader=grain", f"--config.data.prepared={prepared[name]}"]
         command += ["--config.data.cache_decoded=true", "--epochs", "2" if quick else "5"]
@@ -133,7 +132,7 @@ def steps(log: Log, out: Path, quick: bool, compiled: bool) -> None:
     part = "compiled" if compiled else "bench"
     for models, batch in BENCH.items():
         sections, cases = ("train", COMPILED) if compiled else ("train,flops", EAGER)
-        command = [sys.executable, "benchmarks/run.py", "--sections", sections, "--peers", "accelerator"]
+        command = [sys.executable, "-m", "benchmarks.run", "--sections", sections, "--peers", "accelerator"]
         command += ["--models", models, "--batch", str(8 if quick else batch), "--cases", cases]
         command += ["--repeats", "1", "--steps", "1"] if quick else ["--repeats", "3", "--steps", "20"]
         command += ["--json", str(out / f"{part}-{models.split(',')[0]}.json")]

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Issue 13's device check on a lent GPU host, as the device tool's one command:
-#   here, once:  .venv/bin/python benchmarks/device_prepare.py     (writes .whl/ and .device_data/)
+# The device check on a lent GPU host, as the device tool's one command:
+#   here, once:  .venv/bin/python -m benchmarks.device_prepare     (writes .whl/ and .device_data/)
 #   there:       run(command="bash benchmarks/device_check.sh", carry=[".whl", ".device_data"], timeout_s=590)
-# Installs the carried wheels (the host has no network), then runs benchmarks/device_check.py;
+# Installs the carried wheels (the host has no network), then runs benchmarks.device_check;
 # its report comes back as $OUT/check.md. Extra arguments go to device_check.py (e.g. a second
 # call with --parts compiled --budget 540 gives torch.compile all of its time).
 set -uo pipefail
@@ -12,4 +12,4 @@ if [ -d .whl ]; then
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 export PYTHONUNBUFFERED=1
-python3 benchmarks/device_check.py --out "${OUT:-device_check}" "$@"
+python3 -m benchmarks.device_check --out "${OUT:-device_check}" "$@"

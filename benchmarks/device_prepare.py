@@ -1,6 +1,6 @@
 """Here, where TensorFlow is: what benchmarks/device_check.py needs on a GPU host without it.
 
-    python benchmarks/device_prepare.py          # then: see benchmarks/device_check.sh
+    python -m benchmarks.device_prepare          # then: see benchmarks/device_check.sh
 
 The lent GPU host has jax, flax, optax, orbax, Pillow and PyTorch, but no TensorFlow, no
 tensorflow-datasets, no grain and no network. This writes two git-ignored folders that travel
@@ -20,10 +20,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks.device_runs import RUNS, load
 
-from benchmarks.device_runs import RUNS, load  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 WHEELS = Path(ROOT, ".whl")
 DATA = Path(ROOT, ".device_data")

@@ -1,13 +1,13 @@
 """A run end to end against its train step alone, in images per second of training.
 
-    python benchmarks/end_to_end.py EXPERIMENT.py:VARIANT [--run NAME] [--epochs 3] [--config.key=value ...]
+    python -m benchmarks.end_to_end EXPERIMENT.py:VARIANT [--run NAME] [--epochs 3] [--config.key=value ...]
 
 End to end: `train.fit` with its data, evaluation after every epoch and checkpoints, run once
 for one epoch and once for --epochs epochs in fresh workdirs; the difference of their wall
 clocks over the difference of their training images is the rate once compiled (both runs
 compile the same programs, so compilation cancels). Step alone: the same engine's pmapped
 train step repeated on one training batch already on the devices, timed after its first call.
-Issue 13's target on an accelerator is end to end >= 90 % of the step alone.
+The target on an accelerator is end to end >= 90 % of the step alone.
 
 On a host without TensorFlow add `--config.data.reader=grain --config.data.prepared=DIR` (a
 copy prepared where TensorFlow is, see README); prints a markdown table row.
@@ -16,7 +16,6 @@ copy prepared where TensorFlow is, see README); prints a markdown table row.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,9 +23,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from jaxvision import main as cli  # noqa: E402
-from jaxvision import train  # noqa: E402
+from jaxvision import main as cli
+from jaxvision import train
 from jaxvision.train.run import open_run  # noqa: E402
 from jaxvision.train.steps import replicate  # noqa: E402
 

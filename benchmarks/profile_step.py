@@ -17,10 +17,7 @@ import gzip
 import json
 import os
 import re
-import sys
 import tempfile
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def op_times(trace_dir: str) -> dict[str, float]:

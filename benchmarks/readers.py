@@ -1,6 +1,6 @@
 """tf.data against grain (config.data.reader), images per second on one core and on all cores.
 
-    python benchmarks/readers.py [--work DIR] [--epochs 2] [--only shapes,folder]
+    python -m benchmarks.readers [--work DIR] [--epochs 2] [--only shapes,folder]
 
 Every pipeline of benchmarks/data_pipeline.py, read by each reader in a fresh process pinned
 to one core, then to every core of this machine (`os.sched_setaffinity`, which both readers
@@ -57,7 +57,6 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--only", default="", help="comma-separated prefixes of case names")
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
     from benchmarks import data_pipeline
 
     work = Path(args.work)

@@ -1,6 +1,6 @@
 """jaxvision against Keras 3 (JAX backend) and PyTorch on the same models: `./launch.sh bench`.
 
-    python benchmarks/run.py [--quick] [--models autoencoder,segmenter,deep_cnn,inception_v3]
+    python -m benchmarks.run [--quick] [--models autoencoder,segmenter,deep_cnn,inception_v3]
         [--sections train,infer,flops,pmap,compile,pipeline,ablations,flags] [--repeats N] [--steps N]
         [--threads N] [--batch N] [--peers auto|cpu|accelerator] [--cases PREFIXES] [--json FILE]
 
@@ -33,8 +33,6 @@ import platform
 import statistics
 import subprocess
 import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import ablation_section, compile_time, flags_section, flops  # noqa: E402
 from benchmarks.machine import accelerator_present, available, cpu_name, versions  # noqa: E402

@@ -13,7 +13,6 @@ time, all threads}), and finally {"memory": true} (reply
 from __future__ import annotations
 
 import json
-import os
 import sys
 import threading
 import time
@@ -105,5 +104,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     main()

@@ -5,18 +5,13 @@ trainable parameters and batch-norm statistics separately catches a wrong filter
 missing bias or a batch norm with or without scale. No timing here.
 """
 
-import sys
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: benchmarks/
-
-from benchmarks.specs import SPECS  # noqa: E402
-from jaxvision.models import build_model  # noqa: E402
+from benchmarks.specs import SPECS
+from jaxvision.models import build_model
 
 
 def jaxvision_counts(name):
