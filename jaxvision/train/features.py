@@ -3,7 +3,7 @@
 With `config.cache_features=True` and a model whose backbone is frozen (`freeze_backbone=True`:
 InceptionV3's pooled features, the autoencoder encoder's codes), `fit` computes the backbone's
 features of every example once,
-caches them in $JAXVISION_CACHE/features/ (see `jaxvision.pretrained.cache_dir`), and trains and
+caches them in $JAXVISION_CACHE/features/ (see `jaxvision.cache`), and trains and
 evaluates the head on them. A frozen backbone computes exactly these features in training too
 (its batch norm stays in inference mode and it has no dropout), so this changes the speed, not
 the result: on 2 CPU cores an epoch of 700 Oxford-102 photos at 299x299 takes a second instead
@@ -40,7 +40,7 @@ import numpy as np
 import tqdm
 from flax import jax_utils
 
-from jaxvision import pretrained
+from jaxvision.cache import cache_dir
 from jaxvision.train.engine import Engine
 from jaxvision.train.state import TrainState
 
@@ -92,7 +92,7 @@ def _cache_file(info, name: str, key: dict) -> str:
         default=list,
     )
     return os.path.join(
-        pretrained.cache_dir(),
+        cache_dir(),
         "features",
         f"{info.name}-{name.replace('+', '_')}-{hashlib.sha1(text.encode()).hexdigest()[:16]}.npz",
     )
