@@ -21,7 +21,7 @@ photos (global) and averaged per photo.
 
 Ours beside the paper's runs: `unet_dice`, the same segmenter with U-Net skips, and
 `pretrained`, paper B's future work applied to masks: the ImageNet InceptionV3 of paper A
-(`config.init.imagenet='auto'`, jaxvision/pretrained.py) as the encoder of the 64x64 photos in
+(`config.init.imagenet='auto'`, jaxvision/weights/pretrained.py) as the encoder of the 64x64 photos in
 colour (resized to 139x139 inside the model), a small decoder, Dice loss, the encoder at a tenth
 of the decoder's learning rate with its batch norm frozen, 20 epochs (the backbone costs a CPU
 more than the paper's segmenter).

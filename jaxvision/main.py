@@ -197,7 +197,9 @@ def _default_workdir(spec: str) -> str:
 
 def _run_mode(args, config, workdir: str) -> int:
     """Trains, scores or reports on the resolved `config` in `workdir`; the exit code."""
-    from jaxvision import outcomes, suite, train, warmstart
+    from jaxvision import train
+    from jaxvision.weights import warmstart
+    from jaxvision.research import outcomes, suite
 
     if args.mode == "evaluate":
         train.evaluate(config, workdir, split=args.split, which=args.checkpoint)
@@ -242,7 +244,9 @@ def _stop_at_once(signum, frame):
 
 def _configured_run(args, overrides) -> int:
     # Imported here so that `--help` and command-line mistakes answer at once.
-    from jaxvision import suite, train, warmstart
+    from jaxvision import train
+    from jaxvision.weights import warmstart
+    from jaxvision.research import suite
 
     config = train.resolve(load_config(args.config))
     for key, value in overrides:

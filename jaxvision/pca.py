@@ -219,7 +219,8 @@ def _images(batches) -> np.ndarray:
 def run(config, workdir: str) -> dict:
     """Like `train.fit`: fits PCA with `config.components` on the training images of
     `config.data`; writes the validation errors and a few reconstructions into `workdir`."""
-    from jaxvision import data, outcomes, train
+    from jaxvision import data, train
+    from jaxvision.research import outcomes
 
     os.makedirs(workdir, exist_ok=True)
     pipelines = data.make_pipelines(train.resolve(config))
@@ -245,8 +246,9 @@ def run(config, workdir: str) -> dict:
 
 def rows(config, workdir: str):
     """The report's rows of a finished PCA run, and its note."""
-    from jaxvision import outcomes, train
-    from jaxvision.report import Row
+    from jaxvision import train
+    from jaxvision.research import outcomes
+    from jaxvision.research.report import Row
 
     with open(os.path.join(workdir, "results.json")) as f:
         results = json.load(f)

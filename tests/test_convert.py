@@ -24,7 +24,7 @@ keras = pytest.importorskip("keras")
 
 from keras_reference import NUM_CLASSES, SIZE, build_keras, canonical_names, randomise, write_legacy_h5  # noqa: E402
 
-from jaxvision.convert import KERAS_LAYER_ORDER, WeightConversionError, load_inception_v3  # noqa: E402
+from jaxvision.weights.convert import KERAS_LAYER_ORDER, WeightConversionError, load_inception_v3  # noqa: E402
 from jaxvision.models import InceptionV3, count_params  # noqa: E402
 
 

@@ -25,7 +25,9 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxvision import main, outcomes, suite, train, warmstart
+from jaxvision import main, train
+from jaxvision.weights import warmstart
+from jaxvision.research import outcomes, suite
 from jaxvision.data import resolve_data_config
 from jaxvision.models import build_model
 from jaxvision.train.optim import make_optimizer

@@ -147,7 +147,8 @@ def test_a_frozen_autoencoder_encoder_caches_its_codes_and_scores_images_alike(t
 
 
 def test_train_per_class_trains_on_that_many_photos_of_each_class_and_reports_intervals(tmp_path, monkeypatch):
-    from jaxvision import heldout, outcomes, stats
+    from jaxvision import stats
+    from jaxvision.research import heldout, outcomes
 
     monkeypatch.setenv("JAXVISION_CACHE", str(tmp_path / "cache"))
     config = _config(str(tmp_path / "tfds"))

@@ -9,7 +9,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxvision import claims, heldout, report, stats, suite
+from jaxvision import stats
+from jaxvision.research import claims, heldout, report, suite
 from jaxvision.train.features import per_class
 
 

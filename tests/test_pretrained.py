@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxvision import pretrained, torchscript
+from jaxvision.weights import pretrained, torchscript
 from jaxvision.models import InceptionV3
 from torchscript_writer import Archive, global_, inception_archive, integer, text
 

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxvision import pretrained
+from jaxvision.weights import pretrained
 from jaxvision.models import InceptionV3
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -1,4 +1,4 @@
-"""The docs show a suite's own files: jaxvision.publish copies them between markers."""
+"""The docs show a suite's own files: jaxvision.research.publish copies them between markers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from jaxvision import publish
+from jaxvision.research import publish
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from jaxvision import report
+from jaxvision.research import report
 
 
 def test_history_roundtrip_and_epoch_series(tmp_path):
@@ -74,7 +74,7 @@ def test_results_table_puts_paper_beside_ours():
 
 
 def test_claims_are_computed_from_the_numbers_and_a_missing_one_fails():
-    from jaxvision import claims
+    from jaxvision.research import claims
 
     found = {"dice": {"validation/dice": 0.7}, "bce": {"validation/dice": 0.5}, "prior": {"validation/dice": 0.6}}
     table = claims.table(
@@ -123,7 +123,7 @@ def test_claims_are_computed_from_the_numbers_and_a_missing_one_fails():
 
 
 def test_a_redrawn_suite_report_keeps_the_time_its_runs_took(tmp_path):
-    from jaxvision import suite
+    from jaxvision.research import suite
 
     assert suite.recorded_seconds(str(tmp_path)) is None  # no report yet
     (tmp_path / "report.md").write_text(

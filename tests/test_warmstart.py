@@ -11,7 +11,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxvision import main, pretrained, train, warmstart
+from jaxvision import main, train
+from jaxvision.weights import pretrained, warmstart
 from jaxvision.train.checkpoint import Checkpoints
 
 TINY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "tiny.py")

@@ -2,7 +2,7 @@
 
 `InceptionSegmenter` resizes its input (paper B's 64x64, here RGB) to `backbone_size` (InceptionV3
 needs at least 75x75), runs InceptionV3 (submodule `backbone`, whose weights
-`jaxvision.pretrained` fills with ImageNet's) up to its 'mixed7' block, and decodes: the
+`jaxvision.weights.pretrained` fills with ImageNet's) up to its 'mixed7' block, and decodes: the
 mixed7 activations (1/16 of the backbone's side) are resized to mixed2's grid (1/8),
 concatenated with them and convolved, then the same with the stem's (1/4), then resized to the
 input's size and convolved twice more, the last time to one channel of mask logits. The output
@@ -49,7 +49,7 @@ class InceptionSegmenter(nn.Module):
     dtype: Dtype = jnp.float32
 
     head_names = ("decoder_conv_0", "decoder_conv_1", "decoder_conv_2", "logits")
-    pretrained_scope = "backbone"  # where jaxvision.pretrained puts the ImageNet weights
+    pretrained_scope = "backbone"  # where jaxvision.weights.pretrained puts the ImageNet weights
 
     @nn.compact
     def __call__(self, x, train: bool = False):

@@ -14,7 +14,7 @@ the softmax belongs to the loss and to prediction.
 
 Module names are the Keras layer names of a freshly built Keras model: `conv2d`, `conv2d_1`,
 ..., `conv2d_93`, `batch_normalization` ... `batch_normalization_93` and `predictions`, in the
-order the Keras source creates them. The weights converter (`jaxvision.convert`) maps Keras
+order the Keras source creates them. The weights converter (`jaxvision.weights.convert`) maps Keras
 layers to these names explicitly, never by the (alphabetical) order of a flattened tree.
 
 With 1000 classes the model holds 23,817,352 parameters and 34,432 batch-norm statistics
@@ -29,7 +29,7 @@ features `[B, 2048]` instead of images, the model applies only its top: a frozen
 head is trained on features computed once (`jaxvision.train.features`), with the same variables.
 
 The 2015 graph: `last_pool='max'` makes the pool branch of the last block (`mixed10`) a 3x3
-stride-1 max pool, as in the TensorFlow graph of 2015 that `jaxvision.pretrained`'s 'tf2015'
+stride-1 max pool, as in the TensorFlow graph of 2015 that `jaxvision.weights.pretrained`'s 'tf2015'
 ImageNet weights were trained with; Keras (the default, 'avg') averages there.
 """
 

@@ -25,7 +25,7 @@ fills in the rest and rejects misspelt keys, so a typo stops the run instead of 
   train_per_class with cache_features and feature_views=1: train on this many photos of each
                   class (a draw fixed by the seed, each smaller draw inside the larger; a class
                   with fewer keeps all of them); 0 = every training photo
-  init            weights to start from (see jaxvision.warmstart); absent = none
+  init            weights to start from (see jaxvision.weights.warmstart); absent = none
   half_precision  bfloat16 activations and convolutions (parameters, optimizer state, batch
                   statistics, softmax, losses and metrics stay float32); None (the default):
                   on when the run's devices are GPUs or TPUs, off on a CPU

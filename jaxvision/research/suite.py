@@ -6,9 +6,9 @@ A suite config (experiments/quickstart.py, the `table*` variants of paper B's fi
     config.suite.order   run names, in the order they run (a later run may start from an
                          earlier one: `config.init.workdir` may name a run of the suite)
     config.suite.notes   lines printed at the top of report.md (scale, caveats)
-    config.suite.claims  the paper's claims, checked on the runs' numbers (jaxvision/claims.py)
+    config.suite.claims  the paper's claims, checked on the runs' numbers (jaxvision/research/claims.py)
     config.suite.confusions  runs whose ten most confused class pairs and per-class accuracy
-                         figure the report shows (classification runs; see jaxvision/heldout.py)
+                         figure the report shows (classification runs; see jaxvision/research/heldout.py)
     config.suite.scaling optional: a held-out accuracy against a run setting (e.g. training
                          photos per class): title, xlabel, split, curves ((label, ((run, x),
                          ...)), ...), marks ((label, run, x), ...) and paper ((label,
@@ -40,8 +40,10 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from jaxvision import baselines, claims, heldout, outcomes, pca, pretrained, report, stats, train, warmstart
-from jaxvision.report import Row
+from jaxvision import baselines, pca, stats, train
+from jaxvision.weights import pretrained, warmstart
+from jaxvision.research import claims, heldout, outcomes, report
+from jaxvision.research.report import Row
 
 KINDS = ("pca", "prior")  # runs that train nothing: PCA (pca.py) and segmentation baselines (baselines.py)
 

@@ -17,7 +17,8 @@ import os
 
 import numpy as np
 
-from jaxvision import report, stats
+from jaxvision import stats
+from jaxvision.research import report
 
 CONFUSED_PAIRS = 10
 

@@ -1,8 +1,8 @@
 """Starting a run from weights trained elsewhere (`config.init`).
 
     config.init.imagenet     ImageNet weights for InceptionV3: 'auto', 'keras' or 'tf2015'
-                             (see jaxvision.pretrained; '' = none)
-    config.init.keras_h5     a Keras InceptionV3 weight file (jaxvision.convert); '' = Keras's
+                             (see jaxvision.weights.pretrained; '' = none)
+    config.init.keras_h5     a Keras InceptionV3 weight file (jaxvision.weights.convert); '' = Keras's
                              notop file in ~/.keras/models when init.imagenet asks for it
     config.init.workdir      a finished run whose checkpoint lends its weights ('' = none)
     config.init.checkpoint   'best' or 'latest' checkpoint of that run
@@ -30,7 +30,8 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
-from jaxvision import models, pretrained
+from jaxvision import models
+from jaxvision.weights import pretrained
 from jaxvision.train.checkpoint import Checkpoints, run_meta, writable_workdir
 from jaxvision.train.monitor import Monitor
 from jaxvision.train.run import open_run

