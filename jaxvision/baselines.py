@@ -23,6 +23,7 @@ import ml_collections
 import numpy as np
 
 from jaxvision import metrics
+from jaxvision.train.tasks import make_task
 from jaxvision.research.report import Row
 
 THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.05), 2)
@@ -85,19 +86,26 @@ def _multilabel(training: np.ndarray, held_out: np.ndarray) -> dict:
     }
 
 
+FITS = {"segmentation": _segmentation, "multilabel": _multilabel}  # the tasks NAMES has baselines for
+
+
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """Fits the baselines of `config.task` on the training split and scores them on `config.split`."""
     from jaxvision import data, train
 
     config = train.resolve(config)
-    split, key = config.split, "mask" if config.task == "segmentation" else "label"
-    if config.task not in NAMES:
-        raise ValueError(f"A baseline run has task {config.task!r}: use 'segmentation' or 'multilabel'.")
+    if config.task not in FITS:
+        raise ValueError(f"A baseline run has task {config.task!r}: use one of {', '.join(FITS)}.")
+    split, key = config.split, make_task(config.task, config.loss).target
     config.data.eval_splits = (config.data.train_split, split)
     pipelines = data.make_pipelines(config)
     training, held_out = (_targets(pipelines.evals[s], key) for s in (config.data.train_split, split))
-    fit = _segmentation if config.task == "segmentation" else _multilabel
-    results = {**fit(training, held_out), "task": config.task, "split": split, "held_out_images": len(held_out)}
+    results = {
+        **FITS[config.task](training, held_out),
+        "task": config.task,
+        "split": split,
+        "held_out_images": len(held_out),
+    }
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "results.json"), "w") as f:
         json.dump(results, f, indent=2)

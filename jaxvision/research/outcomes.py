@@ -106,10 +106,7 @@ def predict(
         raise ValueError(
             f"{workdir}: split {split!r} is not evaluated for this dataset; it has {', '.join(pipelines.evals)}."
         )
-    activation = {"multilabel": jax.nn.sigmoid, "segmentation": jax.nn.sigmoid, "classification": jax.nn.softmax}.get(
-        config.task, lambda x: x
-    )
-    forward = jax.jit(lambda variables, x: activation(engine.model.apply(variables, x, train=False)))
+    forward = jax.jit(lambda variables, x: engine.task.output(engine.model.apply(variables, x, train=False)))
     variables = state.variables()
     parts: dict[str, list[np.ndarray]] = {"image": [], "target": [], "output": []}
     kept = 0

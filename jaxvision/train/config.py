@@ -147,10 +147,10 @@ def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
         build_model(resolved.model)
     num_classes = (resolved.get("model") or {}).get("num_classes")
-    if resolved.task == "classification" and num_classes == 1:
+    if num_classes is not None and num_classes < make_task(resolved.task, resolved.loss).min_classes:
         raise ValueError(
-            "config.model.num_classes is 1, and a softmax over one class is 1 whatever the image, so nothing would "
-            "be learnt: give at least two classes, or use task='multilabel' for one yes/no label."
+            f"config.model.num_classes is {num_classes}, and a softmax over one class is 1 whatever the image, so "
+            "nothing would be learnt: give at least two classes, or use task='multilabel' for one yes/no label."
         )
     if resolved.train_per_class and not (resolved.cache_features and resolved.feature_views == 1):
         raise ValueError(

@@ -73,13 +73,7 @@ def _example_batch(task: Task, info) -> dict[str, jax.ShapeDtypeStruct]:
 
 
 def _check_task_fits_data(task: Task, info, data_name: str) -> None:
-    problem = None
-    if task.name == "segmentation" and not info.has_mask:
-        problem = "no masks"
-    elif task.name == "classification" and info.multi_label:
-        problem = "multi-hot labels, which a softmax over the classes cannot fit"
-    elif task.name == "multilabel" and not info.multi_label:
-        problem = "one-hot labels (one class per image)"
+    problem = task.data_problem(info)
     if problem:
         hint = (
             " (for 'shapes', config.data.shapes.label='dominant' gives one-hot labels)" if data_name == "shapes" else ""

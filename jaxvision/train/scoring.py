@@ -22,6 +22,7 @@ from jaxvision.train.checkpoint import check_class_names
 from jaxvision.train.config import resolve
 from jaxvision.train.steps import replicate
 from jaxvision.train.sums import evaluate_split
+from jaxvision.train.tasks import make_task
 from jaxvision.train.run import open_run
 
 TOP_K = 5
@@ -83,14 +84,13 @@ def predict(config: ml_collections.ConfigDict, workdir: str, split: str = "test"
     config = resolve(config)
     if jax.process_count() > 1:
         raise ValueError("--mode predict runs in one process: start it without JAX_NUM_PROCESSES or SLURM's tasks.")
-    if config.task not in ("classification", "multilabel"):
+    if make_task(config.task, config.loss).target != "label":
         raise ValueError(
             f"--mode predict lists class probabilities, which a {config.task} run has none of: use "
             "--mode report for its figures, or --mode evaluate for its metrics."
         )
     pipelines, engine, state = _open(config, workdir, split, which)
-    activation = jax.nn.softmax if config.task == "classification" else jax.nn.sigmoid
-    forward = jax.jit(lambda variables, x: activation(engine.model.apply(variables, x, train=False)))
+    forward = jax.jit(lambda variables, x: engine.task.output(engine.model.apply(variables, x, train=False)))
     names = pipelines.info.class_names
     k = min(TOP_K, len(names))
     header = ["file", "labels"] + [c for i in range(1, k + 1) for c in (f"top{i}", f"top{i}_probability")]

@@ -88,21 +88,47 @@ def _dice(z: jax.Array, b: Batch) -> jax.Array:
     return losses.dice_loss(z, b["mask"])
 
 
+def _one_hot_data(info) -> str | None:
+    return "multi-hot labels, which a softmax over the classes cannot fit" if info.multi_label else None
+
+
+def _multi_hot_data(info) -> str | None:
+    return None if info.multi_label else "one-hot labels (one class per image)"
+
+
+def _mask_data(info) -> str | None:
+    return None if info.has_mask else "no masks"
+
+
 @dataclasses.dataclass(frozen=True)
 class _Kind:
-    """What every run of one task shares: its target's batch key, its losses, its metrics."""
+    """What every run of one task shares: its target's batch key, its losses, its metrics, what
+    its model's outputs mean to a reader (`output`: probabilities, or the image itself) and what
+    data it cannot learn from (`data_problem(info)`: a phrase, or None when the data fits)."""
 
     target: str
     losses: dict[str, Callable[[jax.Array, Batch], jax.Array]]
     metrics: Callable[[jax.Array, Batch], dict[str, Ratio]]
+    output: Callable[[jax.Array], jax.Array]
+    data_problem: Callable[[object], str | None] = lambda info: None
+    min_classes: int = 1  # a softmax over one class is 1 whatever the image
 
 
 _TASKS: dict[str, _Kind] = {
-    "classification": _Kind(target="label", losses=_classification_losses(), metrics=_classification_metrics),
+    "classification": _Kind(
+        target="label",
+        losses=_classification_losses(),
+        metrics=_classification_metrics,
+        output=losses.softmax,
+        data_problem=_one_hot_data,
+        min_classes=2,
+    ),
     "multilabel": _Kind(
         target="label",
         losses={"binary_cross_entropy": lambda z, b: losses.sigmoid_binary_cross_entropy(z, b["label"])},
         metrics=_multilabel_metrics,
+        output=jax.nn.sigmoid,
+        data_problem=_multi_hot_data,
     ),
     "reconstruction": _Kind(
         target="image",
@@ -111,6 +137,7 @@ _TASKS: dict[str, _Kind] = {
             "mean_absolute_error": lambda x, b: losses.mean_absolute_error(x, b["image"]),
         },
         metrics=_reconstruction_metrics,
+        output=lambda x: x,
     ),
     "segmentation": _Kind(
         target="mask",
@@ -120,6 +147,8 @@ _TASKS: dict[str, _Kind] = {
             "binary_cross_entropy+dice": lambda z, b: _bce_logits(z, b) + _dice(z, b),
         },
         metrics=_segmentation_metrics,
+        output=jax.nn.sigmoid,
+        data_problem=_mask_data,
     ),
 }
 
@@ -128,13 +157,18 @@ LOSSES = {task: tuple(kind.losses) for task, kind in _TASKS.items()}
 
 @dataclasses.dataclass(frozen=True)
 class Task:
-    """A task's name, the batch key its target lives under, its loss and its metrics."""
+    """A task's name, the batch key its target lives under, its loss, its metrics, the meaning of
+    its model's outputs (`output`) and the data it cannot learn from (`data_problem`, see _Kind).
+    A task whose target is 'label' has class probabilities to list (`--mode predict`)."""
 
     name: str
     loss_name: str
     target: str
     loss: Callable[[jax.Array, Batch], jax.Array]
     metrics: Callable[[jax.Array, Batch], dict[str, Ratio]]
+    output: Callable[[jax.Array], jax.Array]
+    data_problem: Callable[[object], str | None]
+    min_classes: int
 
 
 def make_task(task: str, loss: str) -> Task:
@@ -146,4 +180,13 @@ def make_task(task: str, loss: str) -> Task:
         raise ValueError(
             f"config.loss {loss!r} does not fit config.task {task!r}: use one of {', '.join(kind.losses)}."
         )
-    return Task(name=task, loss_name=loss, target=kind.target, loss=kind.losses[loss], metrics=kind.metrics)
+    return Task(
+        name=task,
+        loss_name=loss,
+        target=kind.target,
+        loss=kind.losses[loss],
+        metrics=kind.metrics,
+        output=kind.output,
+        data_problem=kind.data_problem,
+        min_classes=kind.min_classes,
+    )
