@@ -23,6 +23,7 @@ import ml_collections
 import numpy as np
 
 from jaxvision import metrics
+from jaxvision.data.batches import real_examples
 from jaxvision.train.tasks import make_task
 from jaxvision.research.report import Row
 
@@ -34,11 +35,7 @@ NAMES = {
 
 
 def _targets(batches, key: str) -> np.ndarray:
-    out = []
-    for batch in batches():
-        flat = {k: np.asarray(batch[k]).reshape((-1,) + np.shape(batch[k])[2:]) for k in (key, "valid")}
-        out.append(flat[key][flat["valid"] > 0])
-    return np.concatenate(out)
+    return np.concatenate([real_examples({k: batch[k] for k in (key, "valid")})[key] for batch in batches()])
 
 
 def scores(prediction: np.ndarray, masks: np.ndarray) -> dict[str, float]:

@@ -209,11 +209,9 @@ def fit(
 
 
 def _images(batches) -> np.ndarray:
-    out = []
-    for batch in batches:
-        flat = {k: np.asarray(v).reshape((-1,) + np.shape(v)[2:]) for k, v in batch.items()}
-        out.append(flat["image"][flat["valid"] > 0])
-    return np.concatenate(out)
+    from jaxvision.data.batches import real_examples
+
+    return np.concatenate([real_examples(batch)["image"] for batch in batches])
 
 
 def run(config, workdir: str) -> dict:

@@ -82,3 +82,11 @@ def place_on_devices(batches: Iterator[dict], data: ml_collections.ConfigDict, d
     if data.prefetch_to_device == 0:
         return batches
     return jax_utils.prefetch_to_device(batches, data.prefetch_to_device, devices=list(devices))
+
+
+def real_examples(batch: dict) -> dict[str, np.ndarray]:
+    """One batch of an evaluation pipeline as host arrays without its device axis and without the
+    padding of its last batch ('valid' is dropped with it)."""
+    flat = {k: np.asarray(v).reshape((-1,) + np.shape(v)[2:]) for k, v in batch.items()}
+    real = flat.pop("valid") > 0
+    return {k: v[real] for k, v in flat.items()}

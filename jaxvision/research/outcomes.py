@@ -16,6 +16,7 @@ import ml_collections
 import numpy as np
 
 from jaxvision import metrics
+from jaxvision.data.batches import real_examples
 from jaxvision.research import heldout, report
 from jaxvision.train.config import resolve
 from jaxvision.train.monitor import Monitor
@@ -111,11 +112,10 @@ def predict(
     parts: dict[str, list[np.ndarray]] = {"image": [], "target": [], "output": []}
     kept = 0
     for batch in pipelines.evals[split]():
-        flat = {k: np.asarray(v).reshape((-1,) + np.shape(v)[2:]) for k, v in batch.items()}
-        real = flat["valid"] > 0
-        images = flat["image"][real]
+        examples = real_examples(batch)
+        images = examples["image"]
         parts["image"].append(images)
-        parts["target"].append(flat[engine.task.target][real])
+        parts["target"].append(examples[engine.task.target])
         parts["output"].append(np.asarray(forward(variables, images)))
         kept += len(images)
         if limit is not None and kept >= limit:

@@ -41,6 +41,7 @@ import tqdm
 from flax import jax_utils
 
 from jaxvision.cache import cache_dir
+from jaxvision.data.batches import real_examples
 from jaxvision.train.engine import Engine
 from jaxvision.train.state import TrainState
 
@@ -106,15 +107,11 @@ def _extract(engine: Engine, variables, batches, total: int, desc: str) -> dict[
     parts: dict[str, list[np.ndarray]] = {"features": [], "label": []}
     with tqdm.tqdm(total=total, desc=desc, unit="img", leave=False, dynamic_ncols=True) as bar:
         for batch in batches():
-            features = np.asarray(forward(variables, batch["image"]))
-            flat = {
-                k: np.asarray(v).reshape((-1,) + np.shape(v)[2:])
-                for k, v in (("features", features), ("label", batch["label"]), ("valid", batch["valid"]))
-            }
-            real = flat["valid"] > 0
+            features = forward(variables, batch["image"])
+            examples = real_examples({"features": features, "label": batch["label"], "valid": batch["valid"]})
             for key in parts:
-                parts[key].append(flat[key][real])
-            bar.update(int(real.sum()))
+                parts[key].append(examples[key])
+            bar.update(len(examples["label"]))
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 

@@ -18,6 +18,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from jaxvision.data.batches import real_examples
 from jaxvision.train.checkpoint import check_class_names
 from jaxvision.train.config import resolve
 from jaxvision.train.steps import replicate
@@ -96,10 +97,9 @@ def predict(config: ml_collections.ConfigDict, workdir: str, split: str = "test"
     header = ["file", "labels"] + [c for i in range(1, k + 1) for c in (f"top{i}", f"top{i}_probability")]
     rows = []
     for batch in pipelines.evals[split](with_names=True):
-        flat = {key: np.asarray(v).reshape((-1,) + np.shape(v)[2:]) for key, v in batch.items()}
-        real = flat["valid"] > 0
-        probabilities = np.asarray(forward(state.variables(), flat["image"][real]))
-        for name, label, p in zip(flat["name"][real], flat["label"][real], probabilities):
+        examples = real_examples(batch)
+        probabilities = np.asarray(forward(state.variables(), examples["image"]))
+        for name, label, p in zip(examples["name"], examples["label"], probabilities):
             top = np.argsort(-p, kind="stable")[:k]
             labels = " ".join(names[i] for i in np.flatnonzero(label > 0.5))
             rows.append([name.decode("utf-8", "replace"), labels] + [v for i in top for v in (names[i], f"{p[i]:.6f}")])
