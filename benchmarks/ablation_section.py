@@ -70,3 +70,14 @@ def ablation_table(model, results) -> str:
             f"{r.cpu_median:.2f} | {r.cpu_median / base_cpu:.2f} |"
         )
     return "\n".join(rows)
+
+
+def section(args, measure, say) -> dict:
+    """Times and prints the ablations of every model in `args.ablation_models`; returns the raw results."""
+    raw = {}
+    for model in args.ablation_models.split(","):
+        say(f"ablations: {model}")
+        cases = ablation_cases(model, args.batch)
+        raw[f"ablations/{model}"] = measure(cases, args.repeats, args.steps, args.threads, say)
+        print(ablation_table(model, raw[f"ablations/{model}"]))
+    return raw

@@ -66,3 +66,15 @@ def flag_table(model: str, mode: str, results) -> str:
         speed = f"{r.median:.2f} | {lo:.2f}-{hi:.2f} | {r.median / base:.2f}"
         rows.append(f"| {r.case.label} | {flags} | {speed} | {ratio} |")
     return "\n".join(rows)
+
+
+def section(models: list[str], args, measure, say) -> dict:
+    """Times and prints every model's flag sets (and InceptionV3's inference); returns the raw results."""
+    raw = {}
+    runs = [(m, "train") for m in models] + ([("inception_v3", "infer")] if "inception_v3" in models else [])
+    for model, mode in runs:
+        say(f"flags: {model} {mode}")
+        cases = flag_cases(model, mode, args.batch, args.flag_sets)
+        raw[f"flags/{model}/{mode}"] = measure(cases, args.repeats, args.steps, args.threads, say)
+        print(flag_table(model, mode, raw[f"flags/{model}/{mode}"]))
+    return raw

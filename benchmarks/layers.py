@@ -13,12 +13,42 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 
 CONV = (64, 64, 256, 128)  # H, W, Cin, Cout
 POOL = (128, 128, 256)
 UP = (64, 64, 256)
+
+
+def section(batch: int, threads: int, rounds: int = 2) -> str:
+    """run.py's `layers` section: both frameworks in alternation, each op's median milliseconds."""
+    from benchmarks.machine import available
+    from benchmarks.throughput import ROOT, child_env
+
+    runs = {}
+    for _ in range(rounds):  # alternate frameworks, as the other sections do
+        for fw in ("jax", "torch"):
+            if fw == "torch" and not available("torch"):
+                continue
+            proc = subprocess.run(
+                [sys.executable, "-m", "benchmarks.layers", fw, str(batch)],
+                cwd=ROOT,
+                env=child_env(BENCH_THREADS=str(threads)),
+                capture_output=True,
+                text=True,
+            )
+            if proc.returncode == 0:
+                for op, ms in json.loads(proc.stdout.splitlines()[-1]).items():
+                    runs.setdefault(op, []).append(ms)
+    rows = [
+        f"\n## The autoencoder's heaviest ops, batch {batch} (ms, median of {rounds} runs)\n",
+        "| op | ms |",
+        "|---|---:|",
+    ]
+    rows += [f"| {op} | {statistics.median(ms):.0f} |" for op, ms in runs.items()]
+    return "\n".join(rows)
 
 
 def _ms(fn, repeats: int = 3) -> float:

@@ -34,10 +34,10 @@ import statistics
 import subprocess
 import sys
 
-from benchmarks import ablation_section, compile_time, flags_section, flops  # noqa: E402
-from benchmarks.machine import accelerator_present, available, cpu_name, versions  # noqa: E402
-from benchmarks.specs import SPECS  # noqa: E402
-from benchmarks.throughput import ROOT, Case, child_env, measure  # noqa: E402
+from benchmarks import ablation_section, compile_time, flags_section, flops, layers
+from benchmarks.machine import accelerator_present, available, cpu_name, versions
+from benchmarks.specs import SPECS
+from benchmarks.throughput import ROOT, Case, child_env, measure
 
 SECTIONS = ("train", "infer", "flops", "pmap", "compile", "pipeline", "layers", "ablations", "flags")
 PEERS = {"keras": "Keras 3 (JAX)", "torch": "PyTorch"}
@@ -230,31 +230,6 @@ def pipeline_section(train_results, epochs) -> str:
     return "\n".join(rows)
 
 
-def layers_section(batch: int, threads: int, rounds: int = 2) -> str:
-    runs = {}
-    for _ in range(rounds):  # alternate frameworks, as the other sections do
-        for fw in ("jax", "torch"):
-            if fw == "torch" and not available("torch"):
-                continue
-            proc = subprocess.run(
-                [sys.executable, "-m", "benchmarks.layers", fw, str(batch)],
-                cwd=ROOT,
-                env=child_env(BENCH_THREADS=str(threads)),
-                capture_output=True,
-                text=True,
-            )
-            if proc.returncode == 0:
-                for op, ms in json.loads(proc.stdout.splitlines()[-1]).items():
-                    runs.setdefault(op, []).append(ms)
-    rows = [
-        f"\n## The autoencoder's heaviest ops, batch {batch} (ms, median of {rounds} runs)\n",
-        "| op | ms |",
-        "|---|---:|",
-    ]
-    rows += [f"| {op} | {statistics.median(ms):.0f} |" for op, ms in runs.items()]
-    return "\n".join(rows)
-
-
 def _write_json(path: str, raw: dict) -> None:
     fields = ("images_per_s", "images_per_cpu_s", "info", "memory", "error")
     rows = {
@@ -339,21 +314,11 @@ def main(argv=None) -> None:
         print(pipeline_section(train_results, 1 if args.quick else 2))
     if "layers" in sections:
         say("layers")
-        print(layers_section(args.batch or 8, args.threads))
+        print(layers.section(args.batch or 8, args.threads))
     if "flags" in sections:
-        runs = [(m, "train") for m in models] + ([("inception_v3", "infer")] if "inception_v3" in models else [])
-        for model, mode in runs:
-            say(f"flags: {model} {mode}")
-            cases = flags_section.flag_cases(model, mode, args.batch, args.flag_sets)
-            raw[f"flags/{model}/{mode}"] = measure(cases, args.repeats, args.steps, args.threads, say)
-            print(flags_section.flag_table(model, mode, raw[f"flags/{model}/{mode}"]))
+        raw.update(flags_section.section(models, args, measure, say))
     if "ablations" in sections:
-        for model in args.ablation_models.split(","):
-            say(f"ablations: {model}")
-            raw[f"ablations/{model}"] = measure(
-                ablation_section.ablation_cases(model, args.batch), args.repeats, args.steps, args.threads, say
-            )
-            print(ablation_section.ablation_table(model, raw[f"ablations/{model}"]))
+        raw.update(ablation_section.section(args, measure, say))
     if args.json:
         _write_json(args.json, raw)
 

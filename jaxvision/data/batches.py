@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator
 
+import jax
 import ml_collections
 import numpy as np
 from flax import jax_utils
@@ -39,6 +40,16 @@ class Pipelines:
     evals: dict[str, Callable[[], Iterator[dict]]]
     eval_steps: dict[str, int]
     info: DatasetInfo
+
+
+def this_process(process_index: int | None, process_count: int | None, devices) -> tuple[int, int, tuple]:
+    """The process's index, the number of processes and its devices: jax's, unless given (tests
+    play one process of a larger run)."""
+    return (
+        jax.process_index() if process_index is None else process_index,
+        jax.process_count() if process_count is None else process_count,
+        tuple(jax.local_devices() if devices is None else devices),
+    )
 
 
 def local_batch(global_batch: int, process_count: int, num_devices: int, name: str) -> int:

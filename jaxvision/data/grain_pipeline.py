@@ -1,7 +1,6 @@
 """grain pipelines, which read a dataset prepared in tfds' array_record format without TensorFlow.
 
-    --config.data.reader=grain                       # prepares an array_record copy (TensorFlow needed)
-                                                     # and prints where it is
+    --config.data.reader=grain          # prepares an array_record copy (TensorFlow needed), says where
     --config.data.reader=grain --config.data.prepared=DIR   # reads DIR; TensorFlow not needed
 
 Where TensorFlow is installed, the dataset is prepared as for tf.data (the same builders), in
@@ -49,6 +48,7 @@ from jaxvision.data.batches import (
     expand,
     local_batch,
     place_on_devices,
+    this_process,
 )
 from jaxvision.data.config import resolve_data_config
 from jaxvision.data.errors import DataError
@@ -300,11 +300,9 @@ def make_pipelines(
 ) -> Pipelines:
     """The grain pipelines of `config.data` for this process (arguments as pipeline.make_pipelines)."""
     data = resolve_data_config(config.get("data"))
-    process_index = jax.process_index() if process_index is None else process_index
-    process_count = jax.process_count() if process_count is None else process_count
-    devices = tuple(jax.local_devices() if devices is None else devices)
-    directory = prepared_dir(data, jax.process_count())
-    if jax.process_index() == 0 and not data.prepared:
+    process_index, process_count, devices = this_process(process_index, process_count, devices)
+    directory = prepared_dir(data, process_count)
+    if process_index == 0 and not data.prepared:
         print(f"grain reads {data.name} from {directory} (--config.data.prepared there, where TensorFlow is not).")
     builder = _open(directory)
     splits = tuple(builder.info.splits)

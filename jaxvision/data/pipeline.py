@@ -31,6 +31,7 @@ from jaxvision.data.batches import (
     expand,
     local_batch,
     place_on_devices,
+    this_process,
 )
 from jaxvision.data.config import resolve_data_config
 from jaxvision.data.errors import DataError
@@ -79,15 +80,16 @@ def make_pipelines(
         multihost_utils.sync_global_devices("jaxvision.data: dataset prepared by process 0")
         source = make_source(data)
     prepare(source)
+    process_index, process_count, devices = this_process(process_index, process_count, devices)
     return build_pipelines(
         source,
         data,
         seed=config.seed,
         batch_size=config.batch_size,
         eval_batch_size=config.eval_batch_size,
-        process_index=jax.process_index() if process_index is None else process_index,
-        process_count=jax.process_count() if process_count is None else process_count,
-        devices=jax.local_devices() if devices is None else list(devices),
+        process_index=process_index,
+        process_count=process_count,
+        devices=list(devices),
     )
 
 

@@ -146,16 +146,9 @@ def write_report(config: ml_collections.ConfigDict, workdir: str, wall_seconds: 
         table["notes"] += notes
     results = "\n".join(outcomes.table(title, t["columns"], t["rows"], t["notes"]) for title, t in tables.items())
     figures = _figures(workdir, shown, reconstructions, segmentations)
-    for name in config.suite.get("confusions", ()):  # runs whose mistakes the report shows
-        for split in heldout.accuracy_splits(runs[name]):
-            found = heldout.summary(os.path.join(workdir, name), split, runs[name].report.row)
-            if found is not None:
-                results += "\n" + found[0]
-                figures.append((f"Per-class held-out accuracy of {runs[name].report.row} ({split})", found[1]))
-    if config.suite.get("scaling"):
-        scaling_table, scaling_figure = _scaling(config.suite.scaling, workdir)
-        results += "\n" + scaling_table
-        figures.append(scaling_figure)
+    for text, figure in _held_out_sections(config, runs, workdir):
+        results += "\n" + text
+        figures.append(figure)
     with open(os.path.join(workdir, "results.md"), "w") as f:
         f.write(results)
     checked = claims.table(
@@ -170,6 +163,21 @@ def write_report(config: ml_collections.ConfigDict, workdir: str, wall_seconds: 
     with open(path, "w") as f:
         f.write(_report_markdown(config, runs, results, figures, run_files, workdir, wall_seconds, checked))
     return path
+
+
+def _held_out_sections(config, runs: dict, workdir: str) -> list[tuple[str, tuple[str, str]]]:
+    """(markdown, (caption, figure)) of what the suite shows from kept predictions: the mistakes
+    of the runs named in `config.suite.confusions`, and the scaling curve."""
+    sections = []
+    for name in config.suite.get("confusions", ()):
+        for split in heldout.accuracy_splits(runs[name]):
+            found = heldout.summary(os.path.join(workdir, name), split, runs[name].report.row)
+            if found is not None:
+                caption = f"Per-class held-out accuracy of {runs[name].report.row} ({split})"
+                sections.append((found[0], (caption, found[1])))
+    if config.suite.get("scaling"):
+        sections.append(_scaling(config.suite.scaling, workdir))
+    return sections
 
 
 def _figures(workdir: str, shown: dict, reconstructions: dict, segmentations: dict) -> list[tuple[str, str]]:

@@ -117,6 +117,12 @@ def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         from jaxvision.data import resolve_data_config  # loads TensorFlow: only for configs with data
 
         resolved.data = resolve_data_config(resolved.data)
+    _check_values(resolved)
+    return resolved
+
+
+def _check_values(resolved: ml_collections.ConfigDict) -> None:
+    """Stops, with one sentence, at a value no run can mean (before any data or compile)."""
     for name, value, least in (
         ("batch_size", resolved.batch_size, 1),
         ("eval_batch_size", resolved.eval_batch_size, 1),
@@ -142,16 +148,7 @@ def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
             f"config.feature_views={resolved.feature_views} counts augmented copies of cached features, but "
             "config.cache_features is off: set config.cache_features=True, or feature_views=1."
         )
-    if "model" in resolved:
-        from jaxvision.train.engine import build_model  # the module only: misspelt arguments stop here
-
-        build_model(resolved.model)
-    num_classes = (resolved.get("model") or {}).get("num_classes")
-    if num_classes is not None and num_classes < make_task(resolved.task, resolved.loss).min_classes:
-        raise ValueError(
-            f"config.model.num_classes is {num_classes}, and a softmax over one class is 1 whatever the image, so "
-            "nothing would be learnt: give at least two classes, or use task='multilabel' for one yes/no label."
-        )
+    _check_model(resolved)
     if resolved.train_per_class and not (resolved.cache_features and resolved.feature_views == 1):
         raise ValueError(
             f"config.train_per_class={resolved.train_per_class} draws photos from the cached features of the "
@@ -177,4 +174,17 @@ def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         raise ValueError(
             f"Unknown config.optimizer.schedule {resolved.optimizer.schedule!r}: use one of {', '.join(SCHEDULES)}."
         )
-    return resolved
+
+
+def _check_model(resolved: ml_collections.ConfigDict) -> None:
+    """The model's arguments (the module is built, nothing is initialised) and its number of classes."""
+    if "model" in resolved:
+        from jaxvision.train.engine import build_model  # the module only: misspelt arguments stop here
+
+        build_model(resolved.model)
+    num_classes = (resolved.get("model") or {}).get("num_classes")
+    if num_classes is not None and num_classes < make_task(resolved.task, resolved.loss).min_classes:
+        raise ValueError(
+            f"config.model.num_classes is {num_classes}, and a softmax over one class is 1 whatever the image, so "
+            "nothing would be learnt: give at least two classes, or use task='multilabel' for one yes/no label."
+        )
