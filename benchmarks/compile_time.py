@@ -74,7 +74,7 @@ def experiment_config(name: str):
         from benchmarks.specs import SPECS
 
         return config_for(SPECS["inception_v3"])
-    from jaxvision.main import load_config
+    from jaxvision.configs import load_config
 
     suite = load_config(os.path.join(ROOT, "experiments", "flowers_real.py:flowers102_finetune"))
     config = suite.runs.finetune

@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 from benchmarks import data_pipeline  # noqa: E402
 from jaxvision import train  # noqa: E402
 from jaxvision.data import pipeline  # noqa: E402
-from jaxvision.main import load_config  # noqa: E402
+from jaxvision.configs import load_config  # noqa: E402
 from jaxvision.train import loop  # noqa: E402
 
 QUICKSTART = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments", "quickstart.py")

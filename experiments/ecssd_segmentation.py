@@ -33,7 +33,7 @@ import os
 
 import ml_collections
 
-from jaxvision.main import load_config
+from jaxvision.configs import load_config
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ECSSD = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "data", "ecssd"))

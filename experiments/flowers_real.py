@@ -63,7 +63,7 @@ import ml_collections
 
 from jaxvision import stats
 from jaxvision.research import report
-from jaxvision.main import load_config
+from jaxvision.configs import load_config
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "..", "..", "shared", "data")  # the real photos beside the repository

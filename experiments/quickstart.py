@@ -48,7 +48,7 @@ import os
 
 import ml_collections
 
-from jaxvision.main import load_config
+from jaxvision.configs import load_config
 
 VARIANTS = ("paper",)  # get_config() with no variant is the quickstart
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -32,7 +32,7 @@ import os
 
 import ml_collections
 
-from jaxvision.main import load_config
+from jaxvision.configs import load_config
 
 TABLE = "Paper B, Table 2: multi-label classifiers (validation images)"
 CLASSIFIERS = ("frozen_encoder", "encoder", "deep_cnn")

@@ -208,8 +208,8 @@ def test_a_run_trains_where_tensorflow_is_not_installed(data_dir, tmp_path):
 
 
 def _tiny_data(spec, data_dir):
-    from jaxvision import main
+    from jaxvision import configs
 
-    config = main.load_config(spec)
+    config = configs.load_config(spec)
     config.data.data_dir, config.data.reader = str(data_dir), "grain"
     return config

@@ -25,7 +25,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxvision import main, train
+from jaxvision import configs, main, train
 from jaxvision.weights import warmstart
 from jaxvision.research import outcomes, suite
 from jaxvision.data import resolve_data_config
@@ -111,14 +111,14 @@ def _check_abstractly(run: ml_collections.ConfigDict) -> None:
 
 @pytest.mark.parametrize("spec", _specs(), ids=lambda s: os.path.basename(s))
 def test_every_variant_builds_at_its_real_size(spec):
-    for _, run in _runs(main.load_config(spec)):
+    for _, run in _runs(configs.load_config(spec)):
         _check_abstractly(run)
 
 
 @pytest.mark.parametrize("path", [p for p in FILES if _module(p).VARIANTS], ids=os.path.basename)
 def test_an_unknown_variant_is_one_clear_sentence(path):
     with pytest.raises(ValueError, match="Unknown variant 'nope'.*use one of"):
-        main.load_config(f"{path}:nope")
+        configs.load_config(f"{path}:nope")
 
 
 def test_a_suite_is_not_evaluated_as_one_experiment(capsys):
@@ -190,7 +190,7 @@ def tfds_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def quickstart(tfds_dir, tmp_path_factory):
     os.environ["JAXVISION_CACHE"] = str(tmp_path_factory.mktemp("cache"))  # features of the tiny run
-    config = main.load_config(os.path.join(ROOT, "experiments", "quickstart.py"))
+    config = configs.load_config(os.path.join(ROOT, "experiments", "quickstart.py"))
     for name in config.suite.order:
         config.runs[name] = tiny(config.runs[name])
     workdir = str(tmp_path_factory.mktemp("quickstart"))
@@ -258,7 +258,7 @@ def test_quickstart_checks_every_claim_from_its_own_numbers(quickstart):
 
 def test_quickstart_stays_within_its_budget_of_steps():
     """The default run's size, so that it keeps fitting ~10 minutes of 2 CPU cores."""
-    config = main.load_config(os.path.join(ROOT, "experiments", "quickstart.py"))
+    config = configs.load_config(os.path.join(ROOT, "experiments", "quickstart.py"))
     steps = 0
     for name in config.suite.order:
         run = config.runs[name]
@@ -340,13 +340,13 @@ def test_a_single_variant_trains_and_reports_through_the_command_line(spec, extr
 )
 def test_real_photo_configs_point_at_the_shared_data():
     for variant, classes in (("flowers17", 12), ("flowers102", 102), ("flowers102_scratch", 102)):
-        config = main.load_config(os.path.join(ROOT, "experiments", f"flowers_real.py:{variant}"))
+        config = configs.load_config(os.path.join(ROOT, "experiments", f"flowers_real.py:{variant}"))
         assert os.path.isdir(config.data.folder.root) and config.model.num_classes == classes
 
 
 def test_the_quickstarts_seed_is_every_runs(tmp_path):
     """`--config.seed=N` repeats the whole quickstart with other initialisations and orders."""
-    config = train.resolve(main.load_config(os.path.join(ROOT, "experiments", "quickstart.py")))
-    main.apply_override(config, "seed", "2")
+    config = train.resolve(configs.load_config(os.path.join(ROOT, "experiments", "quickstart.py")))
+    configs.apply_override(config, "seed", "2")
     runs = suite._resolved_runs(train.resolve(config), str(tmp_path))
     assert {run.seed for run in runs.values()} == {2} and len(runs) == len(config.suite.order)

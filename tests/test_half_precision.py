@@ -14,18 +14,18 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxvision import data, main, train
+from jaxvision import configs, data, train
 from jaxvision.train.engine import build_engine, build_model, compute_dtype
 
 TINY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "tiny.py")
 
 
 def _config(tmp_path, variant: str, half: bool, **changes):
-    config = train.resolve(main.load_config(f"{TINY}:{variant}"))
+    config = train.resolve(configs.load_config(f"{TINY}:{variant}"))
     config.data.data_dir = str(tmp_path / "tfds")
     config.half_precision = half
     for key, value in changes.items():
-        main.apply_override(config, key, str(value))
+        configs.apply_override(config, key, str(value))
     return train.resolve(config)
 
 

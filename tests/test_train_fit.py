@@ -15,7 +15,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxvision import main, train
+from jaxvision import configs, main, train
 from jaxvision.train.checkpoint import Checkpoints
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -47,12 +47,12 @@ def _overrides(env, variant):
 
 
 def _config(env, variant, **changes):
-    config = train.resolve(main.load_config(f"{TINY}:{variant}"))
+    config = train.resolve(configs.load_config(f"{TINY}:{variant}"))
     for text in _overrides(env, variant):
         key, value = text[len("--config.") :].split("=", 1)
-        main.apply_override(config, key, value)
+        configs.apply_override(config, key, value)
     for key, value in changes.items():
-        main.apply_override(config, key, str(value))
+        configs.apply_override(config, key, str(value))
     return config
 
 

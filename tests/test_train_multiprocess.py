@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from flax import jax_utils
 
-from jaxvision import data, main, train
+from jaxvision import configs, data, train
 from jaxvision.train.checkpoint import Checkpoints
 from jaxvision.train.engine import build_engine
 
@@ -59,10 +59,10 @@ def _overrides(env, epochs):
 
 
 def _config(env, epochs=EPOCHS):
-    config = train.resolve(main.load_config(f"{TINY}:classification"))
+    config = train.resolve(configs.load_config(f"{TINY}:classification"))
     for text in _overrides(env, epochs):
         key, value = text[len("--config.") :].split("=", 1)
-        main.apply_override(config, key, value)
+        configs.apply_override(config, key, value)
     return config
 
 

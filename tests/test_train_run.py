@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from jaxvision import main, train
+from jaxvision import configs, train
 from jaxvision.train.run import open_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -14,7 +14,7 @@ TINY = os.path.join(ROOT, "tests", "configs", "tiny.py")
 
 
 def _config(tmp_path):
-    config = main.load_config(f"{TINY}:classification")  # not resolved: open_run resolves it
+    config = configs.load_config(f"{TINY}:classification")  # not resolved: open_run resolves it
     config.data.data_dir = str(tmp_path / "tfds")
     return config
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from flax import jax_utils
 
-from jaxvision import main
+from jaxvision import configs
 from jaxvision.train import resolve
 from jaxvision.train.engine import build_engine
 
@@ -19,7 +19,7 @@ GLOBAL_BATCH, STEPS = 8, 3
 
 
 def _engine(devices):
-    config = resolve(main.load_config(TINY + ":classification"))
+    config = resolve(configs.load_config(TINY + ":classification"))
     config.model.dropout = 0.0  # dropout masks depend on the device split; everything else must not
     # SGD keeps updates linear in the gradients; Adam's g / sqrt(v) would turn rounding noise in the
     # (zero in exact arithmetic) gradients of the biases before batch norm into full-size steps.

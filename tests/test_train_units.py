@@ -13,7 +13,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxvision import losses, main
+from jaxvision import configs, losses, main
 from jaxvision.train import default_config, resolve
 from jaxvision.train.distributed import initialize_from_environment
 from jaxvision.train.logs import RunLog
@@ -29,11 +29,13 @@ TINY = os.path.join(os.path.dirname(__file__), "configs", "tiny.py")
 
 
 def test_resolve_fills_defaults_and_rejects_misspelt_or_mistyped_keys():
-    config = ml_collections.ConfigDict({"optimizer": {"name": "sgd"}, "model": {"name": "x", "anything": 1}})
+    config = ml_collections.ConfigDict({"optimizer": {"name": "sgd"}, "model": {"name": "deep_cnn", "dropout": 0.1}})
     resolved = resolve(config)
     assert resolved.optimizer.name == "sgd"
     assert resolved.optimizer.learning_rate == default_config().optimizer.learning_rate
-    assert resolved.model.anything == 1  # model keys belong to the model
+    assert resolved.model.dropout == 0.1  # model keys are the model's arguments, checked by building it
+    with pytest.raises(ValueError, match=r"Model 'deep_cnn' does not take the argument 'anything'"):
+        resolve(ml_collections.ConfigDict({"model": {"name": "deep_cnn", "anything": 1}}))
     with pytest.raises(ValueError, match=r"config\.optimizer\.learnig_rate"):
         resolve(ml_collections.ConfigDict({"optimizer": {"learnig_rate": 0.1}}))
     with pytest.raises(ValueError, match=r"config\.optimizer\.learning_rate is 'fast'"):
@@ -43,7 +45,7 @@ def test_resolve_fills_defaults_and_rejects_misspelt_or_mistyped_keys():
 
 
 def test_overrides_are_read_as_the_fields_type():
-    config = resolve(main.load_config(TINY + ":segmentation"))
+    config = resolve(configs.load_config(TINY + ":segmentation"))
     for key, text in [
         ("num_epochs", "5"),
         ("optimizer.learning_rate", "1e-2"),
@@ -52,16 +54,16 @@ def test_overrides_are_read_as_the_fields_type():
         ("monitor.metric", "validation/iou"),
         ("model.skip_connections", "True"),
     ]:
-        main.apply_override(config, key, text)
+        configs.apply_override(config, key, text)
     assert config.num_epochs == 5 and config.optimizer.learning_rate == 1e-2 and config.data.random_flip is False
     assert config.optimizer.frozen == ("encoder_conv_0",) and config.monitor.metric == "validation/iou"
     assert config.model.skip_connections is True  # a new model keyword is allowed
-    with pytest.raises(main.UsageError, match="did you mean 'num_epochs'"):
-        main.apply_override(config, "nmu_epochs", "3")
-    with pytest.raises(main.UsageError, match="cannot be read as a int"):
-        main.apply_override(config, "num_epochs", "many")
-    with pytest.raises(main.UsageError, match="Unknown config key config.optimizer.speed"):
-        main.apply_override(config, "optimizer.speed", "3")
+    with pytest.raises(configs.UsageError, match="did you mean 'num_epochs'"):
+        configs.apply_override(config, "nmu_epochs", "3")
+    with pytest.raises(configs.UsageError, match="cannot be read as a int"):
+        configs.apply_override(config, "num_epochs", "many")
+    with pytest.raises(configs.UsageError, match="Unknown config key config.optimizer.speed"):
+        configs.apply_override(config, "optimizer.speed", "3")
 
 
 @pytest.mark.parametrize(

