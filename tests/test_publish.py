@@ -13,7 +13,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _suite(workdir, claim="| a claim | 1 > 0 | ✔ |"):
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "report.md").write_text("# Suite\n\nAll 2 runs took 3.5 minutes (wall clock, before this report).\n")
+    (workdir / "report.md").write_text("# Suite\n")
+    (workdir / "wall_clock.json").write_text('{"seconds": 210.0, "starts": 2}')  # what research.suite keeps
     (workdir / "claims.md").write_text(
         f"### The paper's claims\n\n| claim | numbers | holds |\n|---|---|---|\n{claim}\n"
     )
@@ -31,7 +32,7 @@ def test_the_marked_block_is_replaced_by_the_runs_files_and_nothing_else(tmp_pat
     text = (tmp_path / "README.md").read_text()
     assert text.startswith("before\n") and text.endswith(f"{end}\nafter\n") and "stale" not in text
     assert "| a claim | 1 > 0 | ✔ |" in text and "| ae | 0.0191 |" in text and "#### Table 1" in text
-    assert "its 2 runs took 3.5 minutes of wall clock" in text and "`runs/quick`" in text
+    assert "its runs took 3.5 minutes of wall clock over 2 starts" in text and "`runs/quick`" in text
     assert publish.publish(str(tmp_path / "runs" / "quick"), targets=("README.md",), root=str(tmp_path)) == []
     _suite(tmp_path / "runs" / "quick", claim="| a claim | 0 > 1 | ✘ |")  # a failing claim is shown
     publish.publish(str(tmp_path / "runs" / "quick"), targets=("README.md",), root=str(tmp_path))

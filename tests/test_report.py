@@ -2,6 +2,7 @@
 
 import json
 
+import ml_collections
 import numpy as np
 from PIL import Image
 
@@ -122,13 +123,21 @@ def test_claims_are_computed_from_the_numbers_and_a_missing_one_fails():
     )
 
 
-def test_a_redrawn_suite_report_keeps_the_time_its_runs_took(tmp_path):
+def test_a_resumed_suite_reports_the_wall_clock_of_all_its_starts(tmp_path):
     from jaxvision.research import suite
 
-    assert suite.recorded_seconds(str(tmp_path)) is None  # no report yet
-    (tmp_path / "report.md").write_text(
-        "# A suite\n\nnotes\n\nAll 6 runs took 66.1 minutes (wall clock, before this report).\n"
+    assert suite.recorded_wall_clock(str(tmp_path)) is None  # nothing run yet
+    suite._add_wall_clock(str(tmp_path), 3000.0)  # stopped by SIGTERM
+    suite._add_wall_clock(str(tmp_path), 966.0)  # resumed to the end
+    assert suite.recorded_wall_clock(str(tmp_path)) == {"seconds": 3966.0, "starts": 2}
+    text = suite._report_markdown(
+        ml_collections.ConfigDict(dict(suite=dict(title="A suite", notes=()))),
+        {"a": None, "b": None},
+        "",
+        [],
+        {},
+        str(tmp_path),
+        suite.recorded_wall_clock(str(tmp_path)),
+        "",
     )
-    assert abs(suite.recorded_seconds(str(tmp_path)) - 66.1 * 60) < 1e-6
-    (tmp_path / "report.md").write_text("# A suite redrawn without its time\n")
-    assert suite.recorded_seconds(str(tmp_path)) is None
+    assert "All 2 runs took 66.1 minutes (wall clock over 2 starts, before this report)." in text

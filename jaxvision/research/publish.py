@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import re
 import sys
@@ -35,21 +36,33 @@ def _read(path: str, what: str) -> str:
         return f.read()
 
 
+def _wall_clock(workdir: str) -> dict | None:
+    """The suite's own record of its starts' wall clock (research.suite.WALL_CLOCK), if it kept one."""
+    try:
+        with open(os.path.join(workdir, "wall_clock.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
 def block(workdir: str, shown_as: str, settings: bool = True) -> str:
     """The markdown that stands for the suite in `workdir` (named `shown_as` in the text).
 
     Without `settings`, the lines giving each row's dataset and settings are left out."""
-    report = _read(os.path.join(workdir, "report.md"), "run the suite to its end first (it writes report.md).")
+    _read(os.path.join(workdir, "report.md"), "run the suite to its end first (it writes report.md).")
     claims = _read(os.path.join(workdir, "claims.md"), "this suite checks no claims, or it has not finished.")
     results = _read(os.path.join(workdir, "results.md"), "run the suite to its end first.")
-    took = re.search(r"All (\d+) runs took ([\d.]+) minutes", report)
+    clock = _wall_clock(workdir)
     stamp = datetime.datetime.fromtimestamp(os.path.getmtime(os.path.join(workdir, "report.md")))
     claims = re.sub(r"^#+ [^\n]*\n+", "", claims.strip())  # the target file has its own heading
     results = re.sub(r"(?m)^### ", "#### ", re.sub(r"^# [^\n]*\n+", "", results.strip()))
     if not settings:
         results = re.sub(r"(?m)^- \*[^\n]*\n?", "", results)
         results = re.sub(r"\n{3,}", "\n\n", results).strip()
-    timing = f" (its {took.group(1)} runs took {took.group(2)} minutes of wall clock, report aside)" if took else ""
+    timing = ""
+    if clock:
+        starts = f" over {clock['starts']} starts" if clock["starts"] > 1 else ""
+        timing = f" (its runs took {clock['seconds'] / 60:.1f} minutes of wall clock{starts}, report aside)"
     lines = [
         f"From the run in `{shown_as}` of {stamp:%Y-%m-%d}{timing}, copied from its claims.md and results.md "
         f"by `python -m jaxvision.publish {shown_as}`"

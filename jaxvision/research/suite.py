@@ -32,8 +32,8 @@ started again in the same workdir resumes: finished runs are only re-evaluated.
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import time
 
 import ml_collections
@@ -45,6 +45,7 @@ from jaxvision.weights import pretrained, warmstart
 from jaxvision.research import claims, heldout, outcomes, report
 from jaxvision.research.report import Row
 
+WALL_CLOCK = "wall_clock.json"  # the seconds of every start of the suite, before its reports
 KINDS = ("pca", "prior")  # runs that train nothing: PCA (pca.py) and segmentation baselines (baselines.py)
 
 
@@ -101,18 +102,29 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> tuple[str, bool]:
             _say(message)
         result = train.fit(run_config, sub)
         if result.status == "interrupted":  # SIGTERM / Ctrl-C stops the suite, not just this run
+            _add_wall_clock(workdir, time.time() - started)
             return f"{result.message} The suite stopped during run {name}; it resumes from there.", True
-    path = write_report(config, workdir, wall_seconds=time.time() - started)
+    _add_wall_clock(workdir, time.time() - started)
+    path = write_report(config, workdir)
     checked = os.path.join(workdir, "claims.md")
     shown = open(checked).read() if os.path.isfile(checked) else ""
     return f"{shown}{len(runs)} runs finished in {(time.time() - started) / 60:.1f} min; the report is {path}.", False
+
+
+def _add_wall_clock(workdir: str, seconds: float) -> None:
+    """Adds one start's wall clock to WORKDIR/wall_clock.json, so that a suite stopped and
+    resumed reports the time of all its starts."""
+    record = recorded_wall_clock(workdir) or {"seconds": 0.0, "starts": 0}
+    record = {"seconds": record["seconds"] + seconds, "starts": record["starts"] + 1}
+    with open(os.path.join(workdir, WALL_CLOCK), "w") as f:
+        json.dump(record, f)
 
 
 def write_report(config: ml_collections.ConfigDict, workdir: str, wall_seconds: float | None = None) -> str:
     """results.md, figures/ and report.md of a suite whose runs are in `workdir`; returns report.md's path."""
     workdir = os.path.abspath(workdir)
     runs = _resolved_runs(config, workdir)
-    wall_seconds = recorded_seconds(workdir) if wall_seconds is None else wall_seconds
+    clock = recorded_wall_clock(workdir) if wall_seconds is None else {"seconds": wall_seconds, "starts": 1}
     tables: dict[str, dict] = {}
     reconstructions: dict[str, np.ndarray] = {}
     segmentations: dict[str, np.ndarray] = {}
@@ -161,7 +173,7 @@ def write_report(config: ml_collections.ConfigDict, workdir: str, wall_seconds: 
             f.write(checked)
     path = os.path.join(workdir, "report.md")
     with open(path, "w") as f:
-        f.write(_report_markdown(config, runs, results, figures, run_files, workdir, wall_seconds, checked))
+        f.write(_report_markdown(config, runs, results, figures, run_files, workdir, clock, checked))
     return path
 
 
@@ -242,22 +254,23 @@ def _run_numbers(run_config, workdir: str, name: str) -> dict[str, float]:
     return outcomes.numbers(run_config, sub) if os.path.isfile(os.path.join(sub, "metrics.jsonl")) else {}
 
 
-def recorded_seconds(workdir: str) -> float | None:
-    """The runs' wall clock that the suite's earlier report.md recorded (a redrawn report keeps it)."""
+def recorded_wall_clock(workdir: str) -> dict | None:
+    """{'seconds', 'starts'}: the wall clock of the suite's starts so far, before their reports."""
     try:
-        with open(os.path.join(workdir, "report.md")) as f:
-            found = re.search(r"^All \d+ runs took ([\d.]+) minutes", f.read(), re.MULTILINE)
-    except FileNotFoundError:
+        with open(os.path.join(workdir, WALL_CLOCK)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
         return None
-    return float(found.group(1)) * 60 if found else None
 
 
-def _report_markdown(config, runs, results: str, figures, run_files, workdir: str, wall_seconds, checked: str) -> str:
+def _report_markdown(config, runs, results: str, figures, run_files, workdir: str, clock, checked: str) -> str:
     lines = [f"# {config.suite.title}", ""]
     if config.suite.notes:
         lines += [str(note) for note in config.suite.notes] + [""]
-    if wall_seconds is not None:
-        lines += [f"All {len(runs)} runs took {wall_seconds / 60:.1f} minutes (wall clock, before this report).", ""]
+    if clock is not None:
+        starts = f" over {clock['starts']} starts" if clock["starts"] > 1 else ""
+        minutes = clock["seconds"] / 60
+        lines += [f"All {len(runs)} runs took {minutes:.1f} minutes (wall clock{starts}, before this report).", ""]
     if checked:
         lines += [checked]
     lines += [
