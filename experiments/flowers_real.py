@@ -39,10 +39,10 @@ Variants (paper A's loss, binary cross-entropy on the softmax outputs, and Adama
   fine-tuned from it at paper A's 299x299 for 5 epochs with inception-style crops (35-100 %
   of the area) and flips, batch norm frozen (inference mode, the usual choice for batches of
   16), the head at learning rate 1e-4 and the backbone at a tenth of that. Five epochs, not
-  paper A's 16: what 2 CPU cores train in about an hour at 299x299 (3.3 photos/s with batch
-  norm frozen, about 12 minutes an epoch of 2,449 photos), fixed from that rate before any
-  fine-tuned model was scored; the step compiles in under a minute since the NaN guard
-  became one `lax.cond`.
+  paper A's 16: what 2 CPU cores train in about an hour at 299x299 (3.3-3.9 photos/s with
+  batch norm frozen, 11-13 minutes an epoch of 2,449 photos), fixed from the rate of the
+  first epoch before any fine-tuned model was scored; the step compiles in under a minute
+  since the NaN guard became one `lax.cond`.
 * `flowers17_scratch`, `flowers102_scratch`: InceptionV3 from random weights at 75x75 (its
   smallest input), 40 epochs, random crops of 35-100 % of the area and flips.
 * `paper_a_heads`: one suite of what 2 CPU cores do in about an hour: the Oxford-102 head with

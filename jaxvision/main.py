@@ -24,7 +24,6 @@ import signal
 import sys
 import threading
 
-
 from jaxvision import supervisor
 from jaxvision.configs import UsageError, apply_override, load_config
 

@@ -124,12 +124,12 @@ def test_claims_are_computed_from_the_numbers_and_a_missing_one_fails():
 
 
 def test_a_resumed_suite_reports_the_wall_clock_of_all_its_starts(tmp_path):
-    from jaxvision.research import suite
+    from jaxvision.research import suite, wall_clock
 
-    assert suite.recorded_wall_clock(str(tmp_path)) is None  # nothing run yet
-    suite._add_wall_clock(str(tmp_path), 3000.0)  # stopped by SIGTERM
-    suite._add_wall_clock(str(tmp_path), 966.0)  # resumed to the end
-    assert suite.recorded_wall_clock(str(tmp_path)) == {"seconds": 3966.0, "starts": 2}
+    assert wall_clock.recorded(str(tmp_path)) is None  # nothing run yet
+    wall_clock.add(str(tmp_path), 3000.0)  # stopped by SIGTERM
+    wall_clock.add(str(tmp_path), 966.0)  # resumed to the end
+    assert wall_clock.recorded(str(tmp_path)) == {"seconds": 3966.0, "starts": 2}
     text = suite._report_markdown(
         ml_collections.ConfigDict(dict(suite=dict(title="A suite", notes=()))),
         {"a": None, "b": None},
@@ -137,7 +137,7 @@ def test_a_resumed_suite_reports_the_wall_clock_of_all_its_starts(tmp_path):
         [],
         {},
         str(tmp_path),
-        suite.recorded_wall_clock(str(tmp_path)),
+        wall_clock.recorded(str(tmp_path)),
         "",
     )
     assert "All 2 runs took 66.1 minutes (wall clock over 2 starts, before this report)." in text

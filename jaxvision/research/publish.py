@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import re
 import sys
+
+from jaxvision.research import wall_clock
 
 TARGETS = ("README.md", os.path.join("docs", "results.md"))
 SHORT = ("README.md",)  # targets that leave out each row's settings
@@ -36,15 +37,6 @@ def _read(path: str, what: str) -> str:
         return f.read()
 
 
-def _wall_clock(workdir: str) -> dict | None:
-    """The suite's own record of its starts' wall clock (research.suite.WALL_CLOCK), if it kept one."""
-    try:
-        with open(os.path.join(workdir, "wall_clock.json")) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
 def block(workdir: str, shown_as: str, settings: bool = True) -> str:
     """The markdown that stands for the suite in `workdir` (named `shown_as` in the text).
 
@@ -52,7 +44,7 @@ def block(workdir: str, shown_as: str, settings: bool = True) -> str:
     _read(os.path.join(workdir, "report.md"), "run the suite to its end first (it writes report.md).")
     claims = _read(os.path.join(workdir, "claims.md"), "this suite checks no claims, or it has not finished.")
     results = _read(os.path.join(workdir, "results.md"), "run the suite to its end first.")
-    clock = _wall_clock(workdir)
+    clock = wall_clock.recorded(workdir)
     stamp = datetime.datetime.fromtimestamp(os.path.getmtime(os.path.join(workdir, "report.md")))
     claims = re.sub(r"^#+ [^\n]*\n+", "", claims.strip())  # the target file has its own heading
     results = re.sub(r"(?m)^### ", "#### ", re.sub(r"^# [^\n]*\n+", "", results.strip()))

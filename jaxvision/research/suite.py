@@ -32,7 +32,6 @@ started again in the same workdir resumes: finished runs are only re-evaluated.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -42,10 +41,9 @@ import tqdm
 
 from jaxvision import baselines, pca, stats, train
 from jaxvision.weights import pretrained, warmstart
-from jaxvision.research import claims, heldout, outcomes, report
+from jaxvision.research import claims, heldout, outcomes, report, wall_clock
 from jaxvision.research.report import Row
 
-WALL_CLOCK = "wall_clock.json"  # the seconds of every start of the suite, before its reports
 KINDS = ("pca", "prior")  # runs that train nothing: PCA (pca.py) and segmentation baselines (baselines.py)
 
 
@@ -102,29 +100,20 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> tuple[str, bool]:
             _say(message)
         result = train.fit(run_config, sub)
         if result.status == "interrupted":  # SIGTERM / Ctrl-C stops the suite, not just this run
-            _add_wall_clock(workdir, time.time() - started)
+            wall_clock.add(workdir, time.time() - started)
             return f"{result.message} The suite stopped during run {name}; it resumes from there.", True
-    _add_wall_clock(workdir, time.time() - started)
+    wall_clock.add(workdir, time.time() - started)
     path = write_report(config, workdir)
     checked = os.path.join(workdir, "claims.md")
     shown = open(checked).read() if os.path.isfile(checked) else ""
     return f"{shown}{len(runs)} runs finished in {(time.time() - started) / 60:.1f} min; the report is {path}.", False
 
 
-def _add_wall_clock(workdir: str, seconds: float) -> None:
-    """Adds one start's wall clock to WORKDIR/wall_clock.json, so that a suite stopped and
-    resumed reports the time of all its starts."""
-    record = recorded_wall_clock(workdir) or {"seconds": 0.0, "starts": 0}
-    record = {"seconds": record["seconds"] + seconds, "starts": record["starts"] + 1}
-    with open(os.path.join(workdir, WALL_CLOCK), "w") as f:
-        json.dump(record, f)
-
-
-def write_report(config: ml_collections.ConfigDict, workdir: str, wall_seconds: float | None = None) -> str:
+def write_report(config: ml_collections.ConfigDict, workdir: str) -> str:
     """results.md, figures/ and report.md of a suite whose runs are in `workdir`; returns report.md's path."""
     workdir = os.path.abspath(workdir)
     runs = _resolved_runs(config, workdir)
-    clock = recorded_wall_clock(workdir) if wall_seconds is None else {"seconds": wall_seconds, "starts": 1}
+    clock = wall_clock.recorded(workdir)
     tables: dict[str, dict] = {}
     reconstructions: dict[str, np.ndarray] = {}
     segmentations: dict[str, np.ndarray] = {}
@@ -252,15 +241,6 @@ def _run_numbers(run_config, workdir: str, name: str) -> dict[str, float]:
     if run_config.get("kind") == "prior":
         return {f"{b}/{k}": v for b, found in baselines.numbers(sub).items() for k, v in found.items()}
     return outcomes.numbers(run_config, sub) if os.path.isfile(os.path.join(sub, "metrics.jsonl")) else {}
-
-
-def recorded_wall_clock(workdir: str) -> dict | None:
-    """{'seconds', 'starts'}: the wall clock of the suite's starts so far, before their reports."""
-    try:
-        with open(os.path.join(workdir, WALL_CLOCK)) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def _report_markdown(config, runs, results: str, figures, run_files, workdir: str, clock, checked: str) -> str:

@@ -41,7 +41,7 @@ def _holder(path: str) -> dict:
         return {}  # half written or unreadable: its writer died between create and write
 
 
-def acquire(workdir: str, say=None) -> str:
+def acquire(workdir: str) -> str:
     """Takes `workdir`'s lock (again, if this process holds it); returns its path for `release`."""
     path = os.path.join(workdir, LOCK)
     if path in _held:
@@ -62,7 +62,7 @@ def acquire(workdir: str, say=None) -> str:
                     f"{holder.get('since')}): wait for it to finish or stop it, or give another --workdir (if "
                     f"that run is gone for good, delete {path})."
                 ) from None
-            (say or _notice)(
+            _notice(
                 f"notice: taking over {path}, left by "
                 + (f"pid {holder['pid']}, which is no longer running." if holder else "a run that died as it started.")
             )
