@@ -1,18 +1,21 @@
 """The XLA:CPU flags section of benchmarks/run.py: jaxvision's step under each flag set that
 could become the CPU default, alone and combined, interleaved with PyTorch channels_last.
 
-Every flag below exists in the pinned jaxlib (an unknown XLA flag aborts the worker, so a
-renamed one shows as a failed row, not a silent no-op):
+'default' is what a jaxvision process runs with (jaxvision/cpu_flags.py: YNNPACK's convolutions
+off); every other row sets its flags over that. Every flag below exists in the pinned jaxlib
+(an unknown XLA flag aborts the worker, so a renamed one shows as a failed row, not a silent
+no-op):
 
-  YNNPACK off    XLA:CPU sends NHWC float32 convolutions to YNNPACK by default; this sends
-                 them back to its Eigen kernels
+  XLA's default  YNNPACK's convolutions back on: XLA:CPU's own default for NHWC float32
+                 convolutions
   oneDNN dots    dots (the im2col matmuls of models/cpu_conv.py, the dense layers) to oneDNN
-  +eltwise       YNNPACK also fuses the elementwise ops around a convolution (bias, ReLU)
+  +eltwise       YNNPACK fuses the elementwise ops around a convolution (bias, ReLU) and takes
+                 the convolution with them
   width 512      LLVM's preferred vector width for XLA's own loops (default 256)
   concurrency    XLA:CPU's scheduler that favours running independent ops side by side
 
 'XLA's convolutions' replaces the models' `cpu_conv` rewrites by `lax.conv_general_dilated`
-(benchmarks/ablations.py), so YNNPACK sees every convolution.
+(benchmarks/ablations.py), so XLA chooses every convolution's kernel.
 """
 
 from __future__ import annotations
@@ -21,26 +24,30 @@ import importlib.util
 
 from benchmarks.throughput import Case
 
-YNN_OFF = "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution"
+YNN_ON = "--xla_cpu_experimental_ynn_fusion_type=+individual_convolution"
 ONEDNN_DOT = "--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_fusion_type=dot"
 FLAG_SETS = (
     ("default", {}, ""),
-    ("YNNPACK off", {}, YNN_OFF),
+    ("XLA's default", {}, YNN_ON),
     ("oneDNN dots", {}, ONEDNN_DOT),
-    ("YNNPACK off + oneDNN dots", {}, f"{YNN_OFF} {ONEDNN_DOT}"),
-    ("+eltwise", {}, "--xla_cpu_experimental_ynn_fusion_type=+eltwise"),
+    ("XLA's default + oneDNN dots", {}, f"{YNN_ON} {ONEDNN_DOT}"),
+    ("+eltwise", {}, "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution,+eltwise"),
     ("width 512", {}, "--xla_cpu_prefer_vector_width=512"),
     ("concurrency", {}, "--xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_CONCURRENCY_OPTIMIZED"),
+    (
+        "width 512 + concurrency",
+        {},
+        "--xla_cpu_prefer_vector_width=512 --xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_CONCURRENCY_OPTIMIZED",
+    ),
     ("XLA's convolutions", {"conv": "xla"}, ""),
-    ("XLA's convolutions + oneDNN dots", {"conv": "xla"}, ONEDNN_DOT),
 )
 REFERENCE = "PyTorch channels_last"
 
 
 def flag_cases(model: str, mode: str, batch: int | None, labels: str = "") -> list[Case]:
-    """jaxvision under every flag set (or those whose label starts with one of `labels`), then
-    PyTorch channels_last when it is installed."""
-    chosen = [f for f in FLAG_SETS if not labels or f[0] == "default" or f[0].startswith(tuple(labels.split(",")))]
+    """jaxvision under the default and every flag set (or those `labels` names, comma-separated),
+    then PyTorch channels_last when it is installed."""
+    chosen = [f for f in FLAG_SETS if not labels or f[0] == "default" or f[0] in labels.split(",")]
     cases = [Case(label, "jaxvision", model, mode, v, xla_flags=flags, batch=batch) for label, v, flags in chosen]
     if importlib.util.find_spec("torch") is not None:
         cases.append(Case(REFERENCE, "torch", model, mode, {"channels_last": True}, batch=batch))

@@ -263,7 +263,9 @@ def _parser() -> argparse.ArgumentParser:
         "--cases", default="", help="comma-separated prefixes of the case labels to time (default: every case)"
     )
     parser.add_argument("--ablation-models", default=",".join(ablation_section.ABLATIONS))
-    parser.add_argument("--flag-sets", default="", help="flags section: label prefixes of the flag sets to time")
+    parser.add_argument(
+        "--flag-sets", default="", help="flags section: the labels of the flag sets to time, comma-separated"
+    )
     parser.add_argument("--json", default="", help="also write the raw results here")
     return parser
 

@@ -19,6 +19,7 @@ import sys
 import tempfile
 
 from benchmarks.specs import SPECS
+from jaxvision import cpu_flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -38,7 +39,7 @@ class Case:
     model: str  # a key of specs.SPECS
     mode: str = "train"  # 'train' | 'infer'
     variant: dict = dataclasses.field(default_factory=dict)
-    xla_flags: str = ""  # appended to XLA_FLAGS of this case's process
+    xla_flags: str = ""  # over XLA_FLAGS of this case's process (jaxvision's CPU defaults included)
     env: dict = dataclasses.field(default_factory=dict)  # more environment for its process
     batch: int | None = None  # None: the spec's batch
 
@@ -81,7 +82,7 @@ class Result:
 class Worker:
     def __init__(self, case: Case, threads: int):
         env = child_env(KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2", BENCH_THREADS=str(threads), **case.env)
-        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {case.xla_flags}".strip()
+        env["XLA_FLAGS"] = cpu_flags.merge(env.get("XLA_FLAGS", ""), case.xla_flags)
         self.log = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.worker", json.dumps(case.payload())],

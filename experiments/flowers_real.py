@@ -33,8 +33,10 @@ Variants (paper A's loss, binary cross-entropy on the softmax outputs, and Adama
   centred copy: 0.66, six: 0.71 at 30 passes, 0.72 at 60), never on held-out photos, and kept.
 * `flowers102_curve`: the data-scaling curve, a suite of heads on the centred view of each
   training photo (features computed once: `config.train_per_class` draws 1, 2, 4, 8, 16 photos
-  of each class, or all, from them), 300 passes each; each held-out top-1 with its interval,
-  beside the six-copy head and paper A's 153/160.
+  of each class, or all, from them), 300 passes each, and the whole network fine-tuned from the
+  heads of 4 and 8 photos per class on those same photos (the image readers make the same
+  draw), as `flowers102_finetune` does; each held-out top-1 with its interval, beside paper A's
+  153/160.
 * `flowers17_finetune`, `flowers102_finetune`: the head as above, then the whole network
   fine-tuned from it at paper A's 299x299 for 5 epochs with inception-style crops (35-100 %
   of the area) and flips, batch norm frozen (inference mode, the usual choice for batches of
@@ -84,6 +86,7 @@ VARIANTS = tuple(name + kind for name in DATASETS for kind in KINDS) + ("flowers
 HEAD_COPIES, HEAD_PASSES = 6, 50
 FINETUNE_SIZE, FINETUNE_EPOCHS = 299, 5
 CURVE_PER_CLASS = (1, 2, 4, 8, 16, 0)  # 0: every training photo
+CURVE_FINETUNED = (4, 8)  # what 2 CPU cores fine-tune in about half an hour
 PAPER_A_TEST = (153, 160)  # paper A's 0.95625: 153 of its 160 test photos
 
 
@@ -154,21 +157,39 @@ def curve_point(per_class: int) -> ml_collections.ConfigDict:
     return config
 
 
-def curve_runs() -> dict[str, ml_collections.ConfigDict]:
-    return {f"curve_{k or 'all'}": curve_point(k) for k in CURVE_PER_CLASS}
+def curve_finetuned(per_class: int) -> ml_collections.ConfigDict:
+    """The whole network fine-tuned from the curve's head on the same `per_class` photos of each class."""
+    config = finetune("flowers102", train_batch_norm=False)
+    config.train_per_class = per_class
+    config.init.workdir = f"curve_{per_class}"
+    config.report.table = "Paper A on real photos: held-out top-1 against training photos per class"
+    config.report.row = (
+        f"Oxford 102 fine-tuned from that head, {per_class} training photos of each class, batch norm frozen, "
+        f"{FINETUNE_SIZE}x{FINETUNE_SIZE}, {FINETUNE_EPOCHS} epochs"
+    )
+    return config
 
 
-def curve_scaling(marks: tuple = ()) -> ml_collections.ConfigDict:
-    """The suite's scaling figure: the curve, any `marks` ((label, run, x)) and paper A."""
+def curve_runs(finetuned: bool = False) -> dict[str, ml_collections.ConfigDict]:
+    runs = {f"curve_{k or 'all'}": curve_point(k) for k in CURVE_PER_CLASS}
+    if finetuned:
+        runs.update({f"curve_finetune_{k}": curve_finetuned(k) for k in CURVE_FINETUNED})
+    return runs
+
+
+def curve_scaling(marks: tuple = (), finetuned: tuple = ()) -> ml_collections.ConfigDict:
+    """The suite's scaling figure: the heads' curve, the fine-tuned one (`finetuned`: (run, x)
+    points), any `marks` ((label, run, x)) and paper A."""
     mean_per_class = 2449 / 102  # training photos per class of the whole folder, for the 'all' point
+    curves = (("head, centred view", tuple((f"curve_{k or 'all'}", k or mean_per_class) for k in CURVE_PER_CLASS)),)
+    if finetuned:
+        curves += ((f"whole network fine-tuned from the head, {FINETUNE_SIZE}x{FINETUNE_SIZE}", finetuned),)
     return ml_collections.ConfigDict(
         dict(
             title="Oxford 102: held-out top-1 against training photos per class",
             xlabel="training photos per class",
             split="validation",
-            curves=(
-                ("head, centred view", tuple((f"curve_{k or 'all'}", k or mean_per_class) for k in CURVE_PER_CLASS)),
-            ),
+            curves=curves,
             marks=marks,
             paper=((f"paper A ({PAPER_A_TEST[0]}/{PAPER_A_TEST[1]}; its training size is not given)", *PAPER_A_TEST),),
         )
@@ -177,19 +198,30 @@ def curve_scaling(marks: tuple = ()) -> ml_collections.ConfigDict:
 
 CURVE_NOTE = (
     "The scaling curve's heads train on the centred view of each photo (one copy), drawn per class from one "
-    "extraction; its 'all' point is at the folder's mean of 24 training photos per class."
+    "extraction; its 'all' point is at the folder's mean of 24 training photos per class. Its fine-tuned points "
+    f"start from the head of the same photos and train the whole network on them as the fine-tuning run does "
+    f"({FINETUNE_EPOCHS} epochs, batch norm frozen)."
 )
+CURVE_FINETUNED_POINTS = tuple((f"curve_finetune_{k}", k) for k in CURVE_FINETUNED)
 
 
 def curve_suite() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
-    runs = curve_runs()
+    runs = curve_runs(finetuned=True)
     config.suite = ml_collections.ConfigDict(
         dict(
             title="Paper A on real photos: Oxford 102, held-out top-1 against training photos per class",
             order=tuple(runs),
             notes=(CURVE_NOTE,),
-            scaling=curve_scaling(),
+            scaling=curve_scaling(finetuned=CURVE_FINETUNED_POINTS),
+            claims=(
+                _claim(
+                    "fine-tuning the whole network beats its frozen head at 8 training photos per class (Oxford 102)",
+                    "curve_finetune_8",
+                    ">",
+                    "curve_8",
+                ),
+            ),
         )
     )
     config.runs = ml_collections.ConfigDict(runs)
@@ -325,8 +357,20 @@ def paper_a_heads() -> ml_collections.ConfigDict:
 def paper_a() -> ml_collections.ConfigDict:
     """The heads, the fine-tuning and training from scratch, one after the other, and what they show."""
     config = paper_a_heads()
-    runs = {**_heads(), "scratch": scratch("flowers102"), **finetune_runs("flowers102", batch_norm_trained=True)}
+    runs = {
+        **_heads(),
+        **curve_runs(finetuned=True),
+        "scratch": scratch("flowers102"),
+        **finetune_runs("flowers102", batch_norm_trained=True),
+    }
     config.suite.title = "Paper A on real photos: ImageNet InceptionV3 on Oxford 102 and Flowers-17"
+    config.suite.scaling = curve_scaling(
+        (
+            (f"head, {HEAD_COPIES} augmented copies", "flowers102", 2449 / 102),
+            (f"fine-tuned from the {HEAD_COPIES}-copy head", "finetune", 2449 / 102),
+        ),
+        finetuned=CURVE_FINETUNED_POINTS,
+    )
     config.suite.order = tuple(runs)
     config.suite.notes = (HELD_OUT_NOTE, CURVE_NOTE, FINETUNE_NOTE)
     config.suite.confusions = ("flowers102", "finetune")

@@ -11,12 +11,14 @@ def test_every_flag_set_is_a_case_beside_the_default_and_the_reference():
     jaxvision = [c for c in cases if c.framework == "jaxvision"]
     assert len(jaxvision) == len(flags_section.FLAG_SETS)
     assert all(c.model == "deep_cnn" and c.mode == "train" for c in cases)
-    chosen = flags_section.flag_cases("inception_v3", "infer", 16, labels="oneDNN,YNNPACK off")
+    chosen = flags_section.flag_cases(
+        "inception_v3", "infer", 16, labels="oneDNN dots,XLA's default,XLA's default + oneDNN dots"
+    )
     assert [c.label for c in chosen if c.framework == "jaxvision"] == [
         "default",
-        "YNNPACK off",
+        "XLA's default",
         "oneDNN dots",
-        "YNNPACK off + oneDNN dots",
+        "XLA's default + oneDNN dots",
     ]
 
 

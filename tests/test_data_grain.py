@@ -213,3 +213,37 @@ def _tiny_data(spec, data_dir):
     config = configs.load_config(spec)
     config.data.data_dir, config.data.reader = str(data_dir), "grain"
     return config
+
+
+def test_train_per_class_draws_the_same_photos_in_both_readers_and_shares_them_out(tmp_path, data_dir):
+    import test_data_folder as folder
+
+    for i in range(5):
+        folder.write(tmp_path / "classes" / "red" / f"{i}.png", folder.thirds(left=(200 + 10 * i, 0, 0)))
+    for i in range(3):
+        folder.write(tmp_path / "classes" / "blue" / f"{i}.png", folder.thirds(left=(0, 0, 200 + 10 * i)))
+    config = folder.make_config(tmp_path, tmp_path / "classes", eval_splits=("train",), random_flip=False)
+    every = _by_name(make_pipelines(config, devices=TWO[:1]), "train")
+    config.train_per_class = 2
+    drawn = {}
+    for reader in ("tf", "grain"):
+        config.data.reader = reader
+        drawn[reader] = _by_name(make_pipelines(config, devices=TWO[:1]), "train")
+        shares = [
+            set(_by_name(make_pipelines(config, process_index=p, process_count=2, devices=TWO[:1]), "train"))
+            for p in (0, 1)
+        ]
+        assert not shares[0] & shares[1] and shares[0] | shares[1] == set(drawn[reader])  # one draw, shared out
+        pipelines = make_pipelines(config, devices=TWO[:1])
+        trained = image_keys(pipelines.train(0))
+        assert pipelines.steps_per_epoch == 2 and len(trained) == 4  # 4 drawn photos, batches of 2
+        assert set(trained) == set(image_keys(pipelines.evals["train"]()))
+    assert set(drawn["tf"]) == set(drawn["grain"]) and set(drawn["tf"]) < set(every)
+    per_class = np.sum([drawn["tf"][name]["label"] for name in drawn["tf"]], axis=0)
+    np.testing.assert_array_equal(per_class, [2, 2])
+    multi_label = make_config(data_dir)
+    multi_label.train_per_class = 2
+    for reader in ("tf", "grain"):
+        multi_label.data.reader = reader
+        with pytest.raises(DataError, match="draws photos of each class, which .* does not have one of"):
+            make_pipelines(multi_label, devices=TWO[:1])

@@ -236,6 +236,7 @@ def test_quickstart_writes_every_table_with_the_papers_rows(quickstart):
         "ImageNet InceptionV3 features, frozen, + dense sigmoid head (paper B's future work)",
     ]
     assert [r[1] for r in table2[2:6]] == ["0.4139", "0.4672", "0.6721", "0.8560"]
+    assert table2[6][1] == "—"  # the paper has no ImageNet-features row: no paper number beside it
     assert all(0.0 <= float(r[2]) <= 1.0 for r in table2 if r[2] != "—")
     table3 = _table(results, "Paper B, Table 3: segmentation of the validation images")
     assert [(r[0], r[1], r[3]) for r in table3] == [

@@ -18,7 +18,7 @@ from jaxvision import data, train
 from jaxvision.data import default_data_config
 from jaxvision.train.checkpoint import Checkpoints
 from jaxvision.train.engine import build_engine
-from jaxvision.train.features import per_class
+from jaxvision.data.batches import per_class
 
 
 def _config(data_dir: str) -> ml_collections.ConfigDict:
@@ -179,6 +179,6 @@ def test_train_per_class_trains_on_that_many_photos_of_each_class_and_reports_in
 
 def test_train_per_class_without_one_cached_view_is_one_sentence(tmp_path):
     config = _config(str(tmp_path / "tfds"))
-    config.train_per_class, config.cache_features = 2, False
-    with pytest.raises(ValueError, match="set config.cache_features=True and config.feature_views=1"):
+    config.train_per_class, config.cache_features, config.feature_views = 2, True, 3
+    with pytest.raises(ValueError, match="not 3 augmented copies: set config.feature_views=1"):
         train.resolve(config)

@@ -11,7 +11,7 @@ import pytest
 
 from jaxvision import stats
 from jaxvision.research import claims, heldout, report, suite
-from jaxvision.train.features import per_class
+from jaxvision.data.batches import per_class
 
 
 def test_wilson_interval_matches_the_hand_computed_cases():

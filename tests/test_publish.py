@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 
-from jaxvision.research import publish
+from jaxvision.research import environment, publish
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -68,3 +69,28 @@ def test_readme_and_results_mark_where_the_published_runs_go(run):
         text = open(os.path.join(ROOT, target)).read()
         begin = text.index(f"<!-- results of runs/{run}: begin -->")
         assert text.index(f"<!-- results of runs/{run}: end -->") > begin, target
+
+
+def _environment(run_dir, **changed):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record = {"jax": "0.10.2", "jaxlib": "0.10.2", "backend": "cpu", "device_kind": "cpu", "devices": 1}
+    record["XLA_FLAGS"] = "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution"
+    (run_dir / "environment.json").write_text(json.dumps({**record, **changed}))
+
+
+def test_the_published_line_says_what_the_runs_were_computed_with(tmp_path):
+    workdir = tmp_path / "runs" / "quick"
+    _suite(workdir)
+    marked = "<!-- results of runs/quick: begin -->\n<!-- results of runs/quick: end -->\n"
+    (tmp_path / "README.md").write_text(marked)
+    publish.publish(str(workdir), targets=("README.md",), root=str(tmp_path))
+    assert "computed with" not in (tmp_path / "README.md").read_text()  # no run recorded one
+    _environment(workdir / "ae")
+    _environment(workdir / "pca")
+    publish.publish(str(workdir), targets=("README.md",), root=str(tmp_path))
+    one = "jax 0.10.2 (jaxlib 0.10.2) on 1 cpu device(s) (cpu), XLA_FLAGS `--xla_cpu_experimental_ynn_fusion_type"
+    assert f"; computed with {one}" in (tmp_path / "README.md").read_text()
+    _environment(workdir / "pca", XLA_FLAGS="", host_cpu="AMD EPYC, AVX-512")
+    assert environment.summary(str(workdir), ["ae", "pca"]).endswith(
+        "; pca: jax 0.10.2 (jaxlib 0.10.2) on 1 cpu device(s) (AMD EPYC, AVX-512), no XLA_FLAGS"
+    )

@@ -104,6 +104,11 @@ def test_every_task_trains_logs_and_checkpoints(runs, variant):
     assert os.listdir(os.path.join(workdir, "tensorboard"))
     with open(os.path.join(workdir, "config.json")) as f:
         assert json.load(f)["task"] == variant
+    with open(os.path.join(workdir, "environment.json")) as f:
+        environment = json.load(f)
+    assert environment["devices"] == jax.device_count() == 4 and environment["jax"] == jax.__version__
+    assert environment["host_cpu"]  # the model (and vector width) that decided the float32 rounding
+    assert "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution" in environment["XLA_FLAGS"].split()
 
 
 def test_evaluate_mode_reproduces_the_final_test_metrics(env, runs):

@@ -101,3 +101,17 @@ def real_examples(batch: dict) -> dict[str, np.ndarray]:
     flat = {k: np.asarray(v).reshape((-1,) + np.shape(v)[2:]) for k, v in batch.items()}
     real = flat.pop("valid") > 0
     return {k: v[real] for k, v in flat.items()}
+
+
+def per_class(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Sorted indices of `k` examples of each class (all of a class with fewer), drawn in one
+    seeded order so that each k's draw holds every smaller k's."""
+    order = np.random.default_rng(np.random.SeedSequence([seed % 2**32, 0x5CA1E])).permutation(len(labels))
+    classes = np.asarray(labels)[order]
+    classes = classes.argmax(-1) if classes.ndim > 1 else classes
+    rank = np.zeros(len(order), np.int64)
+    seen: dict[int, int] = {}
+    for i, c in enumerate(classes.tolist()):
+        rank[i] = seen.get(c, 0)
+        seen[c] = rank[i] + 1
+    return np.sort(order[rank < k])

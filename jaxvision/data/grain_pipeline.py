@@ -15,23 +15,24 @@ and its position in the epoch (so `train(epoch, start_step)` resumes exactly), e
 padded to the same number of batches on every process with examples whose 'valid' is 0. The
 permutation is always a full one (config.data.shuffle_buffer is tf.data's), and the random
 numbers are numpy's, so a run reads its examples in another order than with tf.data.
+`train_per_class=k` draws the same examples as tf.data does.
 
 With config.data.cache_decoded, each example is decoded (and, where its crop is not random,
 cropped and resized) once and kept in memory: the first epoch fills the cache, later ones only
 augment. config.data.read_threads threads read and preprocess examples (default: one per core
 this process may use).
 
-Which feature holds what is per dataset (`fields`): the counterpart of sources.py's `parse`
-functions, which are TensorFlow graph code.
+Which feature holds what is per dataset (grain_fields.py).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import math
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import grain
 import jax
@@ -47,68 +48,16 @@ from jaxvision.data.batches import (
     epoch_seeds,
     expand,
     local_batch,
+    per_class,
     place_on_devices,
     this_process,
 )
 from jaxvision.data.config import resolve_data_config
 from jaxvision.data.errors import DataError
+from jaxvision.data.grain_fields import Fields, fields
 from jaxvision.data.preprocess_np import decode, preprocessor
 
 FORMAT = "array_record"
-
-
-@dataclasses.dataclass(frozen=True)
-class Fields:
-    """How one dataset's records become examples: which features hold what."""
-
-    image: str
-    name: str
-    label: Callable[[dict], np.ndarray]  # record -> float32 one-hot or multi-hot
-    class_names: tuple[str, ...]
-    multi_label: bool
-    mask: str | None = None
-    keep: Callable[[np.ndarray], bool] | None = None  # on the label: use the example?
-
-
-def _hot(ids, num_classes: int) -> np.ndarray:
-    """[num_classes] float32 with 1 at every id in [0, num_classes) (others are ignored)."""
-    out = np.zeros(num_classes, np.float32)
-    ids = np.asarray(ids, np.int64).reshape(-1)
-    out[ids[(ids >= 0) & (ids < num_classes)]] = 1.0
-    return out
-
-
-def _names(builder, feature: str) -> tuple[str, ...]:
-    found = builder.info.features[feature]
-    return tuple(getattr(found, "feature", found).names)
-
-
-def fields(data: ml_collections.ConfigDict, builder) -> Fields:
-    """The Fields of `data.name`, read from the prepared dataset's own feature description."""
-    name = data.name
-    if name == "shapes":
-        key = "label" if data.shapes.label == "dominant" else "labels"
-        names = _names(builder, key)
-        return Fields("image", "id", lambda r: _hot(r[key], len(names)), names, key == "labels", mask="mask")
-    if name in ("oxford_flowers102", "folder"):
-        names, key = _names(builder, "label"), "file_name"
-        return Fields("image", key, lambda r: _hot(r["label"], len(names)), names, False)
-    if name == "voc_segmentation":
-        names = _names(builder, "labels")
-        return Fields("image", "image/filename", lambda r: _hot(r["labels"], len(names)), names, True, mask="mask")
-    if name == "voc_multilabel":
-        key = "labels" if data.voc.include_difficult else "labels_no_difficult"
-        every, classes = _names(builder, key), tuple(data.voc.classes)
-        subset = np.array([classes.index(c) if c in classes else -1 for c in every])
-        return Fields(
-            "image",
-            "image/filename",
-            lambda r: _hot(subset[np.asarray(r[key], np.int64)], len(classes)),
-            classes,
-            True,
-            keep=lambda label: label.max() > 0,
-        )
-    return Fields("image", "file_name", lambda r: np.ones(1, np.float32), ("foreground",), True, mask="mask")
 
 
 def prepared_dir(data: ml_collections.ConfigDict, process_count: int) -> str:
@@ -168,6 +117,12 @@ class _Share:
     def __len__(self) -> int:
         return len(self.index)
 
+    def subset(self, index: list[int]) -> _Share:
+        """The same records, of which only `index` are this share's (a cache of its own)."""
+        share = copy.copy(self)
+        share.index, share.cache = list(index), ({} if self.cache is not None else None)
+        return share
+
     def fixed(self, i: int, fixed, directory: str) -> dict:
         if self.cache is not None and i in self.cache:
             return self.cache[i]
@@ -188,6 +143,20 @@ class _Share:
         if self.cache is not None:
             self.cache[i] = example
         return example
+
+
+def _drawn(builder, split: str, process_count: int, f: Fields, data, k: int, seed: int) -> list[_Share]:
+    """train_per_class=k: k examples of each class drawn once from the whole split (as tf.data
+    draws them), then shared out among the processes."""
+    if f.multi_label:
+        raise DataError(
+            f"config.train_per_class={k} draws photos of each class, which {data.name} (multi-label) does not "
+            "have one of: set train_per_class=0."
+        )
+    whole = _Share(builder, split, 0, 1, f, data)
+    labels = np.asarray([f.label(whole.records[i]) for i in whole.index])
+    kept = [whole.index[i] for i in per_class(labels, k, seed)]
+    return [whole.subset(kept[p::process_count]) for p in range(process_count)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -313,7 +282,11 @@ def make_pipelines(
     shares = {
         split: [_Share(builder, expand(split, splits), p, process_count, f, data) for p in range(process_count)]
         for split in read
+        if split != data.train_split or not config.get("train_per_class", 0)
     }
+    if data.train_split and config.get("train_per_class", 0):
+        train = expand(data.train_split, splits)
+        shares[data.train_split] = _drawn(builder, train, process_count, f, data, config.train_per_class, config.seed)
     plan = _Plan(
         data=data,
         fields=f,

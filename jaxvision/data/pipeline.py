@@ -6,6 +6,9 @@ position in the epoch, so `train(epoch, start_step)` yields exactly the batches 
 `train(epoch)` yields from that step on. Every process runs the same number of steps: the
 remainder of the smallest share is dropped in training, and evaluation pads every share to
 the same number of batches with examples whose 'valid' is 0.
+
+`train_per_class=k` trains on k examples of each class, drawn once from the seed out of the
+whole training split (batches.per_class) and then shared out among the processes.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from jaxvision.data.batches import (
     epoch_seeds,
     expand,
     local_batch,
+    per_class,
     place_on_devices,
     this_process,
 )
@@ -90,6 +94,7 @@ def make_pipelines(
         process_index=process_index,
         process_count=process_count,
         devices=list(devices),
+        train_per_class=config.get("train_per_class", 0),
     )
 
 
@@ -117,6 +122,7 @@ class _Plan:
     train_batch: int  # this process's examples per step
     eval_batch: int
     decoders: tfds.decode.PartialDecoding
+    drawn: tuple[bool, ...] | None = None  # train_per_class: which examples of the whole training split
     sizes: dict[str, list[int]] = dataclasses.field(default_factory=dict)  # split -> examples of each process
 
     @property
@@ -127,14 +133,9 @@ class _Plan:
         return math.ceil(max(self.sizes[split]) / self.eval_batch)
 
 
-def _share(plan: _Plan, split: str, index: int | None = None) -> tf.data.Dataset:
-    """The parsed examples of `split` that process `index` (default: this one) reads."""
+def _read(plan: _Plan, part: str) -> tf.data.Dataset:
+    """The parsed examples of `part` (a split, or a process's part of one) that the source keeps."""
     source = plan.source
-    part = tfds.split_for_jax_process(
-        expand(split, source.splits),
-        process_count=plan.process_count,
-        process_index=plan.process_index if index is None else index,
-    )
     ds = source.builder.as_dataset(
         split=part, shuffle_files=False, decoders=plan.decoders, read_config=tfds.ReadConfig(try_autocache=False)
     )
@@ -145,7 +146,35 @@ def _share(plan: _Plan, split: str, index: int | None = None) -> tf.data.Dataset
     return ds if source.keep is None else ds.filter(source.keep)
 
 
+def _share(plan: _Plan, split: str, index: int | None = None) -> tf.data.Dataset:
+    """The parsed examples of `split` that process `index` (default: this one) reads."""
+    index = plan.process_index if index is None else index
+    whole = expand(split, plan.source.splits)
+    if split != plan.data.train_split or plan.drawn is None:
+        return _read(plan, tfds.split_for_jax_process(whole, process_count=plan.process_count, process_index=index))
+    chosen = tf.constant(plan.drawn)
+    ds = _read(plan, whole).enumerate().filter(lambda i, _: tf.gather(chosen, i)).map(lambda _, ex: ex)
+    return ds.shard(plan.process_count, index)
+
+
+def _draw(plan: _Plan, k: int) -> tuple[bool, ...]:
+    """Which examples of the whole training split train_per_class=k keeps."""
+    source, split = plan.source, plan.data.train_split
+    if source.multi_label:
+        raise DataError(
+            f"config.train_per_class={k} draws photos of each class, which {source.name} (multi-label) does not "
+            "have one of: set train_per_class=0."
+        )
+    labels = np.asarray(list(_read(plan, expand(split, source.splits)).map(lambda ex: ex["label"]).as_numpy_iterator()))
+    chosen = np.zeros(len(labels), bool)
+    chosen[per_class(labels, k, plan.seed)] = True
+    return tuple(chosen.tolist())
+
+
 def _share_sizes(plan: _Plan, split: str) -> list[int]:
+    if split == plan.data.train_split and plan.drawn is not None:
+        drawn = sum(plan.drawn)
+        return [len(range(p, drawn, plan.process_count)) for p in range(plan.process_count)]
     splits = plan.source.builder.info.splits
     if plan.source.keep is None and len(splits):
         return [
@@ -231,6 +260,7 @@ def build_pipelines(
     process_index: int,
     process_count: int,
     devices: Sequence[jax.Device],
+    train_per_class: int = 0,
 ) -> Pipelines:
     """The pipelines of a prepared source (see make_pipelines)."""
     if not 0 <= process_index < process_count:
@@ -250,6 +280,8 @@ def build_pipelines(
         train_batch=local_batch(batch_size, process_count, len(devices), "config.batch_size"),
         eval_batch=local_batch(eval_batch_size, process_count, len(devices), "config.eval_batch_size"),
     )
+    if train_per_class and data.train_split:
+        plan = dataclasses.replace(plan, drawn=_draw(plan, train_per_class))
     plan = dataclasses.replace(plan, sizes={split: _share_sizes(plan, split) for split in dict.fromkeys(read)})
     if data.train_split and plan.steps_per_epoch == 0:
         raise DataError(

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import os
 
-import jax
 import ml_collections
 import numpy as np
 
 from jaxvision import metrics
-from jaxvision.data.batches import real_examples
 from jaxvision.research import heldout, report
 from jaxvision.train.config import resolve
+from jaxvision.train import scoring
 from jaxvision.train.monitor import Monitor
-from jaxvision.train.run import open_run
 
 PREDICTED = ("mAP",)  # metric names computed here from predictions
 
@@ -73,24 +71,6 @@ def train_seconds(workdir: str) -> float:
     return float(sum(by_epoch.values()))
 
 
-def _restore(config, workdir: str):
-    """(pipelines, engine, state) of the reported checkpoint: the best, or the latest when the
-    run monitors nothing."""
-    with open_run(config, workdir, read_only=True) as run:
-        best = run.config.monitor.metric and run.checkpoints.step("best") is not None
-        restored = run.checkpoints.restore(run.engine.initial_state, "best" if best else "latest")
-    if restored is None:
-        raise FileNotFoundError(f"{workdir} holds no checkpoint to report on: train there first (--mode train).")
-    if not config.cache_features:
-        return run.pipelines, run.engine, restored[0]
-    from jaxvision import data
-    from jaxvision.train import features
-
-    # The run's own cached features (its backbone is frozen): the head alone reads them, in seconds.
-    pipelines = features.cached(config, run.engine, restored[0], data.make_pipelines, lambda _: None)
-    return pipelines, run.engine, restored[0]
-
-
 def predict(
     config: ml_collections.ConfigDict, workdir: str, split: str = "validation", limit: int | None = None
 ) -> dict[str, np.ndarray]:
@@ -102,24 +82,16 @@ def predict(
     reconstruction, as host arrays in the split's fixed order; and the dataset's 'class_names'.
     """
     config = resolve(config)
-    pipelines, engine, state = _restore(config, workdir)
+    pipelines, engine, state = scoring.restore(config, workdir, "reported", cached_features=True)
     if split not in pipelines.evals:
         raise ValueError(
             f"{workdir}: split {split!r} is not evaluated for this dataset; it has {', '.join(pipelines.evals)}."
         )
-    forward = jax.jit(lambda variables, x: engine.task.output(engine.model.apply(variables, x, train=False)))
-    variables = state.variables()
     parts: dict[str, list[np.ndarray]] = {"image": [], "target": [], "output": []}
-    kept = 0
-    for batch in pipelines.evals[split]():
-        examples = real_examples(batch)
-        images = examples["image"]
-        parts["image"].append(images)
+    for examples, output in scoring.outputs(engine, state, pipelines.evals[split](), limit):
+        parts["image"].append(examples["image"])
         parts["target"].append(examples[engine.task.target])
-        parts["output"].append(np.asarray(forward(variables, images)))
-        kept += len(images)
-        if limit is not None and kept >= limit:
-            break
+        parts["output"].append(output)
     out = {k: np.concatenate(v)[:limit] for k, v in parts.items()}
     return dict(out, class_names=np.asarray(pipelines.info.class_names, dtype=str))
 

@@ -20,7 +20,7 @@ import os
 import re
 import sys
 
-from jaxvision.research import wall_clock
+from jaxvision.research import environment, wall_clock
 
 TARGETS = ("README.md", os.path.join("docs", "results.md"))
 SHORT = ("README.md",)  # targets that leave out each row's settings
@@ -55,9 +55,12 @@ def block(workdir: str, shown_as: str, settings: bool = True) -> str:
     if clock:
         starts = f" over {clock['starts']} starts" if clock["starts"] > 1 else ""
         timing = f" (its runs took {clock['seconds'] / 60:.1f} minutes of wall clock{starts}, report aside)"
+    runs = sorted(d for d in os.listdir(workdir) if os.path.isdir(os.path.join(workdir, d)))
+    computed_with = environment.summary(workdir, runs)
     lines = [
         f"From the run in `{shown_as}` of {stamp:%Y-%m-%d}{timing}, copied from its claims.md and results.md "
         f"by `python -m jaxvision.publish {shown_as}`"
+        + (f"; computed with {computed_with}" if computed_with else "")
         + ("" if settings else " (the settings of every row: [docs/results.md](docs/results.md))")
         + ":",
         "",

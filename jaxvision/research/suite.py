@@ -41,7 +41,7 @@ import tqdm
 
 from jaxvision import baselines, pca, stats, train
 from jaxvision.weights import pretrained, warmstart
-from jaxvision.research import claims, heldout, outcomes, report, wall_clock
+from jaxvision.research import claims, environment, heldout, outcomes, report, wall_clock
 from jaxvision.research.report import Row
 
 KINDS = ("pca", "prior")  # runs that train nothing: PCA (pca.py) and segmentation baselines (baselines.py)
@@ -251,6 +251,9 @@ def _report_markdown(config, runs, results: str, figures, run_files, workdir: st
         starts = f" over {clock['starts']} starts" if clock["starts"] > 1 else ""
         minutes = clock["seconds"] / 60
         lines += [f"All {len(runs)} runs took {minutes:.1f} minutes (wall clock{starts}, before this report).", ""]
+    computed_with = environment.summary(workdir, runs)
+    if computed_with:
+        lines += [f"Computed with {computed_with}.", ""]
     if checked:
         lines += [checked]
     lines += [

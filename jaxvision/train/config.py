@@ -22,9 +22,10 @@ fills in the rest and rejects misspelt keys, so a typo stops the run instead of 
                   (see jaxvision.train.features)
   feature_views   with cache_features: 1 = training images un-augmented, V > 1 = features of V
                   augmented copies of each (epoch e trains on copy e mod V)
-  train_per_class with cache_features and feature_views=1: train on this many photos of each
-                  class (a draw fixed by the seed, each smaller draw inside the larger; a class
-                  with fewer keeps all of them); 0 = every training photo
+  train_per_class train on this many photos of each class (a draw fixed by the seed, each smaller
+                  draw inside the larger; a class with fewer keeps all of them), from the images
+                  or, with cache_features (and feature_views=1), from their cached features;
+                  0 = every training photo
   init            weights to start from (see jaxvision.weights.warmstart); absent = none
   half_precision  bfloat16 activations and convolutions (parameters, optimizer state, batch
                   statistics, softmax, losses and metrics stay float32); None (the default):
@@ -149,12 +150,14 @@ def _check_values(resolved: ml_collections.ConfigDict) -> None:
             "config.cache_features is off: set config.cache_features=True, or feature_views=1."
         )
     _check_model(resolved)
-    if resolved.train_per_class and not (resolved.cache_features and resolved.feature_views == 1):
+    if resolved.train_per_class and resolved.cache_features and resolved.feature_views > 1:
         raise ValueError(
-            f"config.train_per_class={resolved.train_per_class} draws photos from the cached features of the "
-            "training split: set config.cache_features=True and config.feature_views=1, or train_per_class=0."
+            f"config.train_per_class={resolved.train_per_class} draws photos from one cached view of the "
+            f"training split, not {resolved.feature_views} augmented copies: set config.feature_views=1, or "
+            "train_per_class=0."
         )
-    if resolved.train_per_class and (resolved.optimizer.schedule != "constant" or resolved.optimizer.warmup_epochs):
+    drawn_from_features = resolved.train_per_class and resolved.cache_features
+    if drawn_from_features and (resolved.optimizer.schedule != "constant" or resolved.optimizer.warmup_epochs):
         # The schedule is laid out in steps of the whole split before the draw shortens the epoch.
         raise ValueError(
             "config.train_per_class shortens each epoch after the learning-rate schedule is laid out: use "

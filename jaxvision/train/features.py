@@ -41,7 +41,7 @@ import tqdm
 from flax import jax_utils
 
 from jaxvision.cache import cache_dir
-from jaxvision.data.batches import real_examples
+from jaxvision.data.batches import per_class, real_examples
 from jaxvision.train.engine import Engine
 from jaxvision.train.state import TrainState
 
@@ -212,20 +212,6 @@ class FeaturePipelines:
         return evaluate
 
 
-def per_class(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Sorted indices of `k` examples of each class (all of a class with fewer), drawn in one
-    seeded order so that each k's draw holds every smaller k's."""
-    order = np.random.default_rng(np.random.SeedSequence([seed % 2**32, 0x5CA1E])).permutation(len(labels))
-    classes = np.asarray(labels)[order]
-    classes = classes.argmax(-1) if classes.ndim > 1 else classes
-    rank = np.zeros(len(order), np.int64)
-    seen: dict[int, int] = {}
-    for i, c in enumerate(classes.tolist()):
-        rank[i] = seen.get(c, 0)
-        seen[c] = rank[i] + 1
-    return np.sort(order[rank < k])
-
-
 def cached(
     config: ml_collections.ConfigDict, engine: Engine, state: TrainState, make_pipelines, say=print
 ) -> FeaturePipelines:
@@ -234,11 +220,14 @@ def cached(
     is drawn from (config.seed, epoch, process), so a resumed run sees the same batches."""
     check(config, engine.model)
     data, views = config.data, config.feature_views
-    images = make_pipelines(config)
+    # config.train_per_class is drawn below, from the features: one extraction serves every k.
+    undrawn = ml_collections.ConfigDict(config.to_dict())
+    undrawn.train_per_class = 0
+    images = make_pipelines(undrawn)
     plain = {k: data[k] for k in _PREPROCESSING}
     sources = {}
     if views == 1:  # training images read as evaluation reads them
-        every = ml_collections.ConfigDict(config.to_dict())
+        every = ml_collections.ConfigDict(undrawn.to_dict())
         every.data.eval_splits = (data.train_split, *images.evals)
         images_and_train = make_pipelines(every)
         sources[data.train_split] = (

@@ -3,6 +3,7 @@
 Only process 0 writes (`enabled=False` elsewhere), so a multi-process run logs once.
 
   WORKDIR/config.json      the resolved config of the latest start
+  WORKDIR/environment.json the software and devices of the latest start (versions, XLA_FLAGS)
   WORKDIR/metrics.jsonl    one JSON object per line: step, epoch, split and the metrics
   WORKDIR/tensorboard/     TensorBoard event files with the same scalars as 'split/metric'
 
@@ -12,13 +13,30 @@ After a resume, lines for the steps between the checkpoint and the interruption 
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import platform
 import sys
 
+import jax
 import ml_collections
 import tqdm
 from tensorboardX import SummaryWriter
+
+
+def _host_cpu() -> str:
+    """The host's CPU model and its widest vector instructions: XLA:CPU's code, and so float32
+    rounding, differ between an AVX2 and an AVX-512 machine."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+    except OSError:
+        return platform.processor() or platform.machine()
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
+    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
+    widest = next((name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2")) if flag in flags), "")
+    return ", ".join(x for x in (model or platform.machine(), widest) if x)
 
 
 class RunLog:
@@ -32,6 +50,24 @@ class RunLog:
         if self.enabled:
             with open(os.path.join(self.workdir, "config.json"), "w") as f:
                 f.write(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
+
+    def save_environment(self) -> None:
+        """What else decides a run's float32 rounding: the libraries, the devices, XLA's flags."""
+        if not self.enabled:
+            return
+        devices = jax.devices()
+        record = {
+            **{name: importlib.metadata.version(name) for name in ("jax", "jaxlib", "flax", "optax")},
+            "backend": jax.default_backend(),
+            "device_kind": devices[0].device_kind,
+            "devices": len(devices),
+            "processes": jax.process_count(),
+            "host_cpu": _host_cpu(),
+            "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
+        }
+        with open(os.path.join(self.workdir, "environment.json"), "w") as f:
+            json.dump(record, f, indent=2)
+            f.write("\n")
 
     def write(self, step: int, epoch: int, split: str, metrics: dict[str, float]) -> None:
         """Appends one line to metrics.jsonl and the same scalars to TensorBoard."""

@@ -296,6 +296,7 @@ def fit(config: ml_collections.ConfigDict, workdir: str) -> FitResult:
         raise
     log = RunLog(run.workdir, enabled=jax.process_index() == 0)
     log.save_config(run.config)
+    log.save_environment()
     try:
         with StopRequests() as stop:
             return _Run(run.config, run.workdir, run.pipelines, engine, log, run.checkpoints, stop).run()

@@ -1,6 +1,7 @@
 """Scoring a trained checkpoint: `evaluate` (exact metrics of a split) and `predict` (a CSV).
 
-Both read the 'best' or 'latest' checkpoint of a workdir and never change it. The split may be
+Both read the 'best' or 'latest' checkpoint of a workdir and never change it; `restore` and
+`outputs` are the two steps every reader of a trained model shares (the reports too). The split may be
 any split of the configured dataset, including one the run never evaluated, or 'all' (every
 split): with `--config.data.folder.root=OTHER --split all` a classifier scores every image of
 another folder of the same layout. A dataset whose classes are not the checkpoint's is refused
@@ -20,6 +21,7 @@ import numpy as np
 
 from jaxvision.data.batches import real_examples
 from jaxvision.train.checkpoint import check_class_names
+from jaxvision.train import features
 from jaxvision.train.config import resolve
 from jaxvision.train.steps import replicate
 from jaxvision.train.sums import evaluate_split
@@ -29,11 +31,23 @@ from jaxvision.train.run import open_run
 TOP_K = 5
 
 
-def _open(config: ml_collections.ConfigDict, workdir: str, split: str, which: str):
-    """(pipelines reading only `split`, engine, state) of the `which` checkpoint in `workdir`."""
-    if which not in ("best", "latest"):
+def restore(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    which: str = "best",
+    splits: tuple[str, ...] | None = None,
+    cached_features: bool = False,
+):
+    """(pipelines, engine, state) of the `which` checkpoint in `workdir`: 'best', 'latest', or
+    'reported' (the best when the run monitors a metric, else the latest). `splits` limits what
+    the pipelines read; `cached_features` makes a `cache_features` run's pipelines read its own
+    cached features (its backbone is frozen), so the head alone runs, in seconds."""
+    if which not in ("best", "latest", "reported"):
         raise ValueError(f"The checkpoint to score is {which!r}: use 'best' or 'latest'.")
-    with open_run(config, workdir, read_only=True, splits=(split,)) as run:
+    with open_run(config, workdir, read_only=True, splits=splits) as run:
+        if which == "reported":
+            monitored = run.config.monitor.metric and run.checkpoints.step("best") is not None
+            which = "best" if monitored else "latest"
         meta = run.checkpoints.meta(which)
         if meta is None:
             other = "latest" if which == "best" else "best"
@@ -45,7 +59,25 @@ def _open(config: ml_collections.ConfigDict, workdir: str, split: str, which: st
             raise FileNotFoundError(f"{run.workdir} has no {which} checkpoint: {hint}.")
         check_class_names(meta, run.pipelines.info.class_names, run.workdir, "score it")
         state, _ = run.checkpoints.restore(run.engine.initial_state, which)
+    if cached_features and run.config.cache_features:
+        from jaxvision import data  # TensorFlow (tf.data) loads only when a run reads data
+
+        return features.cached(run.config, run.engine, state, data.make_pipelines, lambda _: None), run.engine, state
     return run.pipelines, run.engine, state
+
+
+def outputs(engine, state, batches, limit: int | None = None):
+    """Yields (examples, outputs) per batch of `batches`: the real examples (padding dropped) and
+    the task's output of `state`'s model on them (probabilities or reconstructions), as host
+    arrays; stops once `limit` examples were yielded."""
+    forward = jax.jit(lambda variables, x: engine.task.output(engine.model.apply(variables, x, train=False)))
+    variables, kept = state.variables(), 0
+    for batch in batches:
+        examples = real_examples(batch)
+        yield examples, np.asarray(forward(variables, examples["image"]))
+        kept += len(examples["image"])
+        if limit is not None and kept >= limit:
+            return
 
 
 def evaluate(
@@ -56,7 +88,7 @@ def evaluate(
     Says them (one line), then writes WORKDIR/evaluation-SPLIT-WHICH.json (process 0); a
     workdir that cannot be written loses the file, not the numbers.
     """
-    pipelines, engine, state = _open(config, workdir, split, which)
+    pipelines, engine, state = restore(config, workdir, which, splits=(split,))
     results = evaluate_split(engine, replicate(state), pipelines.evals[split], pipelines.info.class_names)
     shown = ", ".join(f"{k} {v:.4g}" for k, v in results.items() if "/" not in k)
     say(f"{split} ({which} checkpoint, step {int(state.step)}, {pipelines.info.num_examples[split]} examples): {shown}")
@@ -90,15 +122,12 @@ def predict(config: ml_collections.ConfigDict, workdir: str, split: str = "test"
             f"--mode predict lists class probabilities, which a {config.task} run has none of: use "
             "--mode report for its figures, or --mode evaluate for its metrics."
         )
-    pipelines, engine, state = _open(config, workdir, split, which)
-    forward = jax.jit(lambda variables, x: engine.task.output(engine.model.apply(variables, x, train=False)))
+    pipelines, engine, state = restore(config, workdir, which, splits=(split,))
     names = pipelines.info.class_names
     k = min(TOP_K, len(names))
     header = ["file", "labels"] + [c for i in range(1, k + 1) for c in (f"top{i}", f"top{i}_probability")]
     rows = []
-    for batch in pipelines.evals[split](with_names=True):
-        examples = real_examples(batch)
-        probabilities = np.asarray(forward(state.variables(), examples["image"]))
+    for examples, probabilities in outputs(engine, state, pipelines.evals[split](with_names=True)):
         for name, label, p in zip(examples["name"], examples["label"], probabilities):
             top = np.argsort(-p, kind="stable")[:k]
             labels = " ".join(names[i] for i in np.flatnonzero(label > 0.5))
