@@ -1,10 +1,10 @@
 """The XLA:CPU flags every jaxvision process starts with, unless the user's XLA_FLAGS names them.
 
 XLA:CPU sends NHWC float32 convolutions to YNNPACK by default. On the CPUs measured here its
-Eigen convolutions are faster on every model of the project (InceptionV3's training step 1.87x,
-its inference 1.18x, the paper-B models 1.03-1.11x; benchmarks/RESULTS.md "XLA:CPU flags"), so
-YNNPACK's convolutions are turned off. The flags reach only XLA:CPU's compiler: GPU and TPU
-programs are unchanged.
+Eigen convolutions are as fast or faster on every model of the project (InceptionV3's training
+step 1.07x, its inference 1.08x, the paper-B models 1.03-1.15x; benchmarks/RESULTS.md "XLA:CPU
+flags"), so YNNPACK's convolutions are turned off. The flags reach only XLA:CPU's compiler: GPU
+and TPU programs are unchanged.
 
 XLA reads XLA_FLAGS once, when its first backend starts, so `import jaxvision` sets them before
 anything has run. A flag the user writes wins over ours by name, e.g.
