@@ -18,6 +18,7 @@ from jaxvision import data, train
 from jaxvision.data import default_data_config
 from jaxvision.train.checkpoint import Checkpoints
 from jaxvision.train.engine import build_engine
+from jaxvision.train.run import open_run
 from jaxvision.data.batches import per_class
 
 
@@ -167,6 +168,8 @@ def test_train_per_class_trains_on_that_many_photos_of_each_class_and_reports_in
     np.testing.assert_array_equal(drawn, np.minimum(cached.sum(0), 4))
     steps = [r["step"] for r in map(json.loads, open(tmp_path / "run" / "metrics.jsonl")) if r["split"] == "train"]
     assert len(cached) == 16 and 8 <= drawn.sum() < 16 and steps == [1, 2]
+    with open_run(config, str(tmp_path / "run"), read_only=True) as run:  # what the schedule is laid out in
+        assert run.pipelines.steps_per_epoch == 1
     _, rows, _, _ = outcomes.run_report(train.resolve(config), str(tmp_path / "run"))
     kept = heldout.correct(str(tmp_path / "run"), "validation")
     estimate = rows[0].ours["top-1"]

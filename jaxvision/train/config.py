@@ -156,13 +156,6 @@ def _check_values(resolved: ml_collections.ConfigDict) -> None:
             f"training split, not {resolved.feature_views} augmented copies: set config.feature_views=1, or "
             "train_per_class=0."
         )
-    drawn_from_features = resolved.train_per_class and resolved.cache_features
-    if drawn_from_features and (resolved.optimizer.schedule != "constant" or resolved.optimizer.warmup_epochs):
-        # The schedule is laid out in steps of the whole split before the draw shortens the epoch.
-        raise ValueError(
-            "config.train_per_class shortens each epoch after the learning-rate schedule is laid out: use "
-            "config.optimizer.schedule='constant' with warmup_epochs=0 for it."
-        )
     if resolved.monitor.mode not in ("min", "max"):
         raise ValueError(f"config.monitor.mode is {resolved.monitor.mode!r}: use 'min' or 'max'.")
     if resolved.test_with not in ("best", "last"):
