@@ -10,32 +10,21 @@ the label set most frequent among the training images for every image.
 
 Each is fitted on the training split only and scored on `split` by the metric functions the
 task uses, so they stand in the same table as the trained runs. A suite runs them as a run of
-`kind='prior'` with the trained runs' `data`; the results go to WORKDIR/results.json.
+`kind='prior'` with the trained runs' `data` (jaxvision/research/runs.py).
 """
 
 from __future__ import annotations
 
-import json
-import os
-
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from jaxvision import metrics
-from jaxvision.data.batches import real_examples
-from jaxvision.train.tasks import make_task
-from jaxvision.research.report import Row
 
 THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.05), 2)
 NAMES = {
     "segmentation": {"all_foreground": "every pixel foreground", "prior": "mean training mask, thresholded"},
     "multilabel": {"all_yes": "yes to every label", "most_frequent": "the most frequent label set"},
 }
-
-
-def _targets(batches, key: str) -> np.ndarray:
-    return np.concatenate([real_examples({k: batch[k] for k in (key, "valid")})[key] for batch in batches()])
 
 
 def scores(prediction: np.ndarray, masks: np.ndarray) -> dict[str, float]:
@@ -84,52 +73,3 @@ def _multilabel(training: np.ndarray, held_out: np.ndarray) -> dict:
 
 
 FITS = {"segmentation": _segmentation, "multilabel": _multilabel}  # the tasks NAMES has baselines for
-
-
-def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
-    """Fits the baselines of `config.task` on the training split and scores them on `config.split`."""
-    from jaxvision import data, train
-
-    config = train.resolve(config)
-    if config.task not in FITS:
-        raise ValueError(f"A baseline run has task {config.task!r}: use one of {', '.join(FITS)}.")
-    split, key = config.split, make_task(config.task, config.loss).target
-    config.data.eval_splits = (config.data.train_split, split)
-    pipelines = data.make_pipelines(config)
-    training, held_out = (_targets(pipelines.evals[s], key) for s in (config.data.train_split, split))
-    results = {
-        **FITS[config.task](training, held_out),
-        "task": config.task,
-        "split": split,
-        "held_out_images": len(held_out),
-    }
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-        json.dump(results, f, indent=2)
-    return results
-
-
-def _results(workdir: str) -> dict:
-    with open(os.path.join(workdir, "results.json")) as f:
-        return json.load(f)
-
-
-def numbers(workdir: str) -> dict[str, dict[str, float]]:
-    """baseline -> 'split/metric' -> value, from a finished run's results.json."""
-    results = _results(workdir)
-    return {name: {f"{results['split']}/{k}": v for k, v in results[name].items()} for name in NAMES[results["task"]]}
-
-
-def rows(config: ml_collections.ConfigDict, workdir: str) -> tuple[list[Row], list[str]]:
-    """The baselines' rows of their table, and a note on how they were fitted."""
-    found, results = numbers(workdir), _results(workdir)
-    rows = [
-        Row(
-            f"baseline: {NAMES[results['task']][name]}",
-            {},
-            {c: found[name].get(source) for c, source, _ in config.report.columns},
-        )
-        for name in found
-    ]
-    note = f"- *baselines*: scored on the same {results['held_out_images']} held-out images; {results['fitted']}."
-    return rows, [note]

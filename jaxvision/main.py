@@ -82,7 +82,7 @@ def _run_mode(args, config, workdir: str) -> int:
     """Trains, scores or reports on the resolved `config` in `workdir`; the exit code."""
     from jaxvision import train
     from jaxvision.weights import warmstart
-    from jaxvision.research import outcomes, suite
+    from jaxvision.research import runs, suite
 
     if args.mode == "evaluate":
         train.evaluate(config, workdir, split=args.split, which=args.checkpoint)
@@ -94,7 +94,7 @@ def _run_mode(args, config, workdir: str) -> int:
         drawn = (
             suite.write_report(config, workdir)
             if suite.is_suite(config)
-            else outcomes.run_report(config, workdir)[0][-1]
+            else runs.of(config).result(config, workdir).files[-1]
         )
         print(f"Report written: {drawn}")
     elif suite.is_suite(config):  # several runs and one report (quickstart, paper tables)
@@ -113,7 +113,7 @@ def _run_mode(args, config, workdir: str) -> int:
             return EXIT_INTERRUPTED
         print(result.message)
         if "report" in config:  # curves, figures and results.md beside the run
-            print(f"Report written: {outcomes.run_report(config, workdir)[0][-1]}")
+            print(f"Report written: {runs.of(config).result(config, workdir).files[-1]}")
     return 0
 
 

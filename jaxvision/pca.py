@@ -26,14 +26,11 @@ values are those of X restricted to Q. 'auto' picks 'randomized' when k <= min(N
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import tqdm
 from flax import struct
 
 METHODS = ("auto", "svd", "gram", "randomized")
@@ -203,65 +200,3 @@ def fit(
     return PCA(
         mean=mean, components=components[:keep], singular_values=s[:keep], n_samples=n, sample_shape=sample_shape
     )
-
-
-# --- PCA as a run of a suite (`kind='pca'`, experiments/voc_autoencoder.py) ---------------------
-
-
-def _images(batches) -> np.ndarray:
-    from jaxvision.data.batches import real_examples
-
-    return np.concatenate([real_examples(batch)["image"] for batch in batches])
-
-
-def run(config, workdir: str) -> dict:
-    """Like `train.fit`: fits PCA with `config.components` on the training images of
-    `config.data`; writes the validation errors and a few reconstructions into `workdir`."""
-    from jaxvision import data, train
-    from jaxvision.research import outcomes
-
-    os.makedirs(workdir, exist_ok=True)
-    pipelines = data.make_pipelines(train.resolve(config))
-    train_images = _images(pipelines.train(0))
-    validation = _images(pipelines.evals["validation"]())
-    fitted = fit(train_images, max(config.components))
-    results, shown = {}, {"image": validation[: outcomes.FIGURE_EXAMPLES]}
-    for k in tqdm.tqdm(config.components, desc="PCA", unit="k", leave=False):
-        used = min(k, fitted.max_k)
-        errors = fitted.reconstruction_errors(validation, used)
-        results[str(k)] = {
-            "components": used,
-            "train_images": len(train_images),
-            "validation/mean_squared_error": float(np.mean(errors["mse"])),
-            "validation/mean_absolute_error": float(np.mean(errors["mae"])),
-        }
-        shown[str(k)] = np.clip(np.asarray(fitted.reconstruct(validation[: outcomes.FIGURE_EXAMPLES], used)), 0.0, 1.0)
-    np.savez(os.path.join(workdir, "reconstructions.npz"), **shown)
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-        json.dump(results, f, indent=2)
-    return results
-
-
-def rows(config, workdir: str):
-    """The report's rows of a finished PCA run, and its note."""
-    from jaxvision import train
-    from jaxvision.research import outcomes
-    from jaxvision.research.report import Row
-
-    with open(os.path.join(workdir, "results.json")) as f:
-        results = json.load(f)
-    found_rows = []
-    for k in config.components:
-        found = results[str(k)]
-        name = f"PCA, {k} components" + (f" (only {found['components']} exist)" if found["components"] < k else "")
-        found_rows.append(Row(name, {}, {c: found.get(source) for c, source, _ in config.report.columns}))
-    note = (
-        f"- *PCA*: fitted on the {results[str(config.components[0])]['train_images']} training images of "
-        f"{outcomes.describe_data(train.resolve(config).data)}."
-    )
-    return found_rows, [note]
-
-
-def reconstructions(workdir: str) -> dict[str, np.ndarray]:
-    with np.load(os.path.join(workdir, "reconstructions.npz")) as f:
-        return {k: f[k] for k in f.files}

@@ -149,7 +149,7 @@ def test_a_frozen_autoencoder_encoder_caches_its_codes_and_scores_images_alike(t
 
 def test_train_per_class_trains_on_that_many_photos_of_each_class_and_reports_intervals(tmp_path, monkeypatch):
     from jaxvision import stats
-    from jaxvision.research import heldout, outcomes
+    from jaxvision.research import heldout, results, runs
 
     monkeypatch.setenv("JAXVISION_CACHE", str(tmp_path / "cache"))
     config = _config(str(tmp_path / "tfds"))
@@ -170,9 +170,11 @@ def test_train_per_class_trains_on_that_many_photos_of_each_class_and_reports_in
     assert len(cached) == 16 and 8 <= drawn.sum() < 16 and steps == [1, 2]
     with open_run(config, str(tmp_path / "run"), read_only=True) as run:  # what the schedule is laid out in
         assert run.pipelines.steps_per_epoch == 1
-    _, rows, _, _ = outcomes.run_report(train.resolve(config), str(tmp_path / "run"))
+    resolved = train.resolve(config)
+    runs.of(resolved).result(resolved, str(tmp_path / "run"))
     kept = heldout.correct(str(tmp_path / "run"), "validation")
-    estimate = rows[0].ours["top-1"]
+    (table,) = results.tables_of(results.read(str(tmp_path / "run")))  # the run's results.json, read back
+    estimate = table.rows[0].ours["top-1"]
     # the kept predictions score as the run's own evaluation of the same state did
     assert estimate.value == pytest.approx(result.results["validation"]["accuracy"], abs=1e-6)
     assert (estimate.low, estimate.high) == stats.wilson_interval(int(kept.sum()), len(kept)) and len(kept) == 8

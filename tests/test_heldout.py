@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from jaxvision import stats
-from jaxvision.research import claims, heldout, report, suite
+from jaxvision.research import claims, heldout, suite, tables
+from jaxvision.research.results import Estimate
 from jaxvision.data.batches import per_class
 
 
@@ -71,8 +72,9 @@ def test_an_interval_and_a_confusion_summary_come_from_the_kept_predictions(tmp_
     estimate = heldout.interval(str(tmp_path), "validation")
     assert estimate.value == pytest.approx(0.7) and (estimate.low, estimate.high) == stats.wilson_interval(7, 10)
     assert str(estimate) == f"0.7000 ({estimate.low:.3f}-{estimate.high:.3f})"
-    text, figure = heldout.summary(str(tmp_path), "validation", "run")
-    assert "| a | b | 1 | 1 |" in text and "| a | c | 0 | 1 |" in text and os.path.isfile(figure)
+    found = heldout.summary(str(tmp_path), "validation", "run")
+    text = tables.confusions(found)
+    assert "| a | b | 1 | 1 |" in text and "| a | c | 0 | 1 |" in text and os.path.isfile(found["figure"])
     assert heldout.interval(str(tmp_path), "test") is None
 
 
@@ -115,8 +117,9 @@ def test_the_scaling_table_and_figure_come_from_each_runs_predictions(tmp_path):
             paper=(("paper", 153, 160),),
         )
     )
-    text, (caption, figure) = suite._scaling(scaling, str(tmp_path))
-    assert f"| head | 1 | {report.Estimate(0.4, *stats.wilson_interval(4, 10))} |" in text
+    found = suite._scaling(scaling, str(tmp_path))
+    text, caption, figure = tables.scaling(found), found["figure"]["caption"], tmp_path / found["figure"]["path"]
+    assert f"| head | 1 | {Estimate(0.4, *stats.wilson_interval(4, 10))} |" in text
     assert "| head | 4 | not run |" in text and "| bigger head | 2 | 0.9000" in text
-    assert f"| paper | — | {report.Estimate(153 / 160, *stats.wilson_interval(153, 160))} |" in text
+    assert f"| paper | — | {Estimate(153 / 160, *stats.wilson_interval(153, 160))} |" in text
     assert os.path.getsize(figure) > 0 and "95 % Wilson interval" in caption

@@ -7,25 +7,31 @@ import os
 
 import pytest
 
-from jaxvision.research import environment, publish
+from jaxvision.research import environment, publish, results
+from jaxvision.research.results import Column, Row, Table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _suite(workdir, claim="| a claim | 1 > 0 | ✔ |"):
+def _suite(workdir, holds=True):
+    """A finished suite's record, as research.suite writes it."""
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "report.md").write_text("# Suite\n")
-    (workdir / "wall_clock.json").write_text('{"seconds": 210.0, "starts": 2}')  # what research.suite keeps
-    (workdir / "claims.md").write_text(
-        f"### The paper's claims\n\n| claim | numbers | holds |\n|---|---|---|\n{claim}\n"
+    table = Table("Table 1", (Column("MSE", "validation/mean_squared_error"),), (Row("ae", {}, {"MSE": 0.0191}),))
+    table = Table(table.title, table.columns, table.rows, ("- *ae*: 64x64 RGB; adam lr 0.001",))
+    record = dict(
+        kind="suite",
+        title="Suite",
+        tables=[table],
+        claims=[dict(text="a claim", shown="1 > 0" if holds else "0 > 1", holds=holds, noise="")],
+        wall_clock={"seconds": 210.0, "starts": 2},
+        computed_with=environment.summary(str(workdir), ["ae", "pca"]),
     )
-    (workdir / "results.md").write_text(
-        "# Results\n\n### Table 1\n\n| run | MSE |\n|---|---|\n| ae | 0.0191 |\n\n- *ae*: 64x64 RGB; adam lr 0.001\n"
-    )
+    results.write(str(workdir), record)
 
 
-def test_the_marked_block_is_replaced_by_the_runs_files_and_nothing_else(tmp_path):
+def test_the_marked_block_is_replaced_by_the_runs_record_and_nothing_else(tmp_path):
     _suite(tmp_path / "runs" / "quick")
+    (tmp_path / "runs" / "quick" / "results.md").write_text("| ae | 9.9999 |\n")  # prose is never read back
     begin, end = "<!-- results of runs/quick: begin -->", "<!-- results of runs/quick: end -->"
     (tmp_path / "README.md").write_text(f"before\n{begin}\nstale 0.5\n{end}\nafter\n")
     changed = publish.publish(str(tmp_path / "runs" / "quick"), targets=("README.md",), root=str(tmp_path))
@@ -33,9 +39,10 @@ def test_the_marked_block_is_replaced_by_the_runs_files_and_nothing_else(tmp_pat
     text = (tmp_path / "README.md").read_text()
     assert text.startswith("before\n") and text.endswith(f"{end}\nafter\n") and "stale" not in text
     assert "| a claim | 1 > 0 | ✔ |" in text and "| ae | 0.0191 |" in text and "#### Table 1" in text
+    assert "9.9999" not in text
     assert "its runs took 3.5 minutes of wall clock over 2 starts" in text and "`runs/quick`" in text
     assert publish.publish(str(tmp_path / "runs" / "quick"), targets=("README.md",), root=str(tmp_path)) == []
-    _suite(tmp_path / "runs" / "quick", claim="| a claim | 0 > 1 | ✘ |")  # a failing claim is shown
+    _suite(tmp_path / "runs" / "quick", holds=False)  # a failing claim is shown
     publish.publish(str(tmp_path / "runs" / "quick"), targets=("README.md",), root=str(tmp_path))
     assert "| a claim | 0 > 1 | ✘ |" in (tmp_path / "README.md").read_text()
 
@@ -57,8 +64,8 @@ def test_an_unfinished_suite_or_a_file_without_markers_is_one_sentence(tmp_path)
     _suite(tmp_path / "runs" / "quick")
     with pytest.raises(publish.PublishError, match="has the marker"):
         publish.publish(str(tmp_path / "runs" / "quick"), targets=("README.md",), root=str(tmp_path))
-    os.remove(tmp_path / "runs" / "quick" / "claims.md")
-    with pytest.raises(publish.PublishError, match="claims.md does not exist"):
+    os.remove(tmp_path / "runs" / "quick" / "results.json")
+    with pytest.raises(publish.PublishError, match="results.json does not exist"):
         publish.publish(str(tmp_path / "runs" / "quick"), targets=("README.md",), root=str(tmp_path))
     assert publish.main([str(tmp_path / "nowhere")]) == 2
 
@@ -87,6 +94,7 @@ def test_the_published_line_says_what_the_runs_were_computed_with(tmp_path):
     assert "computed with" not in (tmp_path / "README.md").read_text()  # no run recorded one
     _environment(workdir / "ae")
     _environment(workdir / "pca")
+    _suite(workdir)  # the suite's record says what its runs recorded
     publish.publish(str(workdir), targets=("README.md",), root=str(tmp_path))
     one = "jax 0.10.2 (jaxlib 0.10.2) on 1 cpu device(s) (cpu), XLA_FLAGS `--xla_cpu_experimental_ynn_fusion_type"
     assert f"; computed with {one}" in (tmp_path / "README.md").read_text()

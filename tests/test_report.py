@@ -1,12 +1,13 @@
-"""Report helpers: the numbers they pick and the pictures they draw."""
+"""Report helpers: the numbers they pick, the tables they render and the pictures they draw."""
 
 import json
 
-import ml_collections
 import numpy as np
 from PIL import Image
 
-from jaxvision.research import report
+from jaxvision.research import figures, tables
+from jaxvision.research.results import Row
+from jaxvision.train.logs import epoch_series, read_history
 
 
 def test_history_roundtrip_and_epoch_series(tmp_path):
@@ -18,17 +19,17 @@ def test_history_roundtrip_and_epoch_series(tmp_path):
         {"epoch": 2, "split": "train", "loss": 0.5},
     ]
     path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
-    history = report.read_history(path)
-    assert report.epoch_series(history, "train", "loss") == ([1, 2], [0.8, 0.5])
-    assert report.epoch_series(history, "validation", "dice") == ([1], [0.3])
-    assert report.read_history(tmp_path / "missing.jsonl") == []
+    history = read_history(path)
+    assert epoch_series(history, "train", "loss") == ([1, 2], [0.8, 0.5])
+    assert epoch_series(history, "validation", "dice") == ([1], [0.3])
+    assert read_history(tmp_path / "missing.jsonl") == []
 
 
 def test_curves_figure_is_written(tmp_path):
     history = [
         {"epoch": e, "split": s, "loss": 1 / e, "acc": e / 10} for e in (1, 2, 3) for s in ("train", "validation")
     ]
-    path = report.plot_curves(history, ["loss", "acc"], tmp_path / "curves.png", title="t")
+    path = figures.plot_curves(history, ["loss", "acc"], tmp_path / "curves.png", title="t")
     with Image.open(path) as im:
         assert im.format == "PNG" and im.size[0] > im.size[1]  # two panels side by side
 
@@ -37,7 +38,7 @@ def test_overlay_tints_only_the_mask():
     image = np.full((4, 4, 1), 0.5, np.float32)
     mask = np.zeros((4, 4, 1))
     mask[1, 2] = 1
-    out = report.overlay(image, mask, color=(1.0, 0.0, 0.0), alpha=0.5)
+    out = figures.overlay(image, mask, color=(1.0, 0.0, 0.0), alpha=0.5)
     assert out.shape == (4, 4, 3)
     np.testing.assert_allclose(out[1, 2], [0.75, 0.25, 0.25])
     np.testing.assert_allclose(np.delete(out.reshape(16, 3), 6, axis=0), 0.5)
@@ -46,8 +47,8 @@ def test_overlay_tints_only_the_mask():
 def test_grids_have_one_row_or_column_per_model(tmp_path):
     rng = np.random.default_rng(0)
     images = rng.random((3, 8, 8, 3))
-    p = report.reconstruction_grid(images, {"ae": images, "pca": images * 0.5}, tmp_path / "r.png")
-    seg = report.segmentation_overlays(
+    p = figures.reconstruction_grid(images, {"ae": images, "pca": images * 0.5}, tmp_path / "r.png")
+    seg = figures.segmentation_overlays(
         rng.random((2, 8, 8, 1)), rng.random((2, 8, 8, 1)), {"bce": rng.random((2, 8, 8, 1))}, tmp_path / "s.png"
     )
     with Image.open(p) as a, Image.open(seg) as b:
@@ -56,10 +57,10 @@ def test_grids_have_one_row_or_column_per_model(tmp_path):
 
 
 def test_results_table_puts_paper_beside_ours():
-    table = report.results_table(
+    table = tables.results_table(
         "Table 3",
         ["dice", "iou"],
-        [report.Row("bce", {"dice": 0.55, "iou": 0.39}, {"dice": 0.61234, "iou": None})],
+        [Row("bce", {"dice": 0.55, "iou": 0.39}, {"dice": 0.61234, "iou": None})],
         note="embedded dataset",
     )
     lines = table.splitlines()
@@ -67,8 +68,8 @@ def test_results_table_puts_paper_beside_ours():
     assert lines[4] == "| bce | 0.5500 | 0.6123 | 0.3900 | — |"
     assert table.rstrip().endswith("embedded dataset")
     # a column the paper gives no number in has ours alone
-    table = report.results_table(
-        "Table 3", ["dice", "pixel accuracy"], [report.Row("bce", {"dice": 0.55}, {"dice": 0.6, "pixel accuracy": 0.9})]
+    table = tables.results_table(
+        "Table 3", ["dice", "pixel accuracy"], [Row("bce", {"dice": 0.55}, {"dice": 0.6, "pixel accuracy": 0.9})]
     )
     assert table.splitlines()[2] == "| run | dice (paper) | dice (ours) | pixel accuracy |"
     assert table.splitlines()[4] == "| bce | 0.5500 | 0.6000 | 0.9000 |"
@@ -130,14 +131,6 @@ def test_a_resumed_suite_reports_the_wall_clock_of_all_its_starts(tmp_path):
     wall_clock.add(str(tmp_path), 3000.0)  # stopped by SIGTERM
     wall_clock.add(str(tmp_path), 966.0)  # resumed to the end
     assert wall_clock.recorded(str(tmp_path)) == {"seconds": 3966.0, "starts": 2}
-    text = suite._report_markdown(
-        ml_collections.ConfigDict(dict(suite=dict(title="A suite", notes=()))),
-        {"a": None, "b": None},
-        "",
-        [],
-        {},
-        str(tmp_path),
-        wall_clock.recorded(str(tmp_path)),
-        "",
-    )
+    record = dict(title="A suite", notes=[], runs=["a", "b"], wall_clock=wall_clock.recorded(str(tmp_path)))
+    text = suite._report_markdown(dict(record, claims=[], tables=[], figures=[], curves=[]))
     assert "All 2 runs took 66.1 minutes (wall clock over 2 starts, before this report)." in text

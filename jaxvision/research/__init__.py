@@ -1,10 +1,13 @@
-"""From runs to what the README says: suites, their reports, claims and the published tables.
+"""From runs to what the README says: suites, their records, claims and the published tables.
 
-  suite       several runs one after the other, then one report and the claims checked
-  outcomes    one run's numbers, predictions and report (results.md, figures)
-  report      tables and figures
+  suite       several runs one after the other, then one record (results.json) and its report
+  runs        one adapter per kind of run (trained, PCA, baselines) behind one interface
+  trained     a trained run's record: the numbers of its reported epoch, predictions, figures
+  results     results.json: the records of runs and suites, as data
+  tables      markdown rendered from those records
+  figures     the figures drawn beside a run and a suite
   claims      a paper's claims checked against the runs' numbers, with the noise of the photos
   heldout     a run's kept held-out predictions: intervals, confusions
-  publish     the suite's own tables copied between the markers of README.md and docs/results.md
+  publish     a suite's record rendered between the markers of README.md and docs/results.md
 Training (jaxvision.train) never imports this package.
 """

@@ -6,7 +6,8 @@ fixed order, and the class names) and derives from them, never from typed number
 
 * the accuracy's 95 % Wilson interval (`jaxvision.stats`), shown beside it in every table;
 * `per_class-SPLIT.png`: each class's held-out accuracy, sorted, worst classes named;
-* the ten class pairs most often mistaken for each other, by name, in the run's results.md;
+* the ten class pairs most often mistaken for each other, by name, in the run's results.json
+  (rendered in its results.md);
 * per-photo correctness, with which the suite says whether two runs' accuracies differ by
   more than the noise of the photos (`claims`).
 """
@@ -18,7 +19,9 @@ import os
 import numpy as np
 
 from jaxvision import stats
-from jaxvision.research import report
+from jaxvision.research import figures
+from jaxvision.research.results import Estimate, columns
+from jaxvision.train.tasks import make_task
 
 CONFUSED_PAIRS = 10
 
@@ -29,9 +32,9 @@ def path(workdir: str, split: str) -> str:
 
 def accuracy_splits(config) -> list[str]:
     """The splits whose top-1 accuracy the run's table shows (classification runs only)."""
-    if config.get("task", "classification") != "classification" or config.get("kind"):
+    if config.get("kind") or not make_task(config.task, config.loss).keeps_predictions:
         return []
-    found = [source.split("/", 1)[0] for _, source, _ in config.report.columns if source.endswith("/accuracy")]
+    found = [c.metric.split("/", 1)[0] for c in columns(config.report) if c.metric.endswith("/accuracy")]
     return [s for s in dict.fromkeys(found) if s != "train"]
 
 
@@ -62,36 +65,33 @@ def correct(workdir: str, split: str) -> np.ndarray | None:
     return None if found is None else (found["probabilities"].argmax(-1) == found["label"]).astype(np.float64)
 
 
-def interval(workdir: str, split: str) -> report.Estimate | None:
+def interval(workdir: str, split: str) -> Estimate | None:
     hits = correct(workdir, split)
     if hits is None or not len(hits):
         return None
     k, n = int(hits.sum()), len(hits)
-    return report.Estimate(k / n, *stats.wilson_interval(k, n))
+    return Estimate(k / n, *stats.wilson_interval(k, n))
 
 
-def summary(workdir: str, split: str, title: str = "") -> tuple[str, str] | None:
-    """(markdown of the most confused pairs, path of the per-class figure) of one split."""
+def summary(workdir: str, split: str, title: str = "") -> dict | None:
+    """The most confused pairs of one split, its perfect and worst classes (as data, rendered by
+    `tables.confusions`), with the path of its per-class figure under 'figure'."""
     found = load(workdir, split)
     if found is None:
         return None
     names = [str(n) for n in found["class_names"]]
     confusion = stats.confusion_matrix(found["label"], found["probabilities"].argmax(-1), len(names))
     per_class = stats.per_class_accuracy(confusion)
-    figure = report.per_class_accuracy(
+    figure = figures.per_class_accuracy(
         per_class, names, os.path.join(workdir, f"per_class-{split}.png"), f"{split}: {len(found['label'])} photos"
     )
-    pairs = stats.most_confused(confusion, names, CONFUSED_PAIRS)
-    lines = [
-        f"#### {title or os.path.basename(workdir)}: the {len(pairs)} class pairs most often confused ({split})",
-        "",
-        "| class A | class B | A taken for B | B taken for A |",
-        "|---|---|---|---|",
-        *(f"| {a} | {b} | {ab} | {ba} |" for a, b, ab, ba in pairs),
-        "",
-        f"Classes with every {split} photo right: {int(np.sum(per_class == 1))} of "
-        f"{int(np.sum(~np.isnan(per_class)))}; the worst: "
-        + ", ".join(f"{names[i]} {per_class[i]:.2f}" for i in np.argsort(np.nan_to_num(per_class, nan=2.0))[:5])
-        + ".",
-    ]
-    return "\n".join(lines) + "\n", str(figure)
+    worst = np.argsort(np.nan_to_num(per_class, nan=2.0))[:5]
+    return {
+        "title": title or os.path.basename(workdir),
+        "split": split,
+        "pairs": [[a, b, int(ab), int(ba)] for a, b, ab, ba in stats.most_confused(confusion, names, CONFUSED_PAIRS)],
+        "perfect": int(np.sum(per_class == 1)),
+        "classes": int(np.sum(~np.isnan(per_class))),
+        "worst": [[names[i], float(per_class[i])] for i in worst],
+        "figure": str(figure),
+    }

@@ -1,11 +1,11 @@
-"""Copies a finished suite's own tables into the docs, so that no number there is typed by hand.
+"""Renders a finished suite's own record into the docs, so that no number there is typed by hand.
 
     python -m jaxvision.publish runs/quickstart            # README.md and docs/results.md
 
 Each target file marks the place with a pair of comments naming the suite's workdir:
 
     <!-- results of runs/quickstart: begin -->
-    ... replaced by the run's claims (claims.md), its time and its tables (results.md) ...
+    ... replaced by the suite's claims, its time and its tables, rendered from its results.json ...
     <!-- results of runs/quickstart: end -->
 
 The README gets the claims and tables only; docs/results.md also the dataset and settings of
@@ -15,12 +15,10 @@ every row.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import re
 import sys
 
-from jaxvision.research import environment, wall_clock
+from jaxvision.research import results, tables
 
 TARGETS = ("README.md", os.path.join("docs", "results.md"))
 SHORT = ("README.md",)  # targets that leave out each row's settings
@@ -30,43 +28,33 @@ class PublishError(ValueError):
     pass
 
 
-def _read(path: str, what: str) -> str:
-    if not os.path.isfile(path):
-        raise PublishError(f"{path} does not exist: {what}")
-    with open(path) as f:
-        return f.read()
-
-
 def block(workdir: str, shown_as: str, settings: bool = True) -> str:
-    """The markdown that stands for the suite in `workdir` (named `shown_as` in the text).
-
-    Without `settings`, the lines giving each row's dataset and settings are left out."""
-    _read(os.path.join(workdir, "report.md"), "run the suite to its end first (it writes report.md).")
-    claims = _read(os.path.join(workdir, "claims.md"), "this suite checks no claims, or it has not finished.")
-    results = _read(os.path.join(workdir, "results.md"), "run the suite to its end first.")
-    clock = wall_clock.recorded(workdir)
-    stamp = datetime.datetime.fromtimestamp(os.path.getmtime(os.path.join(workdir, "report.md")))
-    claims = re.sub(r"^#+ [^\n]*\n+", "", claims.strip())  # the target file has its own heading
-    results = re.sub(r"(?m)^### ", "#### ", re.sub(r"^# [^\n]*\n+", "", results.strip()))
-    if not settings:
-        results = re.sub(r"(?m)^- \*[^\n]*\n?", "", results)
-        results = re.sub(r"\n{3,}", "\n\n", results).strip()
+    """The markdown that stands for the suite in `workdir` (named `shown_as` in the text),
+    rendered from its results.json. Without `settings`, each row's settings are left out."""
+    record = results.read(workdir)
+    if record is None or record.get("kind") != "suite":
+        raise PublishError(
+            f"{os.path.join(workdir, results.FILE)} does not exist or is not a suite's record: "
+            "run the suite to its end first (or `--mode report` on its workdir)."
+        )
+    if not record["claims"]:
+        raise PublishError(f"{workdir}: this suite checks no claims, so there is nothing to publish.")
+    clock = record.get("wall_clock")
     timing = ""
     if clock:
         starts = f" over {clock['starts']} starts" if clock["starts"] > 1 else ""
         timing = f" (its runs took {clock['seconds'] / 60:.1f} minutes of wall clock{starts}, report aside)"
-    runs = sorted(d for d in os.listdir(workdir) if os.path.isdir(os.path.join(workdir, d)))
-    computed_with = environment.summary(workdir, runs)
+    computed_with = record.get("computed_with")
     lines = [
-        f"From the run in `{shown_as}` of {stamp:%Y-%m-%d}{timing}, copied from its claims.md and results.md "
+        f"From the run in `{shown_as}` of {record['written'][:10]}{timing}, rendered from its results.json "
         f"by `python -m jaxvision.publish {shown_as}`"
         + (f"; computed with {computed_with}" if computed_with else "")
         + ("" if settings else " (the settings of every row: [docs/results.md](docs/results.md))")
         + ":",
         "",
-        claims,
+        tables.claims(record["claims"], heading=False).strip(),
         "",
-        results,
+        tables.results(record, settings, level=4).strip(),
     ]
     return "\n".join(lines)
 

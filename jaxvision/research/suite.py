@@ -24,10 +24,12 @@ Every run config carries `config.report`: its results `table` (title), `columns`
 'split/metric', paper's value), ...), its `row` name, the metric keys of its `curves`, its
 `figure` ('reconstruction', 'segmentation' or '') with the short `label` naming the run there,
 and optionally `extra_rows` of numbers the paper cites without a run. Each run's workdir gets
-curves.png, its figure and results.md; the suite's workdir gets results.md (one table per paper
-table, paper beside ours, with the dataset and settings of every row), figures/ and report.md
-linking all of it, and claims.md with each claim ✔ or ✘ (also printed at the end). A suite
-started again in the same workdir resumes: finished runs are only re-evaluated.
+results.json (its record), curves.png, its figure and results.md; the suite's workdir gets
+results.json (the record of the whole suite: every table, claim and held-out section, its wall
+clock), and rendered from it results.md (one table per paper table, paper beside ours, with the
+dataset and settings of every row), claims.md with each claim ✔ or ✘ (also printed at the
+end), figures/ and report.md linking all of it. A suite started again in the same workdir
+resumes: finished runs are only re-evaluated.
 """
 
 from __future__ import annotations
@@ -36,15 +38,12 @@ import os
 import time
 
 import ml_collections
-import numpy as np
 import tqdm
 
-from jaxvision import baselines, pca, stats, train
-from jaxvision.weights import pretrained, warmstart
-from jaxvision.research import claims, environment, heldout, outcomes, report, wall_clock
-from jaxvision.research.report import Row
-
-KINDS = ("pca", "prior")  # runs that train nothing: PCA (pca.py) and segmentation baselines (baselines.py)
+from jaxvision import stats, train
+from jaxvision.research import claims, environment, figures, heldout, results, runs, tables, wall_clock
+from jaxvision.research.results import Estimate
+from jaxvision.weights import warmstart
 
 
 def is_suite(config: ml_collections.ConfigDict) -> bool:
@@ -55,12 +54,9 @@ def _say(message: str) -> None:
     tqdm.tqdm.write(message)
 
 
-# --- the suite --------------------------------------------------------------------------------
-
-
-def _resolved_runs(config, workdir: str) -> dict[str, ml_collections.ConfigDict]:
-    """The suite's runs by name, with `init.workdir` naming a run of the suite made a path."""
-    runs = {}
+def resolved_runs(config, workdir: str) -> dict[str, ml_collections.ConfigDict]:
+    """The suite's runs by name, resolved, with `init.workdir` naming a run of the suite made a path."""
+    found = {}
     for name in config.suite.order:
         if name not in config.runs:
             raise ValueError(f"config.suite.order names {name!r}, but config.runs has only {', '.join(config.runs)}.")
@@ -69,211 +65,183 @@ def _resolved_runs(config, workdir: str) -> dict[str, ml_collections.ConfigDict]
             run.seed = config.seed
         if run.get("init") is not None and run.init.get("workdir") in config.runs:
             run.init.workdir = os.path.join(workdir, run.init.workdir)
-        runs[name] = run if run.get("kind") in KINDS else warmstart.bind(run, os.path.join(workdir, name))
-    return runs
+        found[name] = run if run.get("kind") in runs.UNTRAINED else warmstart.bind(run, os.path.join(workdir, name))
+    return found
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> tuple[str, bool]:
     """Runs every run of the suite in order, then writes the report; returns one line for people
     and whether a signal stopped it (to be resumed)."""
     workdir = os.path.abspath(workdir)
-    runs = _resolved_runs(config, workdir)
+    found = resolved_runs(config, workdir)
     started = time.time()
-    for i, (name, run_config) in enumerate(runs.items(), start=1):
+    for i, (name, run_config) in enumerate(found.items(), start=1):
         sub = os.path.join(workdir, name)
-        _say(f"[{i}/{len(runs)}] {name}: {run_config.report.row}  ({sub})")
-        if run_config.get("kind") == "pca":
-            pca.run(run_config, sub)
-            continue
-        if run_config.get("kind") == "prior":
-            baselines.run(run_config, sub)
-            continue
-        run_config = warmstart.bind(run_config, sub)  # again: a run it starts from may have just finished
-        try:
-            message = warmstart.prepare(run_config, sub)
-        except pretrained.PretrainedError as error:
-            if not run_config.get("optional"):
-                raise
-            _say(f"Run {name} left out: {error}")  # its rows and claims say 'not measured'
-            continue
-        if message:
-            _say(message)
-        result = train.fit(run_config, sub)
-        if result.status == "interrupted":  # SIGTERM / Ctrl-C stops the suite, not just this run
+        _say(f"[{i}/{len(found)}] {name}: {run_config.report.row}  ({sub})")
+        stopped = runs.of(run_config).run(run_config, sub)
+        if stopped:  # SIGTERM / Ctrl-C stops the suite, not just this run
             wall_clock.add(workdir, time.time() - started)
-            return f"{result.message} The suite stopped during run {name}; it resumes from there.", True
+            return f"{stopped} The suite stopped during run {name}; it resumes from there.", True
     wall_clock.add(workdir, time.time() - started)
     path = write_report(config, workdir)
-    checked = os.path.join(workdir, "claims.md")
-    shown = open(checked).read() if os.path.isfile(checked) else ""
-    return f"{shown}{len(runs)} runs finished in {(time.time() - started) / 60:.1f} min; the report is {path}.", False
+    shown = tables.claims(results.read(workdir)["claims"])
+    return f"{shown}{len(found)} runs finished in {(time.time() - started) / 60:.1f} min; the report is {path}.", False
 
 
 def write_report(config: ml_collections.ConfigDict, workdir: str) -> str:
-    """results.md, figures/ and report.md of a suite whose runs are in `workdir`; returns report.md's path."""
+    """The suite's results.json from its runs' records, then results.md, claims.md, figures/ and
+    report.md rendered from it; returns report.md's path."""
     workdir = os.path.abspath(workdir)
-    runs = _resolved_runs(config, workdir)
-    clock = wall_clock.recorded(workdir)
-    tables: dict[str, dict] = {}
-    reconstructions: dict[str, np.ndarray] = {}
-    segmentations: dict[str, np.ndarray] = {}
-    shown: dict[str, np.ndarray] = {}
-    run_files: dict[str, list[str]] = {}
-    for name, run_config in runs.items():
-        sub = os.path.join(workdir, name)
-        table = tables.setdefault(
-            run_config.report.table, {"columns": run_config.report.columns, "rows": [], "notes": []}
-        )
-        if run_config.get("kind") == "pca":
-            rows, notes = pca.rows(run_config, sub)
-            pca_shown = pca.reconstructions(sub)
-            shown.setdefault("reconstruction", pca_shown["image"])
-            reconstructions.update({f"PCA, {k}": pca_shown[str(k)] for k in run_config.components})
-        elif run_config.get("kind") == "prior":
-            rows, notes = baselines.rows(run_config, sub)
-        elif not os.path.isfile(os.path.join(sub, "metrics.jsonl")):  # an optional run that could not start
-            rows = [Row(run_config.report.row, {c: p for c, _, p in run_config.report.columns}, {})]
-            notes = [f"- *{run_config.report.row}*: not run (see the suite's log: its weights could not be had)."]
-        else:
-            run_files[name], rows, notes, out = outcomes.run_report(run_config, sub)
-            figure = run_config.report.figure
-            if out is not None:
-                shown.setdefault(figure, out["image"])
-                if figure == "segmentation":
-                    shown.setdefault("target", out["target"])
-                figures_of = reconstructions if figure == "reconstruction" else segmentations
-                figures_of[run_config.report.label] = out["output"]
-        table["rows"] += rows
-        table["notes"] += notes
-    results = "\n".join(outcomes.table(title, t["columns"], t["rows"], t["notes"]) for title, t in tables.items())
-    figures = _figures(workdir, shown, reconstructions, segmentations)
-    for text, figure in _held_out_sections(config, runs, workdir):
-        results += "\n" + text
-        figures.append(figure)
+    found = resolved_runs(config, workdir)
+    done = {name: runs.of(c).result(c, os.path.join(workdir, name)) for name, c in found.items()}
+    numbers = {name: r.record["numbers"] for name, r in done.items()}
+    record = {
+        "kind": "suite",
+        "title": config.suite.title,
+        "notes": [str(note) for note in config.suite.notes],
+        "runs": list(found),
+        "wall_clock": wall_clock.recorded(workdir),
+        "computed_with": environment.summary(workdir, found),
+        "tables": results.merge([t for r in done.values() for t in r.record["tables"]]),
+        "confusions": [c for name in config.suite.get("confusions", ()) for c in done[name].record["confusions"]],
+        "scaling": _scaling(config.suite.scaling, workdir) if config.suite.get("scaling") else None,
+        "claims": claims.checked(
+            config.suite.get("claims", ()),
+            lambda name: numbers[name],
+            lambda name, split: heldout.correct(os.path.join(workdir, name), split),
+        ),
+        "figures": _figures(workdir, done),  # then the held-out ones, below
+        "curves": [
+            {"run": name, "row": found[name].report.row, "path": os.path.relpath(r.files[0], workdir)}
+            for name, r in done.items()
+            if r.record["kind"] == "trained"
+        ],
+    }
+    record["figures"] += _held_out_figures(record, workdir)
+    results.write(workdir, record)
+    return _render(results.read(workdir), workdir)
+
+
+def _render(record: dict, workdir: str) -> str:
+    """results.md, claims.md and report.md of a suite's record; returns report.md's path."""
     with open(os.path.join(workdir, "results.md"), "w") as f:
-        f.write(results)
-    checked = claims.table(
-        config.suite.get("claims", ()),
-        lambda run: _run_numbers(runs[run], workdir, run),
-        lambda run, split: heldout.correct(os.path.join(workdir, run), split),
-    )
+        f.write(tables.results(record))
+    checked = tables.claims(record["claims"])
     if checked:
         with open(os.path.join(workdir, "claims.md"), "w") as f:
             f.write(checked)
     path = os.path.join(workdir, "report.md")
     with open(path, "w") as f:
-        f.write(_report_markdown(config, runs, results, figures, run_files, workdir, clock, checked))
+        f.write(_report_markdown(record))
     return path
 
 
-def _held_out_sections(config, runs: dict, workdir: str) -> list[tuple[str, tuple[str, str]]]:
-    """(markdown, (caption, figure)) of what the suite shows from kept predictions: the mistakes
-    of the runs named in `config.suite.confusions`, and the scaling curve."""
-    sections = []
-    for name in config.suite.get("confusions", ()):
-        for split in heldout.accuracy_splits(runs[name]):
-            found = heldout.summary(os.path.join(workdir, name), split, runs[name].report.row)
-            if found is not None:
-                caption = f"Per-class held-out accuracy of {runs[name].report.row} ({split})"
-                sections.append((found[0], (caption, found[1])))
-    if config.suite.get("scaling"):
-        sections.append(_scaling(config.suite.scaling, workdir))
-    return sections
-
-
-def _figures(workdir: str, shown: dict, reconstructions: dict, segmentations: dict) -> list[tuple[str, str]]:
-    """(caption, path) of the suite's comparison figures, drawn into workdir/figures."""
-    figures = []
-    if reconstructions:
-        figures.append(
-            (
-                "Originals (top row) and their reconstructions by each autoencoder and by PCA "
-                "(validation images; paper B, Fig. 3)",
-                report.reconstruction_grid(
-                    shown["reconstruction"], reconstructions, os.path.join(workdir, "figures", "reconstructions.png")
-                ),
-            )
+def _figures(workdir: str, done: dict) -> list[dict]:
+    """{'caption', 'path'} of the suite's comparison figures (drawn into workdir/figures) and of
+    the per-class accuracy of the runs whose confusions it shows."""
+    shown: dict[str, dict] = {}
+    for r in done.values():
+        if r.shown is not None:
+            kind = shown.setdefault(r.record["figure"], {**r.shown, "outputs": {}})
+            kind["outputs"].update(r.shown["outputs"])
+    drawn = []
+    if "reconstruction" in shown:
+        s = shown["reconstruction"]
+        path = figures.reconstruction_grid(
+            s["image"], s["outputs"], os.path.join(workdir, "figures", "reconstructions.png")
         )
-    if segmentations:
-        figures.append(
-            (
-                "Image, target mask (red) and each model's prediction (blue), validation images (paper B, Fig. 8)",
-                report.segmentation_overlays(
-                    shown["segmentation"],
-                    shown["target"],
-                    segmentations,
-                    os.path.join(workdir, "figures", "segmentation.png"),
-                ),
-            )
+        caption = (
+            "Originals (top row) and their reconstructions by each autoencoder and by PCA "
+            "(validation images; paper B, Fig. 3)"
         )
-    return figures
+        drawn.append({"caption": caption, "path": path})
+    if "segmentation" in shown:
+        s = shown["segmentation"]
+        path = figures.segmentation_overlays(
+            s["image"], s["target"], s["outputs"], os.path.join(workdir, "figures", "segmentation.png")
+        )
+        caption = "Image, target mask (red) and each model's prediction (blue), validation images (paper B, Fig. 8)"
+        drawn.append({"caption": caption, "path": path})
+    return [{"caption": d["caption"], "path": os.path.relpath(d["path"], workdir)} for d in drawn]
 
 
-def _scaling(scaling, workdir: str) -> tuple[str, tuple[str, str]]:
-    """The scaling table (markdown) and (caption, path) of its figure, from the runs' predictions."""
-    header = f"| run | {scaling.xlabel} | held-out top-1 (95 % interval) |"
-    lines = [f"### {scaling.title}", "", header, "|---|---|---|"]
-    curves = {}
-    for label, points in scaling.curves:
-        found = [(x, heldout.interval(os.path.join(workdir, run), scaling.split)) for run, x in points]
-        curves[label] = [(x, e) for x, e in found if e is not None]
-        lines += [f"| {label} | {x:.3g} | {e if e is not None else 'not run'} |" for x, e in found]
-    marks = {}
-    for label, run, x in scaling.get("marks", ()):
-        e = heldout.interval(os.path.join(workdir, run), scaling.split)
+def _scaling(scaling, workdir: str) -> dict:
+    """The scaling table's points (their estimates from the runs' kept predictions), with the
+    figure drawn from them."""
+    points, curves, marks, references = [], {}, {}, {}
+    for label, found in scaling.curves:
+        drawn = [(x, heldout.interval(os.path.join(workdir, name), scaling.split)) for name, x in found]
+        curves[label] = [(x, e) for x, e in drawn if e is not None]
+        points += [{"label": label, "x": x, "estimate": e} for x, e in drawn]
+    for label, name, x in scaling.get("marks", ()):
+        e = heldout.interval(os.path.join(workdir, name), scaling.split)
         if e is not None:
             marks[label] = (x, e)
-        lines.append(f"| {label} | {x:.3g} | {e if e is not None else 'not run'} |")
-    references = {}
+        points.append({"label": label, "x": x, "estimate": e})
     for label, correct, photos in scaling.get("paper", ()):
-        references[label] = report.Estimate(correct / photos, *stats.wilson_interval(correct, photos))
-        lines.append(f"| {label} | — | {references[label]} |")
-    path = report.scaling_curve(
+        references[label] = Estimate(correct / photos, *stats.wilson_interval(correct, photos))
+        points.append({"label": label, "x": None, "estimate": references[label]})
+    path = figures.scaling_curve(
         curves, os.path.join(workdir, "figures", "scaling.png"), scaling.xlabel, marks, references
     )
-    caption = f"{scaling.title}: held-out top-1 with its 95 % Wilson interval"
-    return "\n".join(lines) + "\n", (caption, str(path))
+    return {
+        "title": scaling.title,
+        "xlabel": scaling.xlabel,
+        "split": scaling.split,
+        "points": points,
+        "figure": {
+            "caption": f"{scaling.title}: held-out top-1 with its 95 % Wilson interval",
+            "path": os.path.relpath(path, workdir),
+        },
+    }
 
 
-def _run_numbers(run_config, workdir: str, name: str) -> dict[str, float]:
-    """'split/metric' -> value of one run of the suite (baselines: 'baseline_name/split/metric')."""
-    sub = os.path.join(workdir, name)
-    if run_config.get("kind") == "prior":
-        return {f"{b}/{k}": v for b, found in baselines.numbers(sub).items() for k, v in found.items()}
-    return outcomes.numbers(run_config, sub) if os.path.isfile(os.path.join(sub, "metrics.jsonl")) else {}
+def _held_out_figures(record: dict, workdir: str) -> list[dict]:
+    found = [
+        {
+            "caption": f"Per-class held-out accuracy of {c['title']} ({c['split']})",
+            "path": os.path.relpath(c["figure"], workdir),
+        }
+        for c in record["confusions"]
+    ]
+    return found + ([record["scaling"]["figure"]] if record.get("scaling") else [])
 
 
-def _report_markdown(config, runs, results: str, figures, run_files, workdir: str, clock, checked: str) -> str:
-    lines = [f"# {config.suite.title}", ""]
-    if config.suite.notes:
-        lines += [str(note) for note in config.suite.notes] + [""]
+def _report_markdown(record: dict) -> str:
+    lines = [f"# {record['title']}", ""]
+    if record["notes"]:
+        lines += record["notes"] + [""]
+    clock = record.get("wall_clock")
     if clock is not None:
         starts = f" over {clock['starts']} starts" if clock["starts"] > 1 else ""
         minutes = clock["seconds"] / 60
-        lines += [f"All {len(runs)} runs took {minutes:.1f} minutes (wall clock{starts}, before this report).", ""]
-    computed_with = environment.summary(workdir, runs)
-    if computed_with:
-        lines += [f"Computed with {computed_with}.", ""]
+        lines += [
+            f"All {len(record['runs'])} runs took {minutes:.1f} minutes (wall clock{starts}, before this report).",
+            "",
+        ]
+    if record.get("computed_with"):
+        lines += [f"Computed with {record['computed_with']}.", ""]
+    checked = tables.claims(record["claims"])
     if checked:
         lines += [checked]
     lines += [
         "## Results (the paper's numbers beside ours; also in [results.md](results.md))",
         "",
-        results,
+        tables.results(record),
         "## Figures",
         "",
     ]
-    for caption, figure in figures:
-        rel = os.path.relpath(figure, workdir)
-        lines += [f"**{caption}.**", "", f"![{caption}]({rel})", ""]
+    for figure in record["figures"]:
+        caption = figure["caption"]
+        lines += [f"**{caption}.**", "", f"![{caption}]({figure['path']})", ""]
     lines += ["## Training curves (loss and main metric per epoch; paper B, Figs. 2, 4, 6, 7)", ""]
-    for name, files in run_files.items():
-        curves = os.path.relpath(files[0], workdir)
+    for curves in record["curves"]:
+        name = curves["run"]
         lines += [
-            f"**{runs[name].report.row}** (`{name}/`: checkpoints, metrics.jsonl, TensorBoard events, "
+            f"**{curves['row']}** (`{name}/`: checkpoints, metrics.jsonl, TensorBoard events, "
             f"[results.md]({name}/results.md))",
             "",
-            f"![curves of {name}]({curves})",
+            f"![curves of {name}]({curves['path']})",
             "",
         ]
     return "\n".join(lines)

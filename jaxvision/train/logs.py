@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import sys
+from collections.abc import Mapping, Sequence
 
 import jax
 import ml_collections
@@ -104,3 +105,24 @@ class RunLog:
     def close(self) -> None:
         if self._events is not None:
             self._events.close()
+
+
+def read_history(path: str) -> list[dict]:
+    """The records of a `metrics.jsonl` file, in order (a missing file is an empty history)."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def epoch_series(history: Sequence[Mapping], split: str, key: str) -> tuple[list[int], list[float]]:
+    """(epochs, values) of one metric of one split from history records.
+
+    Records carry 'epoch', 'split' and metric values; only the last record of each epoch counts.
+    """
+    by_epoch: dict[int, float] = {}
+    for record in history:
+        if record.get("split") == split and key in record:
+            by_epoch[int(record["epoch"])] = float(record[key])
+    epochs = sorted(by_epoch)
+    return epochs, [by_epoch[e] for e in epochs]

@@ -1,7 +1,7 @@
 """Opening a run: the one place where a config becomes pipelines, an engine and checkpoints.
 
 Training (`loop.fit`), scoring (`scoring.evaluate`, `predict`), the warm start
-(`warmstart.prepare`) and the reports (`outcomes`) all open their run here, so the config is
+(`warmstart.prepare`) and the reports (`research.trained`) all open their run here, so the config is
 resolved once and every run is built the same way.
 """
 

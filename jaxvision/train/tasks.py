@@ -112,6 +112,8 @@ class _Kind:
     output: Callable[[jax.Array], jax.Array]
     data_problem: Callable[[object], str | None] = lambda info: None
     min_classes: int = 1  # a softmax over one class is 1 whatever the image
+    figure: str = ""  # what a report draws of its outputs: 'reconstruction', 'segmentation' or nothing
+    keeps_predictions: bool = False  # its held-out class probabilities are kept (intervals, confusions)
 
 
 _TASKS: dict[str, _Kind] = {
@@ -122,6 +124,7 @@ _TASKS: dict[str, _Kind] = {
         output=losses.softmax,
         data_problem=_one_hot_data,
         min_classes=2,
+        keeps_predictions=True,
     ),
     "multilabel": _Kind(
         target="label",
@@ -138,6 +141,7 @@ _TASKS: dict[str, _Kind] = {
         },
         metrics=_reconstruction_metrics,
         output=lambda x: x,
+        figure="reconstruction",
     ),
     "segmentation": _Kind(
         target="mask",
@@ -149,6 +153,7 @@ _TASKS: dict[str, _Kind] = {
         metrics=_segmentation_metrics,
         output=jax.nn.sigmoid,
         data_problem=_mask_data,
+        figure="segmentation",
     ),
 }
 
@@ -158,8 +163,9 @@ LOSSES = {task: tuple(kind.losses) for task, kind in _TASKS.items()}
 @dataclasses.dataclass(frozen=True)
 class Task:
     """A task's name, the batch key its target lives under, its loss, its metrics, the meaning of
-    its model's outputs (`output`) and the data it cannot learn from (`data_problem`, see _Kind).
-    A task whose target is 'label' has class probabilities to list (`--mode predict`)."""
+    its model's outputs (`output`), the data it cannot learn from (`data_problem`) and what its
+    reports show (`figure`, `keeps_predictions`; see _Kind). A task whose target is 'label' has
+    class probabilities to list (`--mode predict`)."""
 
     name: str
     loss_name: str
@@ -169,6 +175,8 @@ class Task:
     output: Callable[[jax.Array], jax.Array]
     data_problem: Callable[[object], str | None]
     min_classes: int
+    figure: str
+    keeps_predictions: bool
 
 
 def make_task(task: str, loss: str) -> Task:
@@ -189,4 +197,6 @@ def make_task(task: str, loss: str) -> Task:
         output=kind.output,
         data_problem=kind.data_problem,
         min_classes=kind.min_classes,
+        figure=kind.figure,
+        keeps_predictions=kind.keeps_predictions,
     )

@@ -1,4 +1,5 @@
-"""Figures and tables written next to a run: curves, reconstructions, overlays, results.md.
+"""Figures drawn next to a run and a suite: curves, reconstructions, overlays, per-class
+accuracy and the scaling curve.
 
 Everything here takes plain numbers and numpy arrays, so it can redraw a finished run from its
 `metrics.jsonl` without touching a model.
@@ -6,10 +7,7 @@ Everything here takes plain numbers and numpy arrays, so it can redraw a finishe
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -18,26 +16,8 @@ matplotlib.use("Agg")  # figures are files; never open a window (headless cluste
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-
-def read_history(path: str | Path) -> list[dict]:
-    """The records of a `metrics.jsonl` file, in order (a missing file is an empty history)."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def epoch_series(history: Sequence[Mapping], split: str, key: str) -> tuple[list[int], list[float]]:
-    """(epochs, values) of one metric of one split from history records.
-
-    Records carry 'epoch', 'split' and metric values; only the last record of each epoch counts.
-    """
-    by_epoch: dict[int, float] = {}
-    for record in history:
-        if record.get("split") == split and key in record:
-            by_epoch[int(record["epoch"])] = float(record[key])
-    epochs = sorted(by_epoch)
-    return epochs, [by_epoch[e] for e in epochs]
+from jaxvision.research.results import Estimate  # noqa: E402
+from jaxvision.train.logs import epoch_series  # noqa: E402
 
 
 def plot_curves(
@@ -113,51 +93,6 @@ def segmentation_overlays(
         for c, panel in enumerate(panels):
             _show(axes[r, c], panel, columns[c] if r == 0 else "")
     return _save(fig, path)
-
-
-@dataclass(frozen=True)
-class Row:
-    """One line of a results table: what was run, the paper's number and ours."""
-
-    name: str
-    paper: Mapping[str, float | str | None]
-    ours: Mapping[str, float | str | None]
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A held-out proportion with its 95 % interval."""
-
-    value: float
-    low: float
-    high: float
-
-    def __str__(self) -> str:
-        return f"{self.value:.4f} ({self.low:.3f}-{self.high:.3f})"
-
-
-def _cell(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 100 else f"{value:,.0f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
-def results_table(title: str, columns: Sequence[str], rows: Sequence[Row], note: str = "") -> str:
-    """A markdown table with, for every column the paper gives a number in, the paper's beside ours."""
-    cited = {c for c in columns if any(row.paper.get(c) is not None for row in rows)}
-    sides = [(c, who) for c in columns for who in (("paper", "ours") if c in cited else ("ours",))]
-    header = ["run"] + [f"{c} ({who})" if c in cited else c for c, who in sides]
-    lines = [f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        cells = [row.name] + [_cell((row.paper if who == "paper" else row.ours).get(c)) for c, who in sides]
-        lines.append("| " + " | ".join(cells) + " |")
-    if note:
-        lines += ["", note]
-    return "\n".join(lines) + "\n"
 
 
 def per_class_accuracy(accuracy: np.ndarray, names: Sequence[str], path: str | Path, title: str = "") -> Path:
