@@ -68,7 +68,7 @@ def data() -> dict[str, str]:
     for name, (spec, run, overrides) in RUNS.items():
         config = load(spec, run, overrides)
         config.data.data_dir = str(DATA)
-        folder = Path(grain_pipeline.prepared_dir(config.data, 1))
+        folder = Path(grain_pipeline.prepared_dir(config.data))
         found[name] = str(folder.relative_to(ROOT))
     return found
 

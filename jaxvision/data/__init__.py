@@ -11,9 +11,10 @@ Datasets (config.data.name): 'shapes' (embedded, generated offline, see `shapes`
 `[local devices, per-device batch, ...]`, already placed on the devices
 (config.data.prefetch_to_device batches ahead) or, with prefetch_to_device=0, numpy arrays.
 
-Two readers (config.data.reader): 'tf' (tf.data, pipeline.py) and 'grain' (grain_pipeline.py, grain_fields.py),
-which reads datasets prepared in tfds' array_record format without importing TensorFlow, so
-that a host without it can train. Only the chosen reader's modules are imported.
+Two readers (config.data.reader), which share one setup (plan.py): 'tf' (tf.data, pipeline.py)
+and 'grain' (grain_pipeline.py, grain_fields.py), which reads datasets prepared in tfds'
+array_record format without importing TensorFlow, so that a host without it can train. Only the
+chosen reader's modules are imported.
 """
 
 from __future__ import annotations

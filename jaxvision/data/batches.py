@@ -1,5 +1,6 @@
 """What every reader (tf.data in pipeline.py, grain in grain_pipeline.py) hands the engine, and the
-rules they share: per-process batch sizes, per-epoch seeds, and placing batches on devices.
+rules they share: per-process batch sizes, per-epoch seeds, and placing batches on devices
+(plan.py lays both readers' setup out with them).
 
 Nothing here imports TensorFlow.
 """
@@ -42,7 +43,9 @@ class Pipelines:
     info: DatasetInfo
 
 
-def this_process(process_index: int | None, process_count: int | None, devices) -> tuple[int, int, tuple]:
+def this_process(
+    process_index: int | None = None, process_count: int | None = None, devices=None
+) -> tuple[int, int, tuple]:
     """The process's index, the number of processes and its devices: jax's, unless given (tests
     play one process of a larger run)."""
     return (

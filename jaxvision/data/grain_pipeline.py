@@ -22,46 +22,34 @@ cropped and resized) once and kept in memory: the first epoch fills the cache, l
 augment. config.data.read_threads threads read and preprocess examples (default: one per core
 this process may use).
 
-Which feature holds what is per dataset (grain_fields.py).
+Which feature holds what is per dataset (grain_fields.py); what the two readers share (which
+splits, batch sizes, steps, padding, checks) is plan.py's.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
-import functools
-import math
 import os
 from collections.abc import Iterator, Sequence
 
 import grain
-import jax
 import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
-from jax.experimental import multihost_utils
 
-from jaxvision.data.batches import (
-    DatasetInfo,
-    Pipelines,
-    check_splits,
-    epoch_seeds,
-    expand,
-    local_batch,
-    per_class,
-    place_on_devices,
-    this_process,
-)
+from jaxvision.data.batches import Pipelines, epoch_seeds, expand, per_class, this_process
 from jaxvision.data.config import resolve_data_config
 from jaxvision.data.errors import DataError
 from jaxvision.data.grain_fields import Fields, fields
+from jaxvision.data.plan import Contents, Plan, from_config, prepared_first
 from jaxvision.data.preprocess_np import decode, preprocessor
 
 FORMAT = "array_record"
 
 
-def prepared_dir(data: ml_collections.ConfigDict, process_count: int) -> str:
-    """The folder of the dataset in array_record format: config.data.prepared, or prepared here."""
+def prepared_dir(data: ml_collections.ConfigDict) -> str:
+    """The folder of the dataset in array_record format: config.data.prepared, or prepared here
+    (process 0 first: plan.prepared_first)."""
     if data.prepared:
         if not os.path.isfile(os.path.join(data.prepared, "dataset_info.json")):
             raise DataError(
@@ -80,13 +68,13 @@ def prepared_dir(data: ml_collections.ConfigDict, process_count: int) -> str:
     root = data.data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
     copy = ml_collections.ConfigDict(data.to_dict())
     copy.data_dir = os.path.join(root, FORMAT)
-    if process_count > 1 and jax.process_index() != 0:
-        multihost_utils.sync_global_devices("jaxvision.data: dataset prepared by process 0")
-    source = sources.make_source(copy)
-    sources.prepare(source, file_format=FORMAT)
-    if process_count > 1 and jax.process_index() == 0:
-        multihost_utils.sync_global_devices("jaxvision.data: dataset prepared by process 0")
-    return str(source.builder.data_dir)
+
+    def prepare() -> str:
+        source = sources.make_source(copy)
+        sources.prepare(source, file_format=FORMAT)
+        return str(source.builder.data_dir)
+
+    return prepared_first(prepare)
 
 
 def _open(directory: str):
@@ -145,60 +133,6 @@ class _Share:
         return example
 
 
-def _drawn(builder, split: str, process_count: int, f: Fields, data, k: int, seed: int) -> list[_Share]:
-    """train_per_class=k: k examples of each class drawn once from the whole split (as tf.data
-    draws them), then shared out among the processes."""
-    if f.multi_label:
-        raise DataError(
-            f"config.train_per_class={k} draws photos of each class, which {data.name} (multi-label) does not "
-            "have one of: set train_per_class=0."
-        )
-    whole = _Share(builder, split, 0, 1, f, data)
-    labels = np.asarray([f.label(whole.records[i]) for i in whole.index])
-    kept = [whole.index[i] for i in per_class(labels, k, seed)]
-    return [whole.subset(kept[p::process_count]) for p in range(process_count)]
-
-
-@dataclasses.dataclass(frozen=True)
-class _Plan:
-    """What every pipeline of one process shares: the data, this process's shares, batches and seeds."""
-
-    data: ml_collections.ConfigDict
-    fields: Fields
-    directory: str
-    seed: int
-    process_index: int
-    devices: tuple[jax.Device, ...]
-    train_batch: int
-    eval_batch: int
-    shares: dict[str, _Share]  # split -> this process's share
-    sizes: dict[str, list[int]]  # split -> examples of each process
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return min(self.sizes[self.data.train_split]) // self.train_batch if self.data.train_split else 0
-
-    def eval_steps(self, split: str) -> int:
-        return math.ceil(max(self.sizes[split]) / self.eval_batch)
-
-
-def _example(plan: _Plan, split: str, train: bool):
-    """(index in the share, rng) -> the model's example."""
-    share, (fixed, varied) = plan.shares[split], preprocessor(plan.data, train)
-    channels = 1 if plan.data.grayscale else 3
-
-    def run(i: int, rng: np.random.Generator | None = None) -> dict:
-        found = share.fixed(i, fixed, plan.directory)
-        image, mask = varied(found["image"], found["mask"], rng)
-        out = {"image": image.reshape(*image.shape[:2], channels), "label": found["label"], "valid": np.float32(1)}
-        if mask is not None:
-            out["mask"] = mask.astype(np.float32)
-        out["name"] = found["name"]
-        return out
-
-    return run
-
-
 def add_device_axis(examples: Sequence[dict], num_devices: int, names: bool = False) -> dict:
     """One batch of `examples` shaped `[num_devices, len(examples) // num_devices, ...]`: the
     leading axis is the one `jax.pmap` maps over (the arrays stay on the host)."""
@@ -210,114 +144,88 @@ def add_device_axis(examples: Sequence[dict], num_devices: int, names: bool = Fa
     }
 
 
-def _iterate(plan: _Plan, ds: grain.MapDataset) -> Iterator[dict]:
-    threads = plan.data.read_threads or len(os.sched_getaffinity(0))
+def _iterate(data: ml_collections.ConfigDict, ds: grain.MapDataset) -> Iterator[dict]:
+    threads = data.read_threads or len(os.sched_getaffinity(0))
     return iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=threads, prefetch_buffer_size=2 * threads)))
 
 
-def _train_batches(plan: _Plan, epoch: int, start_step: int = 0) -> Iterator[dict]:
-    data, spe, batch = plan.data, plan.steps_per_epoch, plan.train_batch
-    if not data.train_split:
-        raise ValueError("These pipelines were built for evaluation only (config.data.train_split is '').")
-    if not 0 <= start_step <= spe:
-        raise ValueError(f"start_step {start_step} is outside the epoch's {spe} steps.")
-    shuffle_seed, augment_seed = epoch_seeds(plan.seed, epoch, plan.process_index)
-    example = _example(plan, data.train_split, train=True)
-    # One numpy permutation an epoch: grain's MapDataset.shuffle computes each index apart
-    # (about 0.1 ms), which cost more than the rest of a cached example.
-    order = np.random.default_rng(shuffle_seed).permutation(len(plan.shares[data.train_split]))
-    ds = grain.MapDataset.source(order[: spe * batch].tolist())
-    # Positions are numbered before skipping, so an example's crop and flip are the same whether
-    # the epoch starts at step 0 or resumes at start_step.
-    ds = ds.map_with_index(lambda position, i: example(i, np.random.default_rng([augment_seed, position])))
-    ds = ds[start_step * batch :].batch(
-        batch, drop_remainder=True, batch_fn=lambda b: add_device_axis(b, len(plan.devices))
-    )
-    return place_on_devices(_iterate(plan, ds), data, plan.devices)
+class _Stream:
+    """grain's examples of the array_record dataset in `directory` (plan.Reader)."""
+
+    def __init__(self, data: ml_collections.ConfigDict, directory: str):
+        self.builder, self.data, self.directory = _open(directory), data, directory
+        f = self.fields = fields(data, self.builder)
+        splits = tuple(self.builder.info.splits)
+        self.contents = Contents(data.name, f.class_names, f.multi_label, f.mask is not None, splits, directory)
+        self.shares: dict[str, _Share] = {}  # split -> this process's share
+
+    def share_out(self, plan: Plan, split: str, train_per_class: int) -> list[int]:
+        f, whole, count = self.fields, expand(split, self.contents.splits), plan.process_count
+        if train_per_class:  # drawn from the whole split as tf.data draws them, then shared out
+            every = _Share(self.builder, whole, 0, 1, f, self.data)
+            labels = np.asarray([f.label(every.records[i]) for i in every.index])
+            kept = [every.index[i] for i in per_class(labels, train_per_class, plan.seed)]
+            shares = [every.subset(kept[p::count]) for p in range(count)]
+        else:
+            shares = [_Share(self.builder, whole, p, count, f, self.data) for p in range(count)]
+        self.shares[split] = shares[plan.process_index]
+        return [len(share) for share in shares]
+
+    def _example(self, plan: Plan, split: str, train: bool):
+        """(index in the share, rng) -> the model's example."""
+        share, (fixed, varied) = self.shares[split], preprocessor(plan.data, train)
+        channels = 1 if plan.data.grayscale else 3
+
+        def run(i: int, rng: np.random.Generator | None = None) -> dict:
+            found = share.fixed(i, fixed, self.directory)
+            image, mask = varied(found["image"], found["mask"], rng)
+            out = {"image": image.reshape(*image.shape[:2], channels), "label": found["label"], "valid": np.float32(1)}
+            if mask is not None:
+                out["mask"] = mask.astype(np.float32)
+            out["name"] = found["name"]
+            return out
+
+        return run
+
+    def train_batches(self, plan: Plan, epoch: int, start_step: int) -> Iterator[dict]:
+        split, batch = plan.data.train_split, plan.train_batch
+        shuffle_seed, augment_seed = epoch_seeds(plan.seed, epoch, plan.process_index)
+        example = self._example(plan, split, train=True)
+        # One numpy permutation an epoch: grain's MapDataset.shuffle computes each index apart
+        # (about 0.1 ms), which cost more than the rest of a cached example.
+        order = np.random.default_rng(shuffle_seed).permutation(len(self.shares[split]))
+        ds = grain.MapDataset.source(order[: plan.steps_per_epoch * batch].tolist())
+        # Positions are numbered before skipping, so an example's crop and flip are the same whether
+        # the epoch starts at step 0 or resumes at start_step.
+        ds = ds.map_with_index(lambda position, i: example(i, np.random.default_rng([augment_seed, position])))
+        ds = ds[start_step * batch :].batch(
+            batch, drop_remainder=True, batch_fn=lambda b: add_device_axis(b, len(plan.devices))
+        )
+        return _iterate(plan.data, ds)
+
+    def _blank(self, plan: Plan) -> dict:
+        channels, size = 1 if plan.data.grayscale else 3, plan.data.image_size
+        blank = {
+            "image": np.zeros((size, size, channels), np.float32),
+            "label": np.zeros(len(self.fields.class_names), np.float32),
+            "valid": np.float32(0),
+        }
+        if self.fields.mask:
+            blank["mask"] = np.zeros((size, size, 1), np.float32)
+        return {**blank, "name": b""}
+
+    def eval_batches(self, plan: Plan, split: str, with_names: bool) -> Iterator[dict]:
+        ds = grain.MapDataset.source(range(len(self.shares[split]))).map(self._example(plan, split, train=False))
+        ds = grain.MapDataset.concatenate([ds, grain.MapDataset.source([self._blank(plan)] * plan.padding(split))])
+        ds = ds.batch(plan.eval_batch, batch_fn=lambda b: add_device_axis(b, len(plan.devices), with_names))
+        return _iterate(plan.data, ds)
 
 
-def _blank(plan: _Plan) -> dict:
-    channels, size = 1 if plan.data.grayscale else 3, plan.data.image_size
-    blank = {
-        "image": np.zeros((size, size, channels), np.float32),
-        "label": np.zeros(len(plan.fields.class_names), np.float32),
-        "valid": np.float32(0),
-    }
-    if plan.fields.mask:
-        blank["mask"] = np.zeros((size, size, 1), np.float32)
-    return {**blank, "name": b""}
-
-
-def _eval_batches(plan: _Plan, split: str, with_names: bool = False) -> Iterator[dict]:
-    """Every example of `split` once, padded to the same number of batches on every process;
-    `with_names` adds each one's file name or id as 'name' (bytes; padding b'') and leaves the
-    batches on the host as numpy."""
-    padding = plan.eval_steps(split) * plan.eval_batch - plan.sizes[split][plan.process_index]
-    ds = grain.MapDataset.source(range(len(plan.shares[split]))).map(_example(plan, split, train=False))
-    ds = grain.MapDataset.concatenate([ds, grain.MapDataset.source([_blank(plan)] * padding)])
-    ds = ds.batch(plan.eval_batch, batch_fn=lambda b: add_device_axis(b, len(plan.devices), with_names))
-    found = _iterate(plan, ds)
-    return found if with_names else place_on_devices(found, plan.data, plan.devices)
-
-
-def make_pipelines(
-    config: ml_collections.ConfigDict,
-    *,
-    process_index: int | None = None,
-    process_count: int | None = None,
-    devices: Sequence[jax.Device] | None = None,
-) -> Pipelines:
+def make_pipelines(config: ml_collections.ConfigDict, **process) -> Pipelines:
     """The grain pipelines of `config.data` for this process (arguments as pipeline.make_pipelines)."""
     data = resolve_data_config(config.get("data"))
-    process_index, process_count, devices = this_process(process_index, process_count, devices)
-    directory = prepared_dir(data, process_count)
+    process_index, process_count, devices = this_process(**process)
+    directory = prepared_dir(data)
     if process_index == 0 and not data.prepared:
         print(f"grain reads {data.name} from {directory} (--config.data.prepared there, where TensorFlow is not).")
-    builder = _open(directory)
-    splits = tuple(builder.info.splits)
-    eval_splits = tuple(data.eval_splits) or tuple(s for s in splits if s != data.train_split)
-    read = tuple(dict.fromkeys(s for s in (data.train_split, *eval_splits) if s))
-    check_splits(read, splits, data.name)
-    f = fields(data, builder)
-    shares = {
-        split: [_Share(builder, expand(split, splits), p, process_count, f, data) for p in range(process_count)]
-        for split in read
-        if split != data.train_split or not config.get("train_per_class", 0)
-    }
-    if data.train_split and config.get("train_per_class", 0):
-        train = expand(data.train_split, splits)
-        shares[data.train_split] = _drawn(builder, train, process_count, f, data, config.train_per_class, config.seed)
-    plan = _Plan(
-        data=data,
-        fields=f,
-        directory=directory,
-        seed=config.seed,
-        process_index=process_index,
-        devices=devices,
-        train_batch=local_batch(config.batch_size, process_count, len(devices), "config.batch_size"),
-        eval_batch=local_batch(config.eval_batch_size, process_count, len(devices), "config.eval_batch_size"),
-        shares={split: s[process_index] for split, s in shares.items()},
-        sizes={split: [len(share) for share in s] for split, s in shares.items()},
-    )
-    if data.train_split and plan.steps_per_epoch == 0:
-        raise DataError(
-            f"{data.name} {data.train_split!r} gives {min(plan.sizes[data.train_split])} examples "
-            f"to a process, fewer than one batch of {plan.train_batch}: lower config.batch_size."
-        )
-    info = DatasetInfo(
-        name=data.name,
-        num_classes=len(f.class_names),
-        class_names=f.class_names,
-        image_shape=(data.image_size, data.image_size, 1 if data.grayscale else 3),
-        num_examples={split: sum(n) for split, n in plan.sizes.items()},
-        multi_label=f.multi_label,
-        has_mask=f.mask is not None,
-        source=directory,
-    )
-    return Pipelines(
-        train=functools.partial(_train_batches, plan),
-        steps_per_epoch=plan.steps_per_epoch,
-        evals={split: functools.partial(_eval_batches, plan, split) for split in eval_splits},
-        eval_steps={split: plan.eval_steps(split) for split in eval_splits},
-        info=info,
-    )
+    return from_config(_Stream(data, directory), config, process_index, process_count, devices)
