@@ -2,7 +2,7 @@
 
 The benchmark proper, `./launch.sh bench` = `python -m benchmarks.run` (results: RESULTS.md):
   run               the sections and their tables: jaxvision against Keras 3 (JAX) and PyTorch
-  throughput        interleaved timing of cases, each in its own process (worker)
+  throughput        interleaved timing of cases, each in its own process (worker); the tables and child runs
   specs             the benchmarked models as plain data, shared by every framework's side
   jaxvision_side, peers_keras, peers_torch   each framework's build of those models
   flops, machine    the matmul peak and what the report says about the machine

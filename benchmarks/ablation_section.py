@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from benchmarks.throughput import Case
+from benchmarks.throughput import Case, timing_table
 
 # The CPU-gap investigation: (label, variant, XLA flags). See ablations.py for the variants.
 # 'as is' has models/cpu_conv.py's convolutions and layers.py's max pool and upsampling;
@@ -53,23 +53,14 @@ def ablation_cases(model: str, batch: int | None) -> list[Case]:
 
 
 def ablation_table(model, results) -> str:
-    base = results[0].median
-    base_cpu = results[0].cpu_median
-    rows = [
-        f"\n## CPU-gap ablations: {model}, batch {results[0].case.images_per_step}\n",
-        "| variant | images/s (median) | min-max | / as is | images per CPU-s | / as is (CPU) |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        if r.error:
-            rows.append(f"| {r.case.label} | failed: {r.error} | | | | |")
-            continue
-        lo, hi = r.spread
-        rows.append(
-            f"| {r.case.label} | {r.median:.2f} | {lo:.2f}-{hi:.2f} | {r.median / base:.2f} | "
-            f"{r.cpu_median:.2f} | {r.cpu_median / base_cpu:.2f} |"
-        )
-    return "\n".join(rows)
+    base, base_cpu = results[0].median, results[0].cpu_median
+    return timing_table(
+        f"CPU-gap ablations: {model}, batch {results[0].case.images_per_step}",
+        ("variant", "images/s (median):", "min-max:", "/ as is:", "images per CPU-s:", "/ as is (CPU):"),
+        results,
+        lambda r: (r.case.label,),
+        lambda r: (*r.rate, f"{r.median / base:.2f}", f"{r.cpu_median:.2f}", f"{r.cpu_median / base_cpu:.2f}"),
+    )
 
 
 def section(args, measure, say) -> dict:

@@ -24,12 +24,11 @@ import json
 import os
 import re
 import subprocess
-import sys
 import tempfile
 import time
 import types
 
-from benchmarks.throughput import ROOT, Case, Worker, child_env
+from benchmarks.throughput import ROOT, Case, Worker, run_child
 
 # `finetune` as `train.fit` runs it where Keras's weight file is absent: the head it starts from
 # was trained on the 2015 ImageNet weights, so `warmstart.bind` gives it `last_pool='max'`.
@@ -180,18 +179,15 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * (3 if args.steps else 0))
     for size in map(int, args.sizes.split(",")):
         for name in args.configs.split(","):
-            cmd = [
-                sys.executable,
-                "-m",
-                "benchmarks.compile_time",
-                "--one",
-                f"{name}:{size}",
-                "--steps",
-                str(args.steps),
-            ]
             try:
-                proc = subprocess.run(
-                    cmd, cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=args.timeout
+                proc = run_child(
+                    "-m",
+                    "benchmarks.compile_time",
+                    "--one",
+                    f"{name}:{size}",
+                    "--steps",
+                    str(args.steps),
+                    timeout=args.timeout,
                 )
             except subprocess.TimeoutExpired:
                 print(f"| {name} | {size} | | > {args.timeout:.0f} (stopped) | | | | |", flush=True)

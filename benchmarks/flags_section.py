@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from benchmarks.throughput import Case
+from benchmarks.throughput import Case, timing_table
 
 YNN_ON = "--xla_cpu_experimental_ynn_fusion_type=+individual_convolution"
 ONEDNN_DOT = "--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_fusion_type=dot"
@@ -57,22 +57,14 @@ def flag_cases(model: str, mode: str, batch: int | None, labels: str = "") -> li
 def flag_table(model: str, mode: str, results) -> str:
     base = results[0].median
     torch = next((r.median for r in results if r.case.label == REFERENCE and not r.error), None)
-    rows = [
-        f"\n## XLA:CPU flags: {model} {'training step' if mode == 'train' else 'inference'}, "
-        f"batch {results[0].case.images_per_step}\n",
-        "| setting | XLA_FLAGS | images/s (median) | min-max | / default | / PyTorch channels_last |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        flags = f"`{r.case.xla_flags}`" if r.case.xla_flags else ""
-        if r.error:
-            rows.append(f"| {r.case.label} | {flags} | failed: {r.error} | | | |")
-            continue
-        lo, hi = r.spread
-        ratio = f"{r.median / torch:.2f}" if torch else ""
-        speed = f"{r.median:.2f} | {lo:.2f}-{hi:.2f} | {r.median / base:.2f}"
-        rows.append(f"| {r.case.label} | {flags} | {speed} | {ratio} |")
-    return "\n".join(rows)
+    return timing_table(
+        f"XLA:CPU flags: {model} {'training step' if mode == 'train' else 'inference'}, "
+        f"batch {results[0].case.images_per_step}",
+        ("setting", "XLA_FLAGS", "images/s (median):", "min-max:", "/ default:", "/ PyTorch channels_last:"),
+        results,
+        lambda r: (r.case.label, f"`{r.case.xla_flags}`" if r.case.xla_flags else ""),
+        lambda r: (*r.rate, f"{r.median / base:.2f}", f"{r.median / torch:.2f}" if torch else ""),
+    )
 
 
 def section(models: list[str], args, measure, say) -> dict:

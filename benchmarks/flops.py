@@ -13,11 +13,8 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
-
-from benchmarks.throughput import ROOT, child_env
 
 
 def _jaxprs(value):
@@ -66,7 +63,9 @@ def count(fn, *args) -> float:
     return _jaxpr_flops(jax.make_jaxpr(fn)(*args).jaxpr)
 
 
-def _time(fn, repeats: int = 5) -> float:
+def median_seconds(fn, repeats: int = 5) -> float:
+    """The median wall-clock seconds of `repeats` calls of `fn()`, after one call to warm up (layers.py times
+    its ops with it too)."""
     fn()
     times = []
     for _ in range(repeats):
@@ -82,7 +81,7 @@ def jax_matmul_gflops(n: int, dtype: str = "float32") -> float:
 
     a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32).astype(dtype)
     dot = jax.jit(lambda a: a @ a)
-    return 2 * n**3 / _time(lambda: dot(a).block_until_ready()) / 1e9
+    return 2 * n**3 / median_seconds(lambda: dot(a).block_until_ready()) / 1e9
 
 
 def torch_matmul_gflops(n: int, dtype: str = "float32") -> float:
@@ -92,23 +91,19 @@ def torch_matmul_gflops(n: int, dtype: str = "float32") -> float:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     a = torch.randn(n, n, device=device).to(getattr(torch, dtype))
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    return 2 * n**3 / _time(lambda: (a @ a, sync())) / 1e9
+    return 2 * n**3 / median_seconds(lambda: (a @ a, sync())) / 1e9
 
 
 def matmul_peak(n: int, threads: int, dtypes=("float32",)) -> dict[str, float]:
     """{'framework dtype': GFLOP/s} of an n x n matmul, each measured in a fresh process;
     frameworks missing are left out. float32 runs at each framework's default precision (TF32
     on recent NVIDIA GPUs)."""
+    from benchmarks.throughput import run_child  # not at the top: layers.py's PyTorch process imports this file
+
     out = {}
     for name, dtype in ((name, dtype) for dtype in dtypes for name in ("jax", "torch")):
         code = f"from benchmarks.flops import {name}_matmul_gflops as f; print(f({n}, {dtype!r}))"
-        proc = subprocess.run(
-            [sys.executable, "-c", code],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            env=child_env(BENCH_THREADS=str(threads)),
-        )
+        proc = run_child("-c", code, BENCH_THREADS=str(threads))
         if proc.returncode == 0:
             out[f"{name} {dtype}"] = float(proc.stdout.split()[-1])
     return out

@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
-import time
+
+from benchmarks.flops import median_seconds
 
 CONV = (64, 64, 256, 128)  # H, W, Cin, Cout
 POOL = (128, 128, 256)
@@ -25,20 +25,14 @@ UP = (64, 64, 256)
 def section(batch: int, threads: int, rounds: int = 2) -> str:
     """run.py's `layers` section: both frameworks in alternation, each op's median milliseconds."""
     from benchmarks.machine import available
-    from benchmarks.throughput import ROOT, child_env
+    from benchmarks.throughput import run_child
 
     runs = {}
     for _ in range(rounds):  # alternate frameworks, as the other sections do
         for fw in ("jax", "torch"):
             if fw == "torch" and not available("torch"):
                 continue
-            proc = subprocess.run(
-                [sys.executable, "-m", "benchmarks.layers", fw, str(batch)],
-                cwd=ROOT,
-                env=child_env(BENCH_THREADS=str(threads)),
-                capture_output=True,
-                text=True,
-            )
+            proc = run_child("-m", "benchmarks.layers", fw, str(batch), BENCH_THREADS=str(threads))
             if proc.returncode == 0:
                 for op, ms in json.loads(proc.stdout.splitlines()[-1]).items():
                     runs.setdefault(op, []).append(ms)
@@ -52,13 +46,7 @@ def section(batch: int, threads: int, rounds: int = 2) -> str:
 
 
 def _ms(fn, repeats: int = 3) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+    return 1e3 * median_seconds(fn, repeats)
 
 
 def jax_ops(b: int) -> dict[str, float]:

@@ -31,13 +31,12 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 
 from benchmarks import ablation_section, compile_time, flags_section, flops, layers
 from benchmarks.machine import accelerator_present, available, cpu_name, versions
 from benchmarks.specs import SPECS
-from benchmarks.throughput import ROOT, Case, child_env, measure
+from benchmarks.throughput import Case, markdown_table, measure, run_child, timing_table
 
 SECTIONS = ("train", "infer", "flops", "pmap", "compile", "pipeline", "layers", "ablations", "flags")
 PEERS = {"keras": "Keras 3 (JAX)", "torch": "PyTorch"}
@@ -91,34 +90,33 @@ def mb(result) -> str:
 
 
 def throughput_table(results, title: str) -> str:
-    rows = [
-        f"\n## {title}\n",
-        "| model | framework | batch | images/s (median) | min-max | "
-        "jaxvision / this | images per CPU-s | jaxvision / this (CPU) | peak memory MB | "
-        "first step s (compiling) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for model, group in _by_model(results).items():
-        ours, ours_cpu = group[0].median, group[0].cpu_median
-        for r in group:
-            if r.error:
-                rows.append(f"| {model} | {r.case.label} | | failed: {r.error} | | | | | | |")
-                continue
-            lo, hi = r.spread
-            rows.append(
-                f"| {model} | {r.case.label} | {r.case.images_per_step} | {r.median:.2f} | "
-                f"{lo:.2f}-{hi:.2f} | {ours / r.median:.2f} | {r.cpu_median:.2f} | "
-                f"{ours_cpu / r.cpu_median:.2f} | {mb(r)} | {r.info.get('first_step_s', float('nan')):.1f} |"
-            )
-    return "\n".join(rows)
+    groups = _by_model(results)
+    ours = {model: group[0] for model, group in groups.items()}  # the first case of a model is jaxvision's
+
+    def numbers(r) -> tuple[str, ...]:
+        wall, cpu = ours[r.case.model].median, ours[r.case.model].cpu_median
+        first_step = r.info.get("first_step_s", float("nan"))
+        return (
+            *r.rate,
+            f"{wall / r.median:.2f}",
+            f"{r.cpu_median:.2f}",
+            f"{cpu / r.cpu_median:.2f}",
+            mb(r),
+            f"{first_step:.1f}",
+        )
+
+    return timing_table(
+        title,
+        ("model", "framework", "batch:", "images/s (median):", "min-max:", "jaxvision / this:", "images per CPU-s:")
+        + ("jaxvision / this (CPU):", "peak memory MB:", "first step s (compiling):"),
+        [r for group in groups.values() for r in group],
+        lambda r: (r.case.model, r.case.label, str(r.case.images_per_step)),
+        numbers,
+    )
 
 
 def summary_table(results) -> str:
-    rows = [
-        "\n## jaxvision against the faster peer\n",
-        "| model | fastest jaxvision images/s | fastest peer | its images/s | jaxvision / fastest peer |",
-        "|---|---:|---|---:|---:|",
-    ]
+    rows = []
     for model, group in _by_model(results).items():
         ours = [r for r in group if r.case.framework == "jaxvision" and r.images_per_s]
         peers = [r for r in group if r.case.framework != "jaxvision" and r.images_per_s]
@@ -126,10 +124,11 @@ def summary_table(results) -> str:
             continue
         mine, best = (max(rs, key=lambda r: r.median) for rs in (ours, peers))
         rows.append(
-            f"| {model} | {mine.median:.2f} ({mine.case.label}) | {best.case.label} | {best.median:.2f} | "
-            f"{mine.median / best.median:.2f} |"
+            (model, f"{mine.median:.2f} ({mine.case.label})", best.case.label, f"{best.median:.2f}")
+            + (f"{mine.median / best.median:.2f}",)
         )
-    return "\n".join(rows)
+    columns = ("model", "fastest jaxvision images/s:", "fastest peer", "its images/s:", "jaxvision / fastest peer:")
+    return markdown_table("jaxvision against the faster peer", columns, rows)
 
 
 def _by_model(results):
@@ -144,13 +143,7 @@ def flops_table(train_results, peak: dict) -> str:
     best = {
         d: max((v for k, v in peak.items() if k.endswith(d)), default=float("nan")) for d in ("float32", "bfloat16")
     }
-    rows = [
-        "\n## Achieved FLOP/s (peaks: matmul 2048^3, "
-        + ", ".join(f"{k} {v:.1f}" for k, v in peak.items())
-        + " GFLOP/s)\n",
-        "| model | case | GFLOP per step (convs + matmuls) | steps/s | achieved GFLOP/s | of its dtype's peak |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
+    rows = []
     for r in train_results:
         if r.case.framework != "jaxvision" or not r.images_per_s or not r.info.get("flops_per_step"):
             continue
@@ -158,76 +151,63 @@ def flops_table(train_results, peak: dict) -> str:
         steps_per_s = r.median / r.case.images_per_step
         dtype = "bfloat16" if r.case.variant.get("half_precision") else "float32"
         rows.append(
-            f"| {r.case.model} | {r.case.label} | {gflop:.1f} | {steps_per_s:.3f} | {gflop * steps_per_s:.1f} | "
-            f"{gflop * steps_per_s / best[dtype]:.2f} |"
+            (r.case.model, r.case.label, f"{gflop:.1f}", f"{steps_per_s:.3f}", f"{gflop * steps_per_s:.1f}")
+            + (f"{gflop * steps_per_s / best[dtype]:.2f}",)
         )
-    return "\n".join(rows)
+    return markdown_table(
+        "Achieved FLOP/s (peaks: matmul 2048^3, " + ", ".join(f"{k} {v:.1f}" for k, v in peak.items()) + " GFLOP/s)",
+        ("model", "case", "GFLOP per step (convs + matmuls):", "steps/s:", "achieved GFLOP/s:", "of its dtype's peak:"),
+        rows,
+    )
 
 
 def pmap_section(models, repeats) -> str:
-    rows = [
-        "\n## pmap: 4 simulated CPU devices against 1, same global batch\n",
-        "| model | global batch | 1 device images/s | 4 devices images/s | 4 / 1 |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    env = child_env(
-        JAX_PLATFORMS="cpu", XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4"
-    )
+    rows = []
+    devices = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4"
     for model in models:
-        proc = subprocess.run(
-            [sys.executable, "-m", "benchmarks.pmap_overhead", model, str(repeats)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
+        proc = run_child("-m", "benchmarks.pmap_overhead", model, str(repeats), JAX_PLATFORMS="cpu", XLA_FLAGS=devices)
         if proc.returncode:
-            rows.append(f"| {model} | failed: {proc.stderr.strip().splitlines()[-1]} | | | |")
+            rows.append((model, f"failed: {proc.stderr.strip().splitlines()[-1]}", "", "", ""))
             continue
         rates = {int(k): statistics.median(v) for k, v in json.loads(proc.stdout.splitlines()[-1]).items()}
-        rows.append(f"| {model} | {SPECS[model].batch} | {rates[1]:.2f} | {rates[4]:.2f} | {rates[4] / rates[1]:.2f} |")
-    return "\n".join(rows)
+        rows.append((model, SPECS[model].batch, f"{rates[1]:.2f}", f"{rates[4]:.2f}", f"{rates[4] / rates[1]:.2f}"))
+    return markdown_table(
+        "pmap: 4 simulated CPU devices against 1, same global batch",
+        ("model", "global batch:", "1 device images/s:", "4 devices images/s:", "4 / 1:"),
+        rows,
+    )
 
 
 def compile_section(models, threads) -> str:
-    rows = [
-        "\n## Start-up: build + compile + first step (s)\n",
-        "| model | cold | persistent cache (second start) | one later step |",
-        "|---|---:|---:|---:|",
-    ]
+    rows = []
     for model in models:
         t = compile_time.start_times(model, threads)
-        rows.append(f"| {model} | {t['cold']:.1f} | {t['cached']:.1f} | {t['step']:.2f} |")
-    return "\n".join(rows)
+        rows.append((model, f"{t['cold']:.1f}", f"{t['cached']:.1f}", f"{t['step']:.2f}"))
+    return markdown_table(
+        "Start-up: build + compile + first step (s)",
+        ("model", "cold:", "persistent cache (second start):", "one later step:"),
+        rows,
+    )
 
 
 def pipeline_section(train_results, epochs) -> str:
     if not available("tensorflow"):
         return "\n## Input pipelines\n\nTensorFlow is not installed: skipped."
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.pipeline_rate", str(epochs)],
-        cwd=ROOT,
-        env=child_env(),
-        capture_output=True,
-        text=True,
-    )
+    proc = run_child("-m", "benchmarks.pipeline_rate", str(epochs))
     if proc.returncode:
         return f"\n## Input pipelines\n\nfailed: {proc.stderr.strip()[-500:]}"
     step = {r.case.model: r.median for r in train_results if r.case.framework == "jaxvision" and r.images_per_s}
-    rows = [
-        "\n## Input pipelines against the training step\n",
-        "| pipeline | images/s | images per CPU-second | model | its step consumes images/s | pipeline / step |",
-        "|---|---:|---:|---|---:|---:|",
-    ]
+    rows = []
     for name, p in json.loads(proc.stdout.splitlines()[-1]).items():
         for model in p["models"]:
             used = step.get(model)
             ratio = f"{p['images_per_s'] / used:.1f}" if used else ""
             rows.append(
-                f"| {name} | {p['images_per_s']:.0f} | {p['images_per_cpu_s']:.0f} | {model} | "
-                f"{used or float('nan'):.2f} | {ratio} |"
+                (name, f"{p['images_per_s']:.0f}", f"{p['images_per_cpu_s']:.0f}", model, f"{used or float('nan'):.2f}")
+                + (ratio,)
             )
-    return "\n".join(rows)
+    columns = ("pipeline", "images/s:", "images per CPU-second:", "model", "its step consumes images/s:")
+    return markdown_table("Input pipelines against the training step", columns + ("pipeline / step:",), rows)
 
 
 def _write_json(path: str, raw: dict) -> None:

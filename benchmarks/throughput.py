@@ -32,6 +32,14 @@ def child_env(**extra) -> dict:
     return {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", **os.environ, "PYTHONPATH": path, **extra}
 
 
+def run_child(*argv: str, timeout: float | None = None, **env) -> subprocess.CompletedProcess:
+    """`python ARGV...` from the repository root in a child process (environment `child_env(**env)`),
+    its output captured as text."""
+    return subprocess.run(
+        [sys.executable, *argv], cwd=ROOT, env=child_env(**env), capture_output=True, text=True, timeout=timeout
+    )
+
+
 @dataclasses.dataclass
 class Case:
     label: str  # row name in the tables
@@ -77,6 +85,40 @@ class Result:
     @property
     def spread(self) -> tuple[float, float]:
         return (min(self.images_per_s), max(self.images_per_s)) if self.images_per_s else (0, 0)
+
+    @property
+    def rate(self) -> tuple[str, str]:
+        """The 'images/s (median)' and 'min-max' cells of a timing table."""
+        lo, hi = self.spread
+        return f"{self.median:.2f}", f"{lo:.2f}-{hi:.2f}"
+
+
+def markdown_table(title: str, columns: tuple[str, ...], rows) -> str:
+    """A markdown table under `## title`: `columns` names its columns, those of numbers (right-aligned)
+    ending in ':'; `rows` are its rows' cells."""
+    lines = [
+        f"\n## {title}\n",
+        _markdown_row(c.removesuffix(":") for c in columns),
+        "|" + "".join("---:|" if c.endswith(":") else "---|" for c in columns),
+    ]
+    return "\n".join(lines + [_markdown_row(cells) for cells in rows])
+
+
+def timing_table(title: str, columns: tuple[str, ...], results: list[Result], labels, numbers) -> str:
+    """`markdown_table` of timed cases: a result's row is its `labels(r)` cells, then its `numbers(r)`,
+    or for a case that failed, its error in the first number column and the others left empty."""
+
+    def row(r: Result) -> tuple[str, ...]:
+        first = tuple(labels(r))
+        return first + (
+            numbers(r) if not r.error else (f"failed: {r.error}",) + ("",) * (len(columns) - len(first) - 1)
+        )
+
+    return markdown_table(title, columns, [row(r) for r in results])
+
+
+def _markdown_row(cells) -> str:
+    return "|" + "".join(f" {c} |" if c != "" else " |" for c in cells)
 
 
 class Worker:

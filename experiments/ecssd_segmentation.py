@@ -29,13 +29,17 @@ more than the paper's segmenter).
 Measured results: docs/results.md.
 """
 
+import functools
 import os
+import runpy
+import types
 
 import ml_collections
 
 from jaxvision.configs import load_config
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+common = types.SimpleNamespace(**runpy.run_path(os.path.join(HERE, "_common.py")))
 ECSSD = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "data", "ecssd"))
 RUNS = ("bce", "dice", "unet_dice", "pretrained")
 PRETRAINED_EPOCHS = 20
@@ -97,20 +101,14 @@ def _claim(text: str, left: tuple, right: tuple) -> dict:
 
 
 def table3() -> ml_collections.ConfigDict:
-    config = ml_collections.ConfigDict()
-    config.suite = ml_collections.ConfigDict(
-        dict(
-            title="Paper B, Table 3 on real photos (ECSSD): BCE against Dice loss",
-            order=("prior",) + RUNS,
-            notes=(
-                "500 ECSSD photos with salient-object masks: 400 for training, 100 held out; paper B's segmenter "
-                "at its own settings (64x64 grayscale, 40 epochs, batch 32, Adam). The paper's numbers are for VOC "
-                "2009; the baselines learn nothing from the pixels.",
-            ),
-        )
+    notes = (
+        "500 ECSSD photos with salient-object masks: 400 for training, 100 held out; paper B's segmenter "
+        "at its own settings (64x64 grayscale, 40 epochs, batch 32, Adam). The paper's numbers are for VOC "
+        "2009; the baselines learn nothing from the pixels.",
     )
-    config.runs = ml_collections.ConfigDict({v: segmentation(v) for v in RUNS})
-    config.runs.prior = _prior()
+    runs = {v: segmentation(v) for v in RUNS}
+    title = "Paper B, Table 3 on real photos (ECSSD): BCE against Dice loss"
+    config = common.suite(title, dict(runs, prior=_prior()), order=("prior",) + RUNS, notes=notes)
     prior_dice, prior_iou = ("prior", "prior/validation/dice"), ("prior", "prior/validation/iou")
     config.suite.claims = (
         _claim(
@@ -136,10 +134,5 @@ def table3() -> ml_collections.ConfigDict:
 
 
 def get_config(variant: str = "dice") -> ml_collections.ConfigDict:
-    if variant == "table3":
-        return table3()
-    if variant not in RUNS:
-        raise ValueError(
-            f"Unknown variant {variant!r} of experiments/ecssd_segmentation.py: use one of {', '.join(VARIANTS)}."
-        )
-    return segmentation(variant)
+    builders = {**{v: functools.partial(segmentation, v) for v in RUNS}, "table3": table3}
+    return common.variant_config(__file__, variant, builders)

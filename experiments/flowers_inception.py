@@ -28,10 +28,18 @@ photos that are available offline, sized for a CPU, is experiments/flowers_real.
 results of both are in docs/results.md.
 """
 
+import functools
+import os
+import runpy
+import types
+
 import ml_collections
 
+from jaxvision import train
 from jaxvision.data import default_data_config
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+common = types.SimpleNamespace(**runpy.run_path(os.path.join(HERE, "_common.py")))
 TABLE = "Paper A: InceptionV3 on Oxford Flowers 102"
 PAPER_TEST_ACCURACY = 0.95625
 VARIANTS = {
@@ -45,12 +53,8 @@ VARIANTS = {
 
 def flowers(variant: str) -> ml_collections.ConfigDict:
     run = VARIANTS[variant]
-    config = ml_collections.ConfigDict()
-    config.seed = 0
-    config.batch_size = 32
-    config.eval_batch_size = 32
+    config = train.default_config()  # batch 32, seed 0, classification
     config.num_epochs = 16
-    config.task = "classification"
     config.loss = run["loss"]
     config.data = default_data_config()
     config.data.name = "oxford_flowers102"
@@ -61,30 +65,21 @@ def flowers(variant: str) -> ml_collections.ConfigDict:
     config.data.central_crop_fraction = 1.0  # the centred square of the photo
     config.data.random_flip = True
     config.model = ml_collections.ConfigDict(dict(name="inception_v3", num_classes=102, freeze_backbone=False))
-    config.optimizer = ml_collections.ConfigDict(dict(name="adamax", learning_rate=1e-3))
-    config.monitor = ml_collections.ConfigDict(dict(metric="validation/accuracy", mode="max"))
+    config.optimizer.update(name="adamax", learning_rate=1e-3)
+    config.monitor.update(metric="validation/accuracy", mode="max")
     config.test_with = "last"
     if run["imagenet"]:
         config.init = ml_collections.ConfigDict(dict(imagenet="auto"))
+    columns = (
+        ("test top-1 accuracy", "test/accuracy", PAPER_TEST_ACCURACY if run["imagenet"] else None),
+        ("test binary accuracy (Keras' 'accuracy' beside BCE)", "test/binary_accuracy", None),
+        ("validation top-1 accuracy", "validation/accuracy", None),
+    )
     config.report = ml_collections.ConfigDict(
-        dict(
-            table=TABLE,
-            columns=(
-                ("test top-1 accuracy", "test/accuracy", PAPER_TEST_ACCURACY if run["imagenet"] else None),
-                ("test binary accuracy (Keras' 'accuracy' beside BCE)", "test/binary_accuracy", None),
-                ("validation top-1 accuracy", "validation/accuracy", None),
-            ),
-            row=run["row"],
-            curves=("loss", "accuracy"),
-            figure="",
-        )
+        dict(table=TABLE, columns=columns, row=run["row"], curves=("loss", "accuracy"))
     )
     return config
 
 
 def get_config(variant: str = "bce_softmax") -> ml_collections.ConfigDict:
-    if variant not in VARIANTS:
-        raise ValueError(
-            f"Unknown variant {variant!r} of experiments/flowers_inception.py: use one of {', '.join(VARIANTS)}."
-        )
-    return flowers(variant)
+    return common.variant_config(__file__, variant, {v: functools.partial(flowers, v) for v in VARIANTS})

@@ -56,124 +56,33 @@ Variants (paper A's loss, binary cross-entropy on the softmax outputs, and Adama
 Every held-out top-1 in the reports carries its 95 % Wilson interval; each Oxford-102 run's
 results.md lists the ten class pairs it confuses most, beside a per-class accuracy figure.
 
-Measured results: docs/results.md.
+The single runs (head, curve point, fine-tuning, from scratch) are built in
+experiments/_flowers_real_runs.py; this file makes the variants and suites of them, with their
+notes and claims. Measured results: docs/results.md.
 """
 
+import functools
 import os
+import runpy
+import types
 
 import ml_collections
 
-from jaxvision import stats
-from jaxvision.research import report
-from jaxvision.configs import load_config
-
 HERE = os.path.dirname(os.path.abspath(__file__))
-DATA = os.path.join(HERE, "..", "..", "shared", "data")  # the real photos beside the repository
-DATASETS = {
-    "flowers17": dict(
-        folder="flowers17", train_split="train", held_out="test", classes=12, row="Oxford 17 Flowers (12 classes)"
-    ),
-    "flowers102": dict(
-        folder="flowers102",
-        train_split="train+test",
-        held_out="validation",
-        classes=102,
-        row="2,858 Oxford 102 photos",
-    ),
-}
+common = types.SimpleNamespace(**runpy.run_path(os.path.join(HERE, "_common.py")))
+recipe = types.SimpleNamespace(**runpy.run_path(os.path.join(HERE, "_flowers_real_runs.py")))  # the single runs
+DATASETS, HEAD_COPIES, PAPER_A_TEST = recipe.DATASETS, recipe.HEAD_COPIES, recipe.PAPER_A_TEST
+FINETUNE_SIZE, FINETUNE_EPOCHS = recipe.FINETUNE_SIZE, recipe.FINETUNE_EPOCHS
 KINDS = ("", "_ce", "_finetune", "_scratch")
 VARIANTS = tuple(name + kind for name in DATASETS for kind in KINDS) + ("flowers102_curve", "paper_a_heads", "paper_a")
-HEAD_COPIES, HEAD_PASSES = 6, 50
-FINETUNE_SIZE, FINETUNE_EPOCHS = 299, 5
 CURVE_PER_CLASS = (1, 2, 4, 8, 16, 0)  # 0: every training photo
 CURVE_FINETUNED = (4, 8)  # what 2 CPU cores fine-tune in about half an hour
-PAPER_A_TEST = (153, 160)  # paper A's 0.95625: 153 of its 160 test photos
-
-
-def _base(dataset: str, loss_variant: str = "scratch") -> ml_collections.ConfigDict:
-    d = DATASETS[dataset]
-    config = load_config(os.path.join(HERE, f"flowers_inception.py:{loss_variant}"))
-    config.data.name = "folder"
-    config.data.folder.root = os.path.normpath(os.path.join(DATA, d["folder"]))
-    config.data.train_split = d["train_split"]
-    config.data.eval_splits = (d["held_out"],)
-    config.model.num_classes = d["classes"]
-    config.monitor.metric = ""  # nothing is selected on the held-out photos
-    held_out = d["held_out"]
-    config.report.columns = (
-        ("held-out top-1 accuracy", f"{held_out}/accuracy", None),
-        ("held-out binary accuracy (Keras' 'accuracy' beside BCE)", f"{held_out}/binary_accuracy", None),
-        ("held-out loss", f"{held_out}/loss", None),
-        ("training top-1 accuracy", "train/accuracy", None),
-    )
-    config.report.table = f"Paper A on real photos: {d['row']}"
-    return config
-
-
-def head(dataset: str, loss: str = "bce_softmax", size: int = 299) -> ml_collections.ConfigDict:
-    """The ImageNet backbone frozen, its features cached, a new softmax head trained on them."""
-    config = _base(dataset, loss)
-    config.data.image_size = size
-    config.cache_features = True
-    config.feature_views = HEAD_COPIES
-    config.num_epochs = HEAD_COPIES * HEAD_PASSES  # every augmented copy seen HEAD_PASSES times
-    config.checkpoint = ml_collections.ConfigDict(dict(every_epochs=HEAD_PASSES))
-    config.model.freeze_backbone = True
-    config.data.train_crop = "inception"
-    config.data.inception_crop_area = (0.5, 1.0)
-    config.init.imagenet = "auto"
-    config.report.row = (
-        f"{DATASETS[dataset]['row']}, ImageNet InceptionV3 frozen, softmax head "
-        f"({'BCE' if loss == 'bce_softmax' else 'categorical CE'}), {size}x{size}, {HEAD_COPIES} augmented copies"
-    )
-    if (dataset, loss, size) == ("flowers102", "bce_softmax", 299):
-        correct, photos = PAPER_A_TEST
-        config.report.extra_rows = (
-            (
-                f"paper A: ImageNet InceptionV3 fine-tuned on Oxford 102 (BCE), its {photos} test photos",
-                "held-out top-1 accuracy",
-                report.Estimate(correct / photos, *stats.wilson_interval(correct, photos)),
-            ),
-        )
-    return config
-
-
-def curve_point(per_class: int) -> ml_collections.ConfigDict:
-    """The head on the centred view of `per_class` training photos of each class (0: all)."""
-    config = head("flowers102")
-    config.data.train_crop = config.data.eval_crop
-    config.data.random_flip = False
-    config.feature_views = 1
-    config.train_per_class = per_class
-    config.num_epochs = HEAD_COPIES * HEAD_PASSES  # as many passes over each photo as the head's
-    config.report.extra_rows = ()
-    config.report.table = "Paper A on real photos: held-out top-1 against training photos per class"
-    photos = (
-        f"{per_class} training photo{'s' if per_class > 1 else ''} of each class"
-        if per_class
-        else "every training photo"
-    )
-    config.report.row = f"Oxford 102 head on the centred view, {photos}"
-    return config
-
-
-def curve_finetuned(per_class: int) -> ml_collections.ConfigDict:
-    """The whole network fine-tuned from the curve's head on the same `per_class` photos of each class."""
-    config = finetune("flowers102", train_batch_norm=False)
-    config.train_per_class = per_class
-    config.init.workdir = f"curve_{per_class}"
-    config.report.table = "Paper A on real photos: held-out top-1 against training photos per class"
-    config.report.row = (
-        f"Oxford 102 fine-tuned from that head, {per_class} training photos of each class, batch norm frozen, "
-        f"{FINETUNE_SIZE}x{FINETUNE_SIZE}, {FINETUNE_EPOCHS} epochs"
-    )
-    return config
 
 
 def curve_runs(finetuned: bool = False) -> dict[str, ml_collections.ConfigDict]:
-    runs = {f"curve_{k or 'all'}": curve_point(k) for k in CURVE_PER_CLASS}
+    runs = {f"curve_{k or 'all'}": recipe.curve_point(k) for k in CURVE_PER_CLASS}
     if finetuned:
-        runs.update({f"curve_finetune_{k}": curve_finetuned(k) for k in CURVE_FINETUNED})
+        runs.update({f"curve_finetune_{k}": recipe.curve_finetuned(k) for k in CURVE_FINETUNED})
     return runs
 
 
@@ -206,45 +115,19 @@ CURVE_FINETUNED_POINTS = tuple((f"curve_finetune_{k}", k) for k in CURVE_FINETUN
 
 
 def curve_suite() -> ml_collections.ConfigDict:
-    config = ml_collections.ConfigDict()
-    runs = curve_runs(finetuned=True)
-    config.suite = ml_collections.ConfigDict(
-        dict(
-            title="Paper A on real photos: Oxford 102, held-out top-1 against training photos per class",
-            order=tuple(runs),
-            notes=(CURVE_NOTE,),
-            scaling=curve_scaling(finetuned=CURVE_FINETUNED_POINTS),
-            claims=(
-                _claim(
-                    "fine-tuning the whole network beats its frozen head at 8 training photos per class (Oxford 102)",
-                    "curve_finetune_8",
-                    ">",
-                    "curve_8",
-                ),
-            ),
-        )
+    claim = _claim(
+        "fine-tuning the whole network beats its frozen head at 8 training photos per class (Oxford 102)",
+        "curve_finetune_8",
+        ">",
+        "curve_8",
     )
-    config.runs = ml_collections.ConfigDict(runs)
-    return config
-
-
-def finetune(dataset: str, train_batch_norm: bool) -> ml_collections.ConfigDict:
-    """The whole network, from the head run (`init.workdir`, a run of the suite)."""
-    config = _base(dataset, "bce_softmax")
-    config.num_epochs = FINETUNE_EPOCHS
-    config.data.image_size = FINETUNE_SIZE
-    config.data.train_crop = "inception"
-    config.data.inception_crop_area = (0.35, 1.0)
-    config.model.train_batch_norm = train_batch_norm
-    config.optimizer.learning_rate = 1e-4
-    config.optimizer.backbone_lr_scale = 0.1
-    config.batch_size = 16  # with batch norm trained, batches of 32 needed 19 GB on the CPU
-    config.init = ml_collections.ConfigDict(dict(workdir=dataset, checkpoint="latest", params=()))
-    config.report.row = (
-        f"{DATASETS[dataset]['row']}, fine-tuned from the head, batch norm "
-        f"{'trained' if train_batch_norm else 'frozen'}, {FINETUNE_SIZE}x{FINETUNE_SIZE}, {FINETUNE_EPOCHS} epochs"
+    return common.suite(
+        "Paper A on real photos: Oxford 102, held-out top-1 against training photos per class",
+        curve_runs(finetuned=True),
+        notes=(CURVE_NOTE,),
+        scaling=curve_scaling(finetuned=CURVE_FINETUNED_POINTS),
+        claims=(claim,),
     )
-    return config
 
 
 FINETUNE_NOTE = (
@@ -256,26 +139,20 @@ FINETUNE_NOTE = (
 
 def finetune_runs(dataset: str, batch_norm_trained: bool = False) -> dict[str, ml_collections.ConfigDict]:
     """The head, then the whole network from it (batch norm frozen; and trained, if asked)."""
-    runs = {dataset: head(dataset, size=FINETUNE_SIZE), "finetune": finetune(dataset, False)}
+    runs = {dataset: recipe.head(dataset, size=FINETUNE_SIZE), "finetune": recipe.finetune(dataset, False)}
     if batch_norm_trained:
-        runs["finetune_bn"] = finetune(dataset, True)
+        runs["finetune_bn"] = recipe.finetune(dataset, True)
     return runs
 
 
 def finetune_suite(dataset: str) -> ml_collections.ConfigDict:
-    config = ml_collections.ConfigDict()
-    runs = finetune_runs(dataset)
-    config.suite = ml_collections.ConfigDict(
-        dict(
-            title=f"Paper A on real photos: {DATASETS[dataset]['row']}, ImageNet InceptionV3 fine-tuned",
-            order=tuple(runs),
-            notes=(HELD_OUT_NOTE, FINETUNE_NOTE),
-            confusions=("finetune",) if dataset == "flowers102" else (),
-            claims=_finetune_claims(dataset),
-        )
+    return common.suite(
+        f"Paper A on real photos: {DATASETS[dataset]['row']}, ImageNet InceptionV3 fine-tuned",
+        finetune_runs(dataset),
+        notes=(HELD_OUT_NOTE, FINETUNE_NOTE),
+        confusions=("finetune",) if dataset == "flowers102" else (),
+        claims=_finetune_claims(dataset),
     )
-    config.runs = ml_collections.ConfigDict(runs)
-    return config
 
 
 HELD_OUT_NOTE = (
@@ -329,96 +206,71 @@ FINETUNE_CLAIMS = _finetune_claims("flowers102")
 
 def _heads() -> dict[str, ml_collections.ConfigDict]:
     return dict(
-        flowers102=head("flowers102"),
-        flowers102_ce=head("flowers102", "ce"),
-        flowers17=head("flowers17"),
+        flowers102=recipe.head("flowers102"),
+        flowers102_ce=recipe.head("flowers102", "ce"),
+        flowers17=recipe.head("flowers17"),
         **curve_runs(),
     )
 
 
 def paper_a_heads() -> ml_collections.ConfigDict:
     """Every head of paper A's setting on the real photos, and the scaling curve: CPU minutes."""
-    config = ml_collections.ConfigDict()
-    runs = _heads()
-    config.suite = ml_collections.ConfigDict(
-        dict(
-            title="Paper A on real photos: ImageNet InceptionV3 heads on Oxford 102 and Flowers-17",
-            order=tuple(runs),
-            notes=(HELD_OUT_NOTE, CURVE_NOTE),
-            claims=HEAD_CLAIMS,
-            confusions=("flowers102",),
-            scaling=curve_scaling(((f"head, {HEAD_COPIES} augmented copies", "flowers102", 2449 / 102),)),
-        )
+    return common.suite(
+        "Paper A on real photos: ImageNet InceptionV3 heads on Oxford 102 and Flowers-17",
+        _heads(),
+        notes=(HELD_OUT_NOTE, CURVE_NOTE),
+        claims=HEAD_CLAIMS,
+        confusions=("flowers102",),
+        scaling=curve_scaling(((f"head, {HEAD_COPIES} augmented copies", "flowers102", 2449 / 102),)),
     )
-    config.runs = ml_collections.ConfigDict(runs)
-    return config
 
 
 def paper_a() -> ml_collections.ConfigDict:
     """The heads, the fine-tuning and training from scratch, one after the other, and what they show."""
-    config = paper_a_heads()
     runs = {
         **_heads(),
         **curve_runs(finetuned=True),
-        "scratch": scratch("flowers102"),
+        "scratch": recipe.scratch("flowers102"),
         **finetune_runs("flowers102", batch_norm_trained=True),
     }
-    config.suite.title = "Paper A on real photos: ImageNet InceptionV3 on Oxford 102 and Flowers-17"
-    config.suite.scaling = curve_scaling(
-        (
-            (f"head, {HEAD_COPIES} augmented copies", "flowers102", 2449 / 102),
-            (f"fine-tuned from the {HEAD_COPIES}-copy head", "finetune", 2449 / 102),
+    marks = (
+        (f"head, {HEAD_COPIES} augmented copies", "flowers102", 2449 / 102),
+        (f"fine-tuned from the {HEAD_COPIES}-copy head", "finetune", 2449 / 102),
+    )
+    claims = (
+        _claim("ImageNet weights beat training from scratch (Oxford 102, top-1)", "flowers102", ">", "scratch"),
+        _claim(
+            "fine-tuning with batch norm frozen beats fine-tuning with it trained on batches of 16",
+            "finetune",
+            ">",
+            "finetune_bn",
         ),
-        finetuned=CURVE_FINETUNED_POINTS,
+        _claim(
+            "a 102-way softmax's binary accuracy is at least 100/102 even from scratch, so paper A's 0.956 is "
+            "top-1 accuracy",
+            "scratch",
+            ">=",
+            100 / 102,
+            metric="validation/binary_accuracy",
+        ),
     )
-    config.suite.order = tuple(runs)
-    config.suite.notes = (HELD_OUT_NOTE, CURVE_NOTE, FINETUNE_NOTE)
-    config.suite.confusions = ("flowers102", "finetune")
-    config.suite.claims = (
-        HEAD_CLAIMS
-        + FINETUNE_CLAIMS
-        + (
-            _claim("ImageNet weights beat training from scratch (Oxford 102, top-1)", "flowers102", ">", "scratch"),
-            _claim(
-                "fine-tuning with batch norm frozen beats fine-tuning with it trained on batches of 16",
-                "finetune",
-                ">",
-                "finetune_bn",
-            ),
-            _claim(
-                "a 102-way softmax's binary accuracy is at least 100/102 even from scratch, so paper A's 0.956 is "
-                "top-1 accuracy",
-                "scratch",
-                ">=",
-                100 / 102,
-                metric="validation/binary_accuracy",
-            ),
-        )
+    return common.suite(
+        "Paper A on real photos: ImageNet InceptionV3 on Oxford 102 and Flowers-17",
+        runs,
+        notes=(HELD_OUT_NOTE, CURVE_NOTE, FINETUNE_NOTE),
+        claims=HEAD_CLAIMS + FINETUNE_CLAIMS + claims,
+        confusions=("flowers102", "finetune"),
+        scaling=curve_scaling(marks, finetuned=CURVE_FINETUNED_POINTS),
     )
-    config.runs = ml_collections.ConfigDict(runs)
-    return config
-
-
-def scratch(dataset: str) -> ml_collections.ConfigDict:
-    config = _base(dataset, "scratch")
-    config.num_epochs = 40
-    config.data.image_size = 75
-    config.data.train_crop = "inception"
-    config.data.inception_crop_area = (0.35, 1.0)
-    config.report.row = f"{DATASETS[dataset]['row']}, from scratch, 75x75"
-    return config
 
 
 def get_config(variant: str = "flowers102") -> ml_collections.ConfigDict:
-    if variant not in VARIANTS:
-        raise ValueError(
-            f"Unknown variant {variant!r} of experiments/flowers_real.py: use one of {', '.join(VARIANTS)}."
-        )
-    if variant in ("paper_a", "paper_a_heads", "flowers102_curve"):
-        return {"paper_a": paper_a, "paper_a_heads": paper_a_heads, "flowers102_curve": curve_suite}[variant]()
-    dataset, kind = next((d, variant[len(d) :]) for d in DATASETS if variant.startswith(d))
-    if kind == "_finetune":
-        return finetune_suite(dataset)
-    if kind == "_scratch":
-        return scratch(dataset)
-    return head(dataset, "ce" if kind == "_ce" else "bce_softmax")
+    kinds = {
+        "": recipe.head,
+        "_ce": lambda dataset: recipe.head(dataset, "ce"),
+        "_finetune": finetune_suite,
+        "_scratch": recipe.scratch,
+    }
+    builders = {d + kind: functools.partial(kinds[kind], d) for d in DATASETS for kind in KINDS}
+    builders.update(flowers102_curve=curve_suite, paper_a_heads=paper_a_heads, paper_a=paper_a)
+    return common.variant_config(__file__, variant, builders)

@@ -18,10 +18,18 @@ itself: run this file (tfds downloads the VOC 2009 tar once, or give
 --config.data.voc.manual_dir=DIR holding VOCdevkit/VOC2009 or the tar).
 """
 
+import functools
+import os
+import runpy
+import types
+
 import ml_collections
 
+from jaxvision import train
 from jaxvision.data import default_data_config
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+common = types.SimpleNamespace(**runpy.run_path(os.path.join(HERE, "_common.py")))
 CODE_SIZES = (2048, 4096, 8192)
 PAPER = {2048: dict(mse=0.04, mae=0.15), 4096: dict(mse=0.02, mae=0.10), 8192: dict(mse=0.01, mae=0.08)}
 TABLE = "Paper B, Table 1: reconstruction error on the validation images"
@@ -50,25 +58,21 @@ def _columns(code_size: int | None) -> tuple:
 
 def autoencoder(code_size: int, loss: str = "mean_squared_error") -> ml_collections.ConfigDict:
     """One autoencoder of Table 1, trained with `loss`."""
-    config = ml_collections.ConfigDict()
-    config.seed = 0
-    config.batch_size = 32
-    config.eval_batch_size = 32
+    mae = loss == "mean_absolute_error"
+    config = train.default_config()  # batch 32, seed 0, monitor: the validation loss
     config.num_epochs = 60
     config.task = "reconstruction"
     config.loss = loss
     config.data = voc_images()
     config.model = ml_collections.ConfigDict(dict(name="autoencoder", code_size=code_size))
-    config.optimizer = ml_collections.ConfigDict(dict(name="rmsprop", learning_rate=1e-3, rho=0.9, eps=1e-7))
-    config.monitor = ml_collections.ConfigDict(dict(metric="validation/loss", mode="min"))
+    config.optimizer.update(name="rmsprop", learning_rate=1e-3, rho=0.9, eps=1e-7)
     config.report = ml_collections.ConfigDict(
         dict(
             table=TABLE,
             columns=_columns(code_size),
-            row=f"autoencoder, {code_size} codes" + (", MAE loss" if loss == "mean_absolute_error" else ""),
-            curves=("loss", "mean_absolute_error" if loss == "mean_squared_error" else "mean_squared_error"),
-            figure="reconstruction",
-            label=f"AE {code_size}" + (" MAE" if loss == "mean_absolute_error" else ""),
+            row=f"autoencoder, {code_size} codes" + (", MAE loss" if mae else ""),
+            curves=("loss", "mean_squared_error" if mae else "mean_absolute_error"),
+            label=f"AE {code_size}" + (" MAE" if mae else ""),
         )
     )
     return config
@@ -76,11 +80,8 @@ def autoencoder(code_size: int, loss: str = "mean_squared_error") -> ml_collecti
 
 def pca(components=CODE_SIZES) -> ml_collections.ConfigDict:
     """PCA fitted on the training images, one table row per number of components."""
-    config = ml_collections.ConfigDict()
+    config = train.default_config()  # the batch sizes it reads the images in: 32
     config.kind = "pca"
-    config.seed = 0
-    config.batch_size = 32
-    config.eval_batch_size = 32
     config.data = voc_images()
     config.components = tuple(components)
     config.report = ml_collections.ConfigDict(dict(table=TABLE, columns=_columns(None), row="PCA"))
@@ -89,26 +90,14 @@ def pca(components=CODE_SIZES) -> ml_collections.ConfigDict:
 
 def table1() -> ml_collections.ConfigDict:
     """The three autoencoders and PCA, run one after the other, with one combined report."""
-    config = ml_collections.ConfigDict()
-    config.suite = ml_collections.ConfigDict(
-        dict(
-            title="Paper B, Table 1: autoencoders against PCA",
-            order=tuple(f"ae_{c}" for c in CODE_SIZES) + ("pca",),
-            notes=(),
-        )
-    )
-    config.runs = ml_collections.ConfigDict({f"ae_{c}": autoencoder(c) for c in CODE_SIZES})
-    config.runs.pca = pca()
-    return config
+    runs = {f"ae_{c}": autoencoder(c) for c in CODE_SIZES}
+    return common.suite("Paper B, Table 1: autoencoders against PCA", dict(runs, pca=pca()))
 
 
 def get_config(variant: str = "code2048") -> ml_collections.ConfigDict:
-    if variant == "table1":
-        return table1()
-    for code_size in CODE_SIZES:
-        for suffix, loss in LOSSES.items():
-            if variant == f"code{code_size}{suffix}":
-                return autoencoder(code_size, loss)
-    raise ValueError(
-        f"Unknown variant {variant!r} of experiments/voc_autoencoder.py: use one of {', '.join(VARIANTS)}."
-    )
+    builders = {
+        f"code{c}{suffix}": functools.partial(autoencoder, c, loss)
+        for c in CODE_SIZES
+        for suffix, loss in LOSSES.items()
+    }
+    return common.variant_config(__file__, variant, dict(builders, table1=table1))

@@ -28,12 +28,18 @@ dataset at quickstart scale with the trivial baselines beside them: docs/results
 itself: run this file (see experiments/voc_autoencoder.py for getting the images).
 """
 
+import functools
 import os
+import runpy
+import types
 
 import ml_collections
 
+from jaxvision import train
 from jaxvision.configs import load_config
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+common = types.SimpleNamespace(**runpy.run_path(os.path.join(HERE, "_common.py")))
 TABLE = "Paper B, Table 2: multi-label classifiers (validation images)"
 CLASSIFIERS = ("frozen_encoder", "encoder", "deep_cnn")
 VARIANTS = CLASSIFIERS + ("table2",)
@@ -47,22 +53,19 @@ AUTOENCODER_WORKDIR = os.path.join("runs", "voc_autoencoder-code8192")
 
 
 def _autoencoder_file():
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "voc_autoencoder.py")
+    return os.path.join(HERE, "voc_autoencoder.py")
 
 
 def classifier(variant: str) -> ml_collections.ConfigDict:
     paper = PAPER[variant]
-    config = ml_collections.ConfigDict()
-    config.seed = 0
-    config.batch_size = 32
-    config.eval_batch_size = 32
+    config = train.default_config()  # batch 32, seed 0
     config.num_epochs = 40
     config.task = "multilabel"
     config.loss = "binary_cross_entropy"
     config.data = load_config(f"{_autoencoder_file()}:code8192").data
-    config.optimizer = ml_collections.ConfigDict(dict(name="adam", learning_rate=1e-3))
+    config.optimizer.update(name="adam", learning_rate=1e-3)
     # The paper reports the last epoch of the first two (overfitted) and the best of the third.
-    config.monitor = ml_collections.ConfigDict(dict(metric="", mode="min"))
+    config.monitor.metric = ""
     if variant == "frozen_encoder":
         config.model = ml_collections.ConfigDict(dict(name="frozen_encoder_classifier", num_classes=3))
         config.init = ml_collections.ConfigDict(
@@ -74,22 +77,17 @@ def classifier(variant: str) -> ml_collections.ConfigDict:
         config.model = ml_collections.ConfigDict(dict(name="deep_cnn", num_classes=3, dropout=0.25))
         config.optimizer.l2 = 1e-4
         config.num_epochs = 100
-        config.monitor = ml_collections.ConfigDict(dict(metric="validation/loss", mode="min"))
-        config.early_stopping = ml_collections.ConfigDict(dict(patience=10, min_delta=0.0))
+        config.monitor.metric = "validation/loss"
+        config.early_stopping.patience = 10
+    columns = (
+        ("validation accuracy (exact match)", "validation/exact_match", paper["accuracy"]),
+        ("validation binary accuracy", "validation/binary_accuracy", None),
+        ("validation mAP", "validation/mAP", None),
+        ("training log-loss", "train/loss", paper["train_loss"]),
+        ("validation log-loss", "validation/loss", paper["val_loss"]),
+    )
     config.report = ml_collections.ConfigDict(
-        dict(
-            table=TABLE,
-            columns=(
-                ("validation accuracy (exact match)", "validation/exact_match", paper["accuracy"]),
-                ("validation binary accuracy", "validation/binary_accuracy", None),
-                ("validation mAP", "validation/mAP", None),
-                ("training log-loss", "train/loss", paper["train_loss"]),
-                ("validation log-loss", "validation/loss", paper["val_loss"]),
-            ),
-            row=paper["row"],
-            curves=("loss", "exact_match"),
-            figure="",
-        )
+        dict(table=TABLE, columns=columns, row=paper["row"], curves=("loss", "exact_match"))
     )
     if variant == "deep_cnn":
         config.report.extra_rows = (
@@ -100,21 +98,13 @@ def classifier(variant: str) -> ml_collections.ConfigDict:
 
 def table2() -> ml_collections.ConfigDict:
     """The 8192-code autoencoder, then the three classifiers, with one combined report."""
-    config = ml_collections.ConfigDict()
-    config.suite = ml_collections.ConfigDict(
-        dict(title="Paper B, Table 2: classifiers", order=("ae_8192",) + CLASSIFIERS, notes=())
-    )
-    config.runs = ml_collections.ConfigDict({v: classifier(v) for v in CLASSIFIERS})
-    config.runs.ae_8192 = load_config(f"{_autoencoder_file()}:code8192")
+    runs = {v: classifier(v) for v in CLASSIFIERS}
+    runs["ae_8192"] = load_config(f"{_autoencoder_file()}:code8192")
+    config = common.suite("Paper B, Table 2: classifiers", runs, order=("ae_8192",) + CLASSIFIERS)
     config.runs.frozen_encoder.init.workdir = "ae_8192"  # a run of this suite
     return config
 
 
 def get_config(variant: str = "deep_cnn") -> ml_collections.ConfigDict:
-    if variant == "table2":
-        return table2()
-    if variant not in CLASSIFIERS:
-        raise ValueError(
-            f"Unknown variant {variant!r} of experiments/voc_classifier.py: use one of {', '.join(VARIANTS)}."
-        )
-    return classifier(variant)
+    builders = {**{v: functools.partial(classifier, v) for v in CLASSIFIERS}, "table2": table2}
+    return common.variant_config(__file__, variant, builders)

@@ -19,10 +19,18 @@ downloads the VOC 2009 tar once, or give --config.data.voc.manual_dir=DIR holdin
 VOCdevkit/VOC2009 or the tar).
 """
 
+import functools
+import os
+import runpy
+import types
+
 import ml_collections
 
+from jaxvision import train
 from jaxvision.data import default_data_config
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+common = types.SimpleNamespace(**runpy.run_path(os.path.join(HERE, "_common.py")))
 TABLE = "Paper B, Table 3: segmentation of the validation images"
 RUNS = {
     "bce": dict(
@@ -41,15 +49,12 @@ RUNS = {
         paper=dict(dice=None, iou=None),
     ),
 }
-VARIANTS = tuple(RUNS) + ("table3",)
+VARIANTS = (*RUNS, "table3")
 
 
 def segmentation(variant: str) -> ml_collections.ConfigDict:
     run = RUNS[variant]
-    config = ml_collections.ConfigDict()
-    config.seed = 0
-    config.batch_size = 32
-    config.eval_batch_size = 32
+    config = train.default_config()  # batch 32, seed 0
     config.num_epochs = 40
     config.task = "segmentation"
     config.loss = run["loss"]
@@ -60,39 +65,25 @@ def segmentation(variant: str) -> ml_collections.ConfigDict:
     config.data.grayscale = True
     config.data.random_flip = False  # the paper names no augmentation
     config.model = ml_collections.ConfigDict(dict(name=run["model"], dropout=0.5))
-    config.optimizer = ml_collections.ConfigDict(dict(name="adam", learning_rate=1e-3))
-    config.monitor = ml_collections.ConfigDict(dict(metric="", mode="max"))  # the paper reports epoch 40
-    config.report = ml_collections.ConfigDict(
-        dict(
-            table=TABLE,
-            columns=(
-                ("Dice", "validation/dice", run["paper"]["dice"]),
-                ("IoU", "validation/iou", run["paper"]["iou"]),
-                ("pixel accuracy", "validation/pixel_accuracy", None),
-            ),
-            row=run["row"],
-            curves=("loss", "dice"),
-            figure="segmentation",
-            label=run["label"],
-        )
+    config.optimizer.update(name="adam", learning_rate=1e-3)
+    config.monitor.update(metric="", mode="max")  # the paper reports epoch 40
+    columns = (
+        ("Dice", "validation/dice", run["paper"]["dice"]),
+        ("IoU", "validation/iou", run["paper"]["iou"]),
+        ("pixel accuracy", "validation/pixel_accuracy", None),
     )
+    config.report = ml_collections.ConfigDict(
+        dict(table=TABLE, columns=columns, row=run["row"], curves=("loss", "dice"))
+    )
+    config.report.label = run["label"]
     return config
 
 
 def table3() -> ml_collections.ConfigDict:
-    config = ml_collections.ConfigDict()
-    config.suite = ml_collections.ConfigDict(
-        dict(title="Paper B, Table 3: segmentation, BCE against Dice loss", order=tuple(RUNS), notes=())
-    )
-    config.runs = ml_collections.ConfigDict({v: segmentation(v) for v in RUNS})
-    return config
+    runs = {v: segmentation(v) for v in RUNS}
+    return common.suite("Paper B, Table 3: segmentation, BCE against Dice loss", runs)
 
 
 def get_config(variant: str = "dice") -> ml_collections.ConfigDict:
-    if variant == "table3":
-        return table3()
-    if variant not in RUNS:
-        raise ValueError(
-            f"Unknown variant {variant!r} of experiments/voc_segmentation.py: use one of {', '.join(VARIANTS)}."
-        )
-    return segmentation(variant)
+    builders = {**{v: functools.partial(segmentation, v) for v in RUNS}, "table3": table3}
+    return common.variant_config(__file__, variant, builders)

@@ -25,15 +25,32 @@ LAST_STEP = EPOCHS * STEPS_PER_EPOCH
 SUBPROCESS_TIMEOUT_S = 300
 
 
+def shared_cache(root) -> dict[str, str]:
+    """A persistent compilation cache under `root` for this process, and the environment with which
+    subprocesses reuse what it compiled (tests/test_train_multiprocess.py's too)."""
+    cache = str(root / "jax_cache")
+    jax.config.update("jax_compilation_cache_dir", cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    return {"JAX_COMPILATION_CACHE_DIR": cache, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+
+
+def tiny_config(variant, overrides, **changes):
+    """tests/configs/tiny.py's `variant`, resolved, with command-line `overrides` ('--config.KEY=VALUE')
+    and `changes` (KEY=value) applied as the command line would."""
+    config = train.resolve(configs.load_config(f"{TINY}:{variant}"))
+    for text in overrides:
+        key, value = text[len("--config.") :].split("=", 1)
+        configs.apply_override(config, key, value)
+    for key, value in changes.items():
+        configs.apply_override(config, key, str(value))
+    return config
+
+
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     """A shared data dir and compilation cache: subprocesses reuse what this process compiled."""
     root = tmp_path_factory.mktemp("train_fit")
-    cache = str(root / "jax_cache")
-    jax.config.update("jax_compilation_cache_dir", cache)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    process_env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
-    return {"root": root, "data_dir": str(root / "tfds"), "process_env": process_env}
+    return {"root": root, "data_dir": str(root / "tfds"), "process_env": dict(os.environ, **shared_cache(root))}
 
 
 def _overrides(env, variant):
@@ -47,13 +64,7 @@ def _overrides(env, variant):
 
 
 def _config(env, variant, **changes):
-    config = train.resolve(configs.load_config(f"{TINY}:{variant}"))
-    for text in _overrides(env, variant):
-        key, value = text[len("--config.") :].split("=", 1)
-        configs.apply_override(config, key, value)
-    for key, value in changes.items():
-        configs.apply_override(config, key, str(value))
-    return config
+    return tiny_config(variant, _overrides(env, variant), **changes)
 
 
 @pytest.fixture(scope="module")

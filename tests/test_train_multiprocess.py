@@ -15,12 +15,11 @@ import numpy as np
 import pytest
 from flax import jax_utils
 
-from jaxvision import configs, data, train
+from jaxvision import data
 from jaxvision.train.checkpoint import Checkpoints
 from jaxvision.train.engine import build_engine
+from test_train_fit import ROOT, TINY, shared_cache, tiny_config
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = os.path.join(ROOT, "tests", "configs", "tiny.py")
 EPOCHS = 2
 PEER_TIMEOUT_S = 5
 TIMEOUT_S = 300
@@ -35,10 +34,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     root = tmp_path_factory.mktemp("train_multiprocess")
-    cache = str(root / "jax_cache")
-    jax.config.update("jax_compilation_cache_dir", cache)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    return {"root": root, "data_dir": str(root / "tfds"), "cache": cache}
+    return {"root": root, "data_dir": str(root / "tfds"), "cache_env": shared_cache(root)}
 
 
 def _overrides(env, epochs):
@@ -59,11 +55,7 @@ def _overrides(env, epochs):
 
 
 def _config(env, epochs=EPOCHS):
-    config = train.resolve(configs.load_config(f"{TINY}:classification"))
-    for text in _overrides(env, epochs):
-        key, value = text[len("--config.") :].split("=", 1)
-        configs.apply_override(config, key, value)
-    return config
+    return tiny_config("classification", _overrides(env, epochs))
 
 
 @contextlib.contextmanager
@@ -89,8 +81,7 @@ def _start_pair(env, workdir, epochs, ids=(0, 1)):
             JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
             JAX_NUM_PROCESSES="2",
             JAX_PROCESS_ID=str(process_id),
-            JAX_COMPILATION_CACHE_DIR=env["cache"],
-            JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+            **env["cache_env"],
         )
         command = [
             sys.executable,

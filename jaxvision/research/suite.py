@@ -21,8 +21,8 @@ A suite config (experiments/quickstart.py, the `table*` variants of paper B's fi
                          out (its rows and claims say so) instead of stopping the suite
 
 Every run config carries `config.report`: its results `table` (title), `columns` ((name,
-'split/metric', paper's value), ...), its `row` name, the metric keys of its `curves`, its
-`figure` ('reconstruction', 'segmentation' or '') with the short `label` naming the run there,
+'split/metric', paper's value), ...), its `row` name, the metric keys of its `curves`, the
+short `label` naming the run in its task's figure (train/tasks.py: reconstructions, overlays),
 and optionally `extra_rows` of numbers the paper cites without a run. Each run's workdir gets
 results.json (its record), curves.png, its figure and results.md; the suite's workdir gets
 results.json (the record of the whole suite: every table, claim and held-out section, its wall

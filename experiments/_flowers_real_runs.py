@@ -1,0 +1,143 @@
+"""The single runs of experiments/flowers_real.py (paper A on real flower photos): the frozen
+ImageNet InceptionV3 with a new softmax head on cached features, a point of the data-scaling
+curve, the whole network fine-tuned from a head, and InceptionV3 from scratch. flowers_real.py
+describes each and builds its variants and suites from them.
+
+Not an experiment file (its name starts with an underscore): flowers_real.py loads it by path.
+"""
+
+import os
+
+import ml_collections
+
+from jaxvision import stats
+from jaxvision.configs import load_config
+from jaxvision.research.results import Estimate
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = os.path.join(HERE, "..", "..", "shared", "data")  # the real photos beside the repository
+DATASETS = {
+    "flowers17": dict(
+        folder="flowers17", train_split="train", held_out="test", classes=12, row="Oxford 17 Flowers (12 classes)"
+    ),
+    "flowers102": dict(
+        folder="flowers102",
+        train_split="train+test",
+        held_out="validation",
+        classes=102,
+        row="2,858 Oxford 102 photos",
+    ),
+}
+HEAD_COPIES, HEAD_PASSES = 6, 50
+FINETUNE_SIZE, FINETUNE_EPOCHS = 299, 5
+PAPER_A_TEST = (153, 160)  # paper A's 0.95625: 153 of its 160 test photos
+CURVE_TABLE = "Paper A on real photos: held-out top-1 against training photos per class"
+
+
+def _base(dataset: str, loss_variant: str = "scratch") -> ml_collections.ConfigDict:
+    d = DATASETS[dataset]
+    config = load_config(os.path.join(HERE, f"flowers_inception.py:{loss_variant}"))
+    config.data.name = "folder"
+    config.data.folder.root = os.path.normpath(os.path.join(DATA, d["folder"]))
+    config.data.train_split = d["train_split"]
+    config.data.eval_splits = (d["held_out"],)
+    config.model.num_classes = d["classes"]
+    config.monitor.metric = ""  # nothing is selected on the held-out photos
+    held_out = d["held_out"]
+    config.report.columns = (
+        ("held-out top-1 accuracy", f"{held_out}/accuracy", None),
+        ("held-out binary accuracy (Keras' 'accuracy' beside BCE)", f"{held_out}/binary_accuracy", None),
+        ("held-out loss", f"{held_out}/loss", None),
+        ("training top-1 accuracy", "train/accuracy", None),
+    )
+    config.report.table = f"Paper A on real photos: {d['row']}"
+    return config
+
+
+def head(dataset: str, loss: str = "bce_softmax", size: int = 299) -> ml_collections.ConfigDict:
+    """The ImageNet backbone frozen, its features cached, a new softmax head trained on them."""
+    config = _base(dataset, loss)
+    config.data.image_size = size
+    config.cache_features = True
+    config.feature_views = HEAD_COPIES
+    config.num_epochs = HEAD_COPIES * HEAD_PASSES  # every augmented copy seen HEAD_PASSES times
+    config.checkpoint = ml_collections.ConfigDict(dict(every_epochs=HEAD_PASSES))
+    config.model.freeze_backbone = True
+    config.data.train_crop = "inception"
+    config.data.inception_crop_area = (0.5, 1.0)
+    config.init.imagenet = "auto"
+    config.report.row = (
+        f"{DATASETS[dataset]['row']}, ImageNet InceptionV3 frozen, softmax head "
+        f"({'BCE' if loss == 'bce_softmax' else 'categorical CE'}), {size}x{size}, {HEAD_COPIES} augmented copies"
+    )
+    if (dataset, loss, size) == ("flowers102", "bce_softmax", 299):
+        correct, photos = PAPER_A_TEST
+        config.report.extra_rows = (
+            (
+                f"paper A: ImageNet InceptionV3 fine-tuned on Oxford 102 (BCE), its {photos} test photos",
+                "held-out top-1 accuracy",
+                Estimate(correct / photos, *stats.wilson_interval(correct, photos)),
+            ),
+        )
+    return config
+
+
+def curve_point(per_class: int) -> ml_collections.ConfigDict:
+    """The head on the centred view of `per_class` training photos of each class (0: all)."""
+    config = head("flowers102")
+    config.data.train_crop = config.data.eval_crop
+    config.data.random_flip = False
+    config.feature_views = 1
+    config.train_per_class = per_class
+    config.num_epochs = HEAD_COPIES * HEAD_PASSES  # as many passes over each photo as the head's
+    config.report.extra_rows = ()
+    config.report.table = CURVE_TABLE
+    photos = (
+        f"{per_class} training photo{'s' if per_class > 1 else ''} of each class"
+        if per_class
+        else "every training photo"
+    )
+    config.report.row = f"Oxford 102 head on the centred view, {photos}"
+    return config
+
+
+def curve_finetuned(per_class: int) -> ml_collections.ConfigDict:
+    """The whole network fine-tuned from the curve's head on the same `per_class` photos of each class."""
+    config = finetune("flowers102", train_batch_norm=False)
+    config.train_per_class = per_class
+    config.init.workdir = f"curve_{per_class}"
+    config.report.table = CURVE_TABLE
+    config.report.row = (
+        f"Oxford 102 fine-tuned from that head, {per_class} training photos of each class, batch norm frozen, "
+        f"{FINETUNE_SIZE}x{FINETUNE_SIZE}, {FINETUNE_EPOCHS} epochs"
+    )
+    return config
+
+
+def finetune(dataset: str, train_batch_norm: bool) -> ml_collections.ConfigDict:
+    """The whole network, from the head run (`init.workdir`, a run of the suite)."""
+    config = _base(dataset, "bce_softmax")
+    config.num_epochs = FINETUNE_EPOCHS
+    config.data.image_size = FINETUNE_SIZE
+    config.data.train_crop = "inception"
+    config.data.inception_crop_area = (0.35, 1.0)
+    config.model.train_batch_norm = train_batch_norm
+    config.optimizer.learning_rate = 1e-4
+    config.optimizer.backbone_lr_scale = 0.1
+    config.batch_size = 16  # with batch norm trained, batches of 32 needed 19 GB on the CPU
+    config.init = ml_collections.ConfigDict(dict(workdir=dataset, checkpoint="latest", params=()))
+    config.report.row = (
+        f"{DATASETS[dataset]['row']}, fine-tuned from the head, batch norm "
+        f"{'trained' if train_batch_norm else 'frozen'}, {FINETUNE_SIZE}x{FINETUNE_SIZE}, {FINETUNE_EPOCHS} epochs"
+    )
+    return config
+
+
+def scratch(dataset: str) -> ml_collections.ConfigDict:
+    config = _base(dataset, "scratch")
+    config.num_epochs = 40
+    config.data.image_size = 75
+    config.data.train_crop = "inception"
+    config.data.inception_crop_area = (0.35, 1.0)
+    config.report.row = f"{DATASETS[dataset]['row']}, from scratch, 75x75"
+    return config
