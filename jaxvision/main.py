@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 
-from jaxvision import supervisor
+from jaxvision import interrupts, supervisor
 from jaxvision.configs import UsageError, apply_override, load_config
 
 USER_ERRORS = (ValueError, FileNotFoundError, RuntimeError)  # the engine's own errors derive from these
@@ -117,15 +115,6 @@ def _run_mode(args, config, workdir: str) -> int:
     return 0
 
 
-class StoppedOutsideAStep(BaseException):
-    """SIGTERM outside the training loop (start-up, data preparation, a report): stop at once. A
-    BaseException, like KeyboardInterrupt, so that no `except Exception` on the way swallows it."""
-
-
-def _stop_at_once(signum, frame):
-    raise StoppedOutsideAStep(signal.Signals(signum).name)
-
-
 def _configured_run(args, overrides) -> int:
     # Imported here so that `--help` and command-line mistakes answer at once.
     from jaxvision import train
@@ -164,12 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     args, overrides = parse_args(argv)
     # The training loop installs its own handler (save, then stop); elsewhere SIGTERM stops at
     # once, like Ctrl-C, and the exit code still says "run me again" to a batch system.
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _stop_at_once) if in_main_thread else None
     try:
-        return _configured_run(args, overrides)
-    except (StoppedOutsideAStep, KeyboardInterrupt) as stop:
-        name = str(stop) if isinstance(stop, StoppedOutsideAStep) else "SIGINT"
+        with interrupts.stop_at_once():
+            code = _configured_run(args, overrides)
+            if code == 0 and interrupts.pending:  # its exception was dropped (see interrupts.py)
+                raise interrupts.StoppedOutsideAStep(interrupts.pending)
+        return code
+    except (interrupts.StoppedOutsideAStep, KeyboardInterrupt) as stop:
+        name = str(stop) if isinstance(stop, interrupts.StoppedOutsideAStep) else "SIGINT"
         _error_line(
             f"Stopped by {name} outside a training step; every checkpoint on disk is whole: run the same "
             "command again to continue."
@@ -188,9 +179,6 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.flush()
             os._exit(1)
         return 1
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def _error_line(message: str) -> None:

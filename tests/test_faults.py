@@ -131,6 +131,21 @@ def test_resuming_on_data_with_other_classes_is_refused(data_dir, tmp_path, caps
     assert Checkpoints(workdir, read_only=True).step() == 0
 
 
+def test_a_sigterm_dropped_before_the_end_still_exits_with_the_resume_code(capsys, monkeypatch):
+    def finished_after_a_dropped_sigterm(args, overrides):
+        class Finalized:
+            def __del__(self):
+                signal.raise_signal(signal.SIGTERM)
+
+        Finalized()  # its StoppedOutsideAStep is dropped, as in jax's garbage-collector callback
+        return 0
+
+    monkeypatch.setattr(main, "_configured_run", finished_after_a_dropped_sigterm)
+    code, _, err = _main(capsys, "--config", TINY)
+    assert code == main.EXIT_INTERRUPTED
+    assert _one_sentence(err).startswith("Stopped by SIGTERM outside a training step")
+
+
 def test_sigterm_before_training_starts_exits_with_the_resume_code(data_dir, tmp_path):
     workdir = tmp_path / "early"
     process = subprocess.Popen(

@@ -13,7 +13,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxvision import configs, losses, main
+from jaxvision import configs, interrupts, losses, main
 from jaxvision.train import default_config, resolve
 from jaxvision.train.distributed import initialize_from_environment
 from jaxvision.train.logs import RunLog
@@ -234,6 +234,24 @@ def test_sigterm_and_sigint_become_requests_and_handlers_are_restored():
         with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C does not wait for the loop
             os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+class _Finalized:
+    def __del__(self):
+        signal.raise_signal(signal.SIGTERM)  # the handler's exception arises where Python must drop it
+
+
+def test_a_sigterm_dropped_in_a_finalizer_is_quiet_and_still_stops_the_loop(capsys):
+    before = signal.getsignal(signal.SIGTERM)
+    with interrupts.stop_at_once():
+        _Finalized()  # like jax's garbage-collector callback, which a SIGTERM can land in
+        assert interrupts.pending == "SIGTERM"
+        with StopRequests() as stop:
+            assert stop.requested and stop.signal_name == "SIGTERM"  # saves at its first step
+    assert "Traceback" not in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is before
+    with interrupts.stop_at_once(), StopRequests() as stop:
+        assert not stop.requested  # the next command starts unasked
 
 
 def test_distributed_environment_is_all_or_nothing(monkeypatch):

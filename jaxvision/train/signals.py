@@ -9,12 +9,15 @@ from __future__ import annotations
 import signal
 import threading
 
+from jaxvision import interrupts
+
 
 class StopRequests:
     """A context manager that records SIGTERM / SIGINT instead of dying on them."""
 
     def __init__(self):
-        self.signal_name: str | None = None
+        # A SIGTERM that came before the loop and whose exception was dropped still stops it.
+        self.signal_name: str | None = interrupts.pending
         self._previous: dict[int, object] = {}
 
     @property
