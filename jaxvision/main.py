@@ -23,7 +23,7 @@ import os
 import sys
 
 from jaxvision import interrupts, supervisor
-from jaxvision.configs import UsageError, apply_override, load_config
+from jaxvision.configs import UsageError, load_config
 
 USER_ERRORS = (ValueError, FileNotFoundError, RuntimeError)  # the engine's own errors derive from these
 # Exit codes: 0 done, 1 failed (one sentence on stderr), 2 a command-line mistake, and this one for a
@@ -121,10 +121,7 @@ def _configured_run(args, overrides) -> int:
     from jaxvision.weights import warmstart
     from jaxvision.research import suite
 
-    config = train.resolve(load_config(args.config))
-    for key, value in overrides:
-        apply_override(config, key, value)
-    config = train.resolve(config)  # checks the overridden values too
+    config = train.resolve(load_config(args.config), overrides)
     workdir = args.workdir or _default_workdir(args.config)
     if args.from_step is not None and (args.mode != "train" or suite.is_suite(config)):
         raise UsageError(

@@ -68,6 +68,20 @@ def class_root(tmp_path_factory):
     return root
 
 
+def test_the_data_section_is_resolved_once_and_a_resolved_one_is_passed_down(class_root, tmp_path, monkeypatch):
+    from jaxvision import train
+    from jaxvision.data import config as data_config
+
+    checks, real = [], data_config.check_data_config
+    monkeypatch.setattr(data_config, "check_data_config", lambda data: checks.append(data) or real(data))
+    make_pipelines(make_config(tmp_path, class_root, eval_splits=("train",)), devices=ONE_DEVICE)
+    assert len(checks) == 1  # a plain config: once, however many layers read its data
+    resolved = train.resolve(make_config(tmp_path, class_root, eval_splits=("train",)))
+    assert train.resolve(resolved) is resolved
+    p = make_pipelines(resolved, devices=ONE_DEVICE)
+    assert len(checks) == 1 and p.info.num_examples == {"train": 4}  # taken as it is
+
+
 def test_class_layout_labels_follow_sorted_folder_names(class_root, tmp_path):
     p = make_pipelines(make_config(tmp_path, class_root, eval_splits=("train",)), devices=ONE_DEVICE)
     assert p.info.class_names == ("a_blue", "b_red") and p.info.num_examples == {"train": 4}

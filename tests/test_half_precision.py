@@ -21,12 +21,8 @@ TINY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "tiny
 
 
 def _config(tmp_path, variant: str, half: bool, **changes):
-    config = train.resolve(configs.load_config(f"{TINY}:{variant}"))
-    config.data.data_dir = str(tmp_path / "tfds")
-    config.half_precision = half
-    for key, value in changes.items():
-        configs.apply_override(config, key, str(value))
-    return train.resolve(config)
+    overrides = {"data.data_dir": str(tmp_path / "tfds"), "half_precision": half, **changes}
+    return train.resolve(configs.load_config(f"{TINY}:{variant}"), [(k, str(v)) for k, v in overrides.items()])
 
 
 def test_the_default_is_bfloat16_on_accelerators_only():

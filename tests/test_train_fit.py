@@ -37,13 +37,8 @@ def shared_cache(root) -> dict[str, str]:
 def tiny_config(variant, overrides, **changes):
     """tests/configs/tiny.py's `variant`, resolved, with command-line `overrides` ('--config.KEY=VALUE')
     and `changes` (KEY=value) applied as the command line would."""
-    config = train.resolve(configs.load_config(f"{TINY}:{variant}"))
-    for text in overrides:
-        key, value = text[len("--config.") :].split("=", 1)
-        configs.apply_override(config, key, value)
-    for key, value in changes.items():
-        configs.apply_override(config, key, str(value))
-    return config
+    given = [tuple(text[len("--config.") :].split("=", 1)) for text in overrides]
+    return train.resolve(configs.load_config(f"{TINY}:{variant}"), given + [(k, str(v)) for k, v in changes.items()])
 
 
 @pytest.fixture(scope="module")

@@ -44,6 +44,17 @@ def test_resolve_fills_defaults_and_rejects_misspelt_or_mistyped_keys():
         resolve(ml_collections.ConfigDict({"monitor": {"mode": "up"}}))
 
 
+def test_overrides_are_applied_once_and_checked_with_the_rest():
+    given = configs.load_config(TINY)
+    config = resolve(given, [("checkpoint.every_steps", "5"), ("data.image_size", "12")])
+    assert config.checkpoint.every_steps == 5 and config.data.image_size == 12
+    assert resolve(config) is config  # resolved once, then passed down as it is
+    with pytest.raises(ValueError, match="learning_rate is 0.0: it must be a positive number"):
+        resolve(given, [("optimizer.learning_rate", "0")])
+    with pytest.raises(ValueError, match="image_size must be a positive number"):
+        resolve(given, [("data.image_size", "0")])
+
+
 def test_overrides_are_read_as_the_fields_type():
     config = resolve(configs.load_config(TINY + ":segmentation"))
     for key, text in [

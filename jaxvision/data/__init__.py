@@ -20,14 +20,24 @@ chosen reader's modules are imported.
 from __future__ import annotations
 
 from jaxvision.data.batches import DatasetInfo, Pipelines
-from jaxvision.data.config import default_data_config, resolve_data_config
+from jaxvision.data.config import (
+    ResolvedDataConfig,
+    check_data_config,
+    default_data_config,
+    filled_data_config,
+    resolve_data_config,
+)
 from jaxvision.data.errors import DataError
 
 
 def make_pipelines(config, **kwargs) -> Pipelines:
     """Prepares `config.data`'s dataset (once) and returns its pipelines for this process
     (see pipeline.make_pipelines for the arguments)."""
-    if resolve_data_config(config.get("data")).reader == "grain":
+    data = resolve_data_config(config.get("data"))
+    if data is not config.get("data"):  # a config not resolved yet: its data resolved here, once
+        config = config.copy_and_resolve_references()
+        config.data = data
+    if data.reader == "grain":
         from jaxvision.data import grain_pipeline
 
         return grain_pipeline.make_pipelines(config, **kwargs)
@@ -50,5 +60,8 @@ __all__ = [
     "build_pipelines",
     "default_data_config",
     "make_pipelines",
+    "ResolvedDataConfig",
+    "check_data_config",
+    "filled_data_config",
     "resolve_data_config",
 ]

@@ -130,10 +130,26 @@ def _merge(into: ml_collections.ConfigDict, given, prefix: str) -> None:
             ) from None
 
 
-def resolve_data_config(given: ml_collections.ConfigDict | dict | None) -> ml_collections.ConfigDict:
-    """The defaults overridden by `given`; unknown keys and impossible values are errors."""
+class ResolvedDataConfig(ml_collections.ConfigDict):
+    """`config.data` as the readers use it: every default filled in, every value checked."""
+
+
+def filled_data_config(given: ml_collections.ConfigDict | dict | None) -> ml_collections.ConfigDict:
+    """The defaults overridden by `given`, not yet checked; unknown keys are errors."""
     data = default_data_config()
     _merge(data, given or {}, "config.data")
+    return data
+
+
+def resolve_data_config(given: ml_collections.ConfigDict | dict | None) -> ResolvedDataConfig:
+    """`given` filled in and checked, once: a ResolvedDataConfig comes back as it is."""
+    if isinstance(given, ResolvedDataConfig):
+        return given
+    return check_data_config(filled_data_config(given))
+
+
+def check_data_config(data: ml_collections.ConfigDict) -> ResolvedDataConfig:
+    """The filled-in `data` in its resolved form; an impossible value is an error."""
     checks = [
         (data.name in DATASETS, f"config.data.name is {data.name!r}: use one of {', '.join(DATASETS)}."),
         (
@@ -175,4 +191,4 @@ def resolve_data_config(given: ml_collections.ConfigDict | dict | None) -> ml_co
     for ok, message in checks:
         if not ok:
             raise ValueError(message)
-    return data
+    return ResolvedDataConfig(data)

@@ -66,7 +66,7 @@ def prepared_dir(data: ml_collections.ConfigDict) -> str:
             "and set --config.data.prepared to that folder."
         ) from None
     root = data.data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
-    copy = ml_collections.ConfigDict(data.to_dict())
+    copy = data.copy_and_resolve_references()
     copy.data_dir = os.path.join(root, FORMAT)
 
     def prepare() -> str:

@@ -138,7 +138,7 @@ class Prior:
         if config.task not in baselines.FITS:
             raise ValueError(f"A baseline run has task {config.task!r}: use one of {', '.join(baselines.FITS)}.")
         split, key = config.split, make_task(config.task, config.loss).target
-        config = ml_collections.ConfigDict(config.to_dict())
+        config = config.copy_and_resolve_references()
         config.data.eval_splits = (config.data.train_split, split)
         pipelines = data.make_pipelines(config)
         training, held_out = (_targets(pipelines.evals[s], key) for s in (config.data.train_split, split))

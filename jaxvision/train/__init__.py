@@ -22,7 +22,7 @@ Start reading at `loop.fit`. The parts, each in its own file:
 """
 
 from jaxvision.train.checkpoint import set_aside_after
-from jaxvision.train.config import default_config, resolve
+from jaxvision.train.config import ResolvedConfig, default_config, resolve
 from jaxvision.train.distributed import PeerLost
 from jaxvision.train.loop import FitResult, TrainingDiverged, fit
 from jaxvision.train.scoring import evaluate, predict
@@ -30,6 +30,7 @@ from jaxvision.train.scoring import evaluate, predict
 __all__ = [
     "FitResult",
     "PeerLost",
+    "ResolvedConfig",
     "TrainingDiverged",
     "default_config",
     "evaluate",

@@ -35,9 +35,11 @@ fills in the rest and rejects misspelt keys, so a typo stops the run instead of 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import ml_collections
 
+from jaxvision.configs import apply_override
 from jaxvision.train.optim import OPTIMIZERS, SCHEDULES
 from jaxvision.train.tasks import make_task
 
@@ -98,9 +100,19 @@ def _assign(section: ml_collections.ConfigDict, key: str, value, name: str) -> N
         ) from None
 
 
-def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """The experiment's config with every engine default filled in; misspelt keys are errors."""
-    resolved = default_config()
+class ResolvedConfig(ml_collections.ConfigDict):
+    """A config in the form the run uses: the engine's and the data's defaults filled in, the
+    command line's overrides applied, every value checked. `resolve` makes it once (the command
+    line; a suite, for each of its runs); everything that takes a config passes it down as it is."""
+
+
+def resolve(config: ml_collections.ConfigDict, overrides: Sequence[tuple[str, str]] = ()) -> ResolvedConfig:
+    """The experiment's config with every default filled in, then `overrides` (('optimizer.l2',
+    '1e-4'), ...: the command line's, checked against the full schema) applied, then checked;
+    misspelt keys are errors. A ResolvedConfig without overrides comes back as it is."""
+    if isinstance(config, ResolvedConfig) and not overrides:
+        return config
+    resolved = ResolvedConfig(default_config())
     for key, value in config.items():
         if key in _CHECKED_SECTIONS:
             unknown = sorted(set(value.keys()) - set(resolved[key].keys()))
@@ -115,9 +127,13 @@ def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
             # data, model and anything else belong to other parts, which check them.
             _assign(resolved, key, value, f"config.{key}")
     if "data" in resolved:
-        from jaxvision.data import resolve_data_config  # loads TensorFlow: only for configs with data
+        from jaxvision.data import check_data_config, filled_data_config  # TensorFlow: only with data
 
-        resolved.data = resolve_data_config(resolved.data)
+        resolved.data = filled_data_config(resolved.data)
+    for key, value in overrides:
+        apply_override(resolved, key, value)
+    if "data" in resolved:
+        resolved.data = check_data_config(resolved.data)
     _check_values(resolved)
     return resolved
 

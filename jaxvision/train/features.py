@@ -221,13 +221,13 @@ def cached(
     check(config, engine.model)
     data, views = config.data, config.feature_views
     # config.train_per_class is drawn below, from the features: one extraction serves every k.
-    undrawn = ml_collections.ConfigDict(config.to_dict())
+    undrawn = config.copy_and_resolve_references()
     undrawn.train_per_class = 0
     images = make_pipelines(undrawn)
     plain = {k: data[k] for k in _PREPROCESSING}
     sources = {}
     if views == 1:  # training images read as evaluation reads them
-        every = ml_collections.ConfigDict(undrawn.to_dict())
+        every = undrawn.copy_and_resolve_references()
         every.data.eval_splits = (data.train_split, *images.evals)
         images_and_train = make_pipelines(every)
         sources[data.train_split] = (
