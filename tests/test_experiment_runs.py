@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -19,7 +20,7 @@ import optax
 import pytest
 
 from jaxvision import configs, main, train
-from jaxvision.research import suite, trained
+from jaxvision.research import results, suite, trained
 from jaxvision.train.checkpoint import Checkpoints
 from jaxvision.train.state import create_state, run_key
 from jaxvision.weights import warmstart
@@ -136,6 +137,19 @@ def test_quickstart_checks_every_claim_from_its_own_numbers(quickstart):
         assert row.startswith(f"| {claim['text']} |") and row.rstrip(" |").endswith(("✔", "✘"))
         assert "not measured" not in row  # every number behind a claim was produced by this run
     assert checked in open(os.path.join(workdir, "report.md")).read() and checked in message
+
+
+def test_a_run_left_out_of_the_order_fails_its_claims_as_not_measured(quickstart, tmp_path):
+    config, workdir, _ = quickstart
+    shorter = str(tmp_path / "shorter")
+    shutil.copytree(workdir, shorter)
+    config = config.copy_and_resolve_references()
+    config.suite.order = tuple(name for name in config.suite.order if name != "ae_2048")
+    suite.write_report(config, shorter)
+    claims = {c["text"]: c for c in results.read(shorter)["claims"]}
+    first = claims["Table 1: the 2048-code autoencoder reconstructs worse than the 4096-code one (MSE)"]
+    assert not first["holds"] and "ae_2048 validation/mean_squared_error: not measured" in first["shown"]
+    assert sum("not measured" in c["shown"] for c in claims.values()) == 1
 
 
 def test_quickstart_report_links_figures_that_exist(quickstart):

@@ -107,7 +107,7 @@ def write_report(config: ml_collections.ConfigDict, workdir: str) -> str:
         "scaling": _scaling(config.suite.scaling, workdir) if config.suite.get("scaling") else None,
         "claims": claims.checked(
             config.suite.get("claims", ()),
-            lambda name: numbers[name],
+            lambda name: numbers.get(name, {}),  # a run left out of suite.order: "not measured"
             lambda name, split: heldout.correct(os.path.join(workdir, name), split),
         ),
         "figures": _figures(workdir, done),  # then the held-out ones, below

@@ -14,6 +14,7 @@ After a resume, lines for the steps between the checkpoint and the interruption 
 from __future__ import annotations
 
 import importlib.metadata
+import glob
 import json
 import os
 import platform
@@ -27,17 +28,32 @@ from tensorboardX import SummaryWriter
 
 
 def _host_cpu() -> str:
-    """The host's CPU model and its widest vector instructions: XLA:CPU's code, and so float32
-    rounding, differ between an AVX2 and an AVX-512 machine."""
+    """The host's CPU as XLA:CPU's float32 rounding depends on it: the model (family, model and
+    stepping tell two hosts with the same name apart), the widest vector instructions, the caches
+    (Eigen sizes its matmul blocks, and so its order of sums, by them) and the cores in use."""
     try:
         with open("/proc/cpuinfo") as f:
-            info = f.read()
+            info = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
     except OSError:
         return platform.processor() or platform.machine()
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
-    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
+    field = {key.strip(): value.strip() for key, value in info.items()}
+    flags = set(field.get("flags", "").split())
     widest = next((name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2")) if flag in flags), "")
-    return ", ".join(x for x in (model or platform.machine(), widest) if x)
+    if widest == "AVX-512" and "avx512_bf16" in flags:
+        widest += " with BF16"
+    ids = ", ".join(f"{k} {field[k]}" for k in ("cpu family", "model", "stepping") if k in field)
+    caches = []
+    for index in sorted(glob.glob("/sys/devices/system/cpu/cpu0/cache/index*")):
+        try:
+            with open(f"{index}/level") as f, open(f"{index}/type") as g, open(f"{index}/size") as h:
+                level, kind, size = f.read().strip(), g.read().strip(), h.read().strip()
+        except OSError:
+            continue
+        if kind != "Instruction" and level in ("2", "3"):
+            caches.append(f"L{level} {size}")
+    cores = f"{len(os.sched_getaffinity(0))} cores" if hasattr(os, "sched_getaffinity") else ""
+    model = field.get("model name") or platform.machine()
+    return ", ".join(x for x in (f"{model} ({ids})" if ids else model, widest, *caches, cores) if x)
 
 
 class RunLog:
