@@ -33,7 +33,7 @@ def stop_at_once():
     """Within it SIGTERM raises StoppedOutsideAStep (main thread only: elsewhere signals keep
     their meaning); the previous handlers come back after."""
     global pending
-    pending = None  # several commands in one process (the tests) each start unasked
+    pending = None
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -50,3 +50,4 @@ def stop_at_once():
     finally:
         signal.signal(signal.SIGTERM, previous)
         sys.unraisablehook = previous_hook
+        pending = None  # a later fit in this process (a notebook, the tests) starts unasked
