@@ -33,7 +33,6 @@ def stop_at_once():
     """Within it SIGTERM raises StoppedOutsideAStep (main thread only: elsewhere signals keep
     their meaning); the previous handlers come back after."""
     global pending
-    pending = None
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -13,10 +13,11 @@ After a resume, lines for the steps between the checkpoint and the interruption 
 
 from __future__ import annotations
 
-import importlib.metadata
 import glob
+import importlib.metadata
 import json
 import os
+import pathlib
 import platform
 import sys
 from collections.abc import Mapping, Sequence
@@ -33,10 +34,10 @@ def _host_cpu() -> str:
     (Eigen sizes its matmul blocks, and so its order of sums, by them) and the cores in use."""
     try:
         with open("/proc/cpuinfo") as f:
-            info = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
+            first = f.read().split("\n\n")[0]  # the first processor's block
     except OSError:
         return platform.processor() or platform.machine()
-    field = {key.strip(): value.strip() for key, value in info.items()}
+    field = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in first.splitlines())}
     flags = set(field.get("flags", "").split())
     widest = next((name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2")) if flag in flags), "")
     if widest == "AVX-512" and "avx512_bf16" in flags:
@@ -45,8 +46,7 @@ def _host_cpu() -> str:
     caches = []
     for index in sorted(glob.glob("/sys/devices/system/cpu/cpu0/cache/index*")):
         try:
-            with open(f"{index}/level") as f, open(f"{index}/type") as g, open(f"{index}/size") as h:
-                level, kind, size = f.read().strip(), g.read().strip(), h.read().strip()
+            level, kind, size = (pathlib.Path(index, name).read_text().strip() for name in ("level", "type", "size"))
         except OSError:
             continue
         if kind != "Instruction" and level in ("2", "3"):
