@@ -13,6 +13,9 @@ no-op):
                  the convolution with them
   width 512      LLVM's preferred vector width for XLA's own loops (default 256)
   concurrency    XLA:CPU's scheduler that favours running independent ops side by side
+  huge pages     not an XLA flag: GLIBC_TUNABLES=glibc.malloc.hugetlb=1 makes glibc's malloc
+                 ask the kernel for transparent huge pages (madvise), so XLA's large temporaries
+                 fault in 2 MiB at a time instead of 4 KiB; PyTorch is timed with it too
 
 'XLA's convolutions' replaces the models' `cpu_conv` rewrites by `lax.conv_general_dilated`
 (benchmarks/ablations.py), so XLA chooses every convolution's kernel.
@@ -25,21 +28,24 @@ import importlib.util
 from benchmarks.throughput import Case, timing_table
 
 YNN_ON = "--xla_cpu_experimental_ynn_fusion_type=+individual_convolution"
+HUGE_PAGES = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
 ONEDNN_DOT = "--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_fusion_type=dot"
 FLAG_SETS = (
-    ("default", {}, ""),
-    ("XLA's default", {}, YNN_ON),
-    ("oneDNN dots", {}, ONEDNN_DOT),
-    ("XLA's default + oneDNN dots", {}, f"{YNN_ON} {ONEDNN_DOT}"),
-    ("+eltwise", {}, "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution,+eltwise"),
-    ("width 512", {}, "--xla_cpu_prefer_vector_width=512"),
-    ("concurrency", {}, "--xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_CONCURRENCY_OPTIMIZED"),
+    ("default", {}, "", {}),
+    ("XLA's default", {}, YNN_ON, {}),
+    ("oneDNN dots", {}, ONEDNN_DOT, {}),
+    ("XLA's default + oneDNN dots", {}, f"{YNN_ON} {ONEDNN_DOT}", {}),
+    ("+eltwise", {}, "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution,+eltwise", {}),
+    ("width 512", {}, "--xla_cpu_prefer_vector_width=512", {}),
+    ("concurrency", {}, "--xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_CONCURRENCY_OPTIMIZED", {}),
     (
         "width 512 + concurrency",
         {},
         "--xla_cpu_prefer_vector_width=512 --xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_CONCURRENCY_OPTIMIZED",
+        {},
     ),
-    ("XLA's convolutions", {"conv": "xla"}, ""),
+    ("XLA's convolutions", {"conv": "xla"}, "", {}),
+    ("huge pages", {}, "", HUGE_PAGES),
 )
 REFERENCE = "PyTorch channels_last"
 
@@ -48,9 +54,14 @@ def flag_cases(model: str, mode: str, batch: int | None, labels: str = "") -> li
     """jaxvision under the default and every flag set (or those `labels` names, comma-separated),
     then PyTorch channels_last when it is installed."""
     chosen = [f for f in FLAG_SETS if not labels or f[0] == "default" or f[0] in labels.split(",")]
-    cases = [Case(label, "jaxvision", model, mode, v, xla_flags=flags, batch=batch) for label, v, flags in chosen]
+    cases = [
+        Case(label, "jaxvision", model, mode, v, xla_flags=flags, env=env, batch=batch)
+        for label, v, flags, env in chosen
+    ]
     if importlib.util.find_spec("torch") is not None:
         cases.append(Case(REFERENCE, "torch", model, mode, {"channels_last": True}, batch=batch))
+        if any(label == "huge pages" for label, *_ in chosen):
+            cases.append(Case(f"{REFERENCE}, huge pages", "torch", model, mode, {"channels_last": True}, env=HUGE_PAGES, batch=batch))
     return cases
 
 

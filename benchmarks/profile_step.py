@@ -1,6 +1,6 @@
 """Where one jaxvision training step spends its time, op by op (XLA:CPU or GPU).
 
-    python -m benchmarks.profile_step MODEL [--batch N] [--top K] [--variant JSON]
+    python -m benchmarks.profile_step MODEL [--batch N] [--top K] [--variant JSON] [--infer]
 
 Traces a few steps of the benchmark's step with `jax.profiler` (a Perfetto trace), sums the
 duration of every XLA op (thunk) over threads and steps, and prints the K most expensive ops
@@ -45,6 +45,7 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--variant", default="{}", help='an ablations.py variant, e.g. \'{"conv": "xla"}\'')
+    parser.add_argument("--infer", action="store_true", help="inference (train=False) instead of a training step")
     args = parser.parse_args(argv)
 
     import jax
@@ -53,7 +54,8 @@ def main(argv=None) -> None:
     from benchmarks.specs import SPECS
 
     overrides = ablations.apply(json.loads(args.variant))
-    step = jaxvision_side.train_step(SPECS[args.model], batch=args.batch, **overrides)
+    build = jaxvision_side.inference if args.infer else jaxvision_side.train_step
+    step = build(SPECS[args.model], batch=args.batch, **overrides)
     step.run(2)
     shapes = hlo_shapes(step.fn.lower(step.state, *step.args).compile().as_text())
     with tempfile.TemporaryDirectory() as trace_dir:
@@ -63,8 +65,8 @@ def main(argv=None) -> None:
     ops = {name: ms / args.steps for name, ms in totals.items() if name in shapes}
     whole = sum(ops.values())
     print(
-        f"{args.model}, batch {args.batch or SPECS[args.model].batch}: {whole:.0f} ms of op time per "
-        f"step (summed over threads), {len(ops)} ops"
+        f"{args.model}{' inference' if args.infer else ''}, batch {args.batch or SPECS[args.model].batch}: "
+        f"{whole:.0f} ms of op time per step (summed over threads), {len(ops)} ops"
     )
     for name, ms in sorted(ops.items(), key=lambda kv: -kv[1])[: args.top]:
         print(f"{ms:9.1f} ms  {100 * ms / whole:5.1f}%  {name:40s} {shapes[name]}")
