@@ -48,7 +48,8 @@ def header(args) -> str:
         f"# jaxvision benchmarks, {datetime.date.today()}\n\n"
         f"{platform.node()}: {cpu_name()}, {os.cpu_count()} CPUs, load average "
         f"{os.getloadavg()[0]:.1f} at start; Python {platform.python_version()}; {packages}; "
-        f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; threads {args.threads}; "
+        f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; "
+        f"GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '')!r}; threads {args.threads}; "
         f"{args.repeats} rounds x {args.steps} steps after warm-up.\n"
     )
 

@@ -35,3 +35,16 @@ def test_the_table_divides_by_the_default_and_by_pytorch():
     assert "| 13.20 | 13.20-13.20 | 1.20 |" in row and f"`{flags_section.ONEDNN_DOT}`" in row
     if torch:
         assert row.endswith("| 0.60 |")
+
+
+def test_small_pages_time_both_frameworks_and_the_ratio_takes_the_fastest_pytorch():
+    cases = flags_section.flag_cases("segmenter", "train", 8, labels="4 KiB pages")
+    small = [c for c in cases if c.env == flags_section.SMALL_PAGES]
+    assert [c.framework for c in small] == ["jaxvision"] + (["torch"] if len(cases) > 2 else [])
+    assert all(c.batch == 8 for c in cases) and cases[0].env == {}
+    results = [Result(c) for c in cases]
+    for r, rate in zip(results, (10.0, 9.0, 20.0, 25.0)):
+        r.images_per_s = [rate]
+    table = flags_section.flag_table("segmenter", "train", results)
+    row = next(line for line in table.splitlines() if line.startswith("| default |"))
+    assert row.endswith("| 0.40 |" if len(cases) > 2 else "| |")
