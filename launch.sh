@@ -63,8 +63,8 @@ export PATH="$venv/bin:$PATH"
 # TensorFlow only feeds data (jaxvision.data hides the GPUs from it); keep its logs quiet.
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 export KERAS_BACKEND="${KERAS_BACKEND:-jax}"
-# glibc's malloc asks for transparent huge pages (1.04-1.26x on the CPU training steps and
-# InceptionV3's inference: benchmarks/RESULTS.md "Huge pages"); a hugetlb value the user gives wins.
+# glibc's malloc asks for transparent huge pages (1.04-1.26x on InceptionV3 and the paper-B models but
+# the deep CNN, 0.94x within its spread: benchmarks/RESULTS.md "Huge pages"); a hugetlb value the user gives wins.
 case ":${GLIBC_TUNABLES:-}:" in
   *:glibc.malloc.hugetlb=*) ;;
   *) export GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.malloc.hugetlb=1" ;;
