@@ -4,6 +4,8 @@ A variant is a dict applied inside a fresh worker process before the model is bu
 
   conv='xla'             the models' convolutions with XLA's own kernel gradient
                          (`lax.conv_general_dilated` instead of `models.cpu_conv`'s)
+  conv='im2col'          `models.cpu_conv` with its earlier im2col rules
+                         (`alternatives.lowering_im2col`)
   upsample='repeat' | 'broadcast' | 'resize'    the models' `upsample2` replaced
   maxpool='reduce_window' | 'reshape'           the models' `max_pool2` replaced
   overlapping_pool='reduce_window'              InceptionV3's `max_pool` as flax's `nn.max_pool`
@@ -65,6 +67,10 @@ def apply(variant: dict) -> dict:
         raise ValueError(f"Unknown variant keys {sorted(unknown)}.")
     if variant.get("conv") == "xla":
         _replace("conv_general_dilated", lax.conv_general_dilated)
+    if variant.get("conv") == "im2col":
+        from jaxvision.models import cpu_conv
+
+        cpu_conv.lowering = alternatives.lowering_im2col
     if "upsample" in variant:
         _replace(
             "upsample2",

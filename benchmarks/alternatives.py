@@ -49,3 +49,20 @@ def upsample2_resize(x):
     """For `layers.upsample2`: `jax.image.resize(..., 'nearest')`, the usual first choice."""
     b, h, w, c = x.shape
     return jax.image.resize(x, (b, 2 * h, 2 * w, c), "nearest")
+
+
+def lowering_im2col(w_shape, strides, padding) -> dict[str, str]:
+    """For `cpu_conv.lowering`: the rules of 1ce09d5, decided against XLA's YNNPACK convolutions
+    (XLA:CPU's default then): im2col + matmul forwards for windows of at most 32 values, 1x1,
+    strided and 'VALID' convolutions (the transpose of im2col as the input gradient of the first
+    two), col2im for at most 4 output channels, and every kernel gradient as one matmul."""
+    kh, kw, cin, cout = w_shape
+    if kh * kw * cin <= 32 or (kh, kw, strides) == (1, 1, (1, 1)):
+        forward, input_grad = "im2col", "transpose"
+    elif cout <= 4 and strides == (1, 1):
+        forward, input_grad = "col2im", "transpose"
+    elif strides != (1, 1) or not any(map(any, padding)):
+        forward, input_grad = "im2col", "xla"
+    else:
+        forward, input_grad = "xla", "xla"
+    return {"forward": forward, "input grad": input_grad, "kernel grad": "matmul"}

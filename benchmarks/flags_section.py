@@ -18,7 +18,9 @@ no-op):
                  temporaries fault in 2 MiB at a time instead of 4 KiB); PyTorch is timed both ways
 
 'XLA's convolutions' replaces the models' `cpu_conv` rewrites by `lax.conv_general_dilated`
-(benchmarks/ablations.py), so XLA chooses every convolution's kernel.
+(benchmarks/ablations.py), so XLA chooses every convolution's kernel; 'im2col rewrites' gives
+`cpu_conv` its rules before the per-shape table of benchmarks/conv_shapes.py (im2col forwards
+and matmul kernel gradients almost everywhere; benchmarks/alternatives.py).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ FLAG_SETS = (
         {},
     ),
     ("XLA's convolutions", {"conv": "xla"}, "", {}),
+    ("im2col rewrites", {"conv": "im2col"}, "", {}),
     ("4 KiB pages", {}, "", SMALL_PAGES),
 )
 REFERENCE = "PyTorch channels_last"

@@ -1,24 +1,21 @@
-"""Convolutions lowered for XLA:CPU as matmuls where XLA's own convolution is slow.
+"""Convolutions lowered for XLA:CPU as matmuls where XLA's own convolution is slower.
 
-Profiles of the paper-B training steps on CPU (benchmarks/RESULTS.md, `benchmarks/
-profile_step.py`) found three kinds of convolution that XLA:CPU runs far below its matmul
-speed, and each is one matmul here:
+Which pass of which convolution is rewritten was decided shape by shape
+(`benchmarks/conv_shapes.py`, benchmarks/RESULTS.md "Convolutions shape by shape"), against
+XLA:CPU's Eigen convolutions, which jaxvision/cpu_flags.py chooses over YNNPACK's:
 
-* the **kernel gradient**, which XLA computes as a convolution whose window is the whole
-  output-gradient image (5x slower than the forward of the same FLOPs): one
-  [kh*kw*C, B*H*W] x [B*H*W, C'] matmul against the shifted copies ("im2col") of whichever of
-  input and output gradient has fewer channels;
-* the forward of a convolution with **few input values per window** (the first layer of every
-  model: 3x3x1 or 3x3x3), of 1x1 convolutions, and of strided or unpadded ('VALID') ones
-  (InceptionV3's): im2col of the input, then one matmul;
 * the forward of a convolution with **few output channels** (the last layer: 1 or 3): one
   matmul of the input with every tap's kernel at once, then the kh*kw shifted results summed
-  ("col2im"); its input gradient, by transposition, is one matmul too.
+  ("col2im"); its input gradient, by transposition, is one matmul too;
+* the **kernel gradient** of that layer, of 1x1 convolutions and of the first layers (windows
+  of at most 32 values: 3x3x1, 3x3x3): one [kh*kw*C, B*H*W] x [B*H*W, C'] matmul against the
+  shifted copies ("im2col") of whichever of input and output gradient has fewer channels.
 
-Everything else, and every other platform (GPUs and TPUs have fast convolution libraries), is
-XLA's own convolution (`lax.platform_dependent`). Parameters, names and checkpoints are
-unchanged; only the order of float32 sums differs. The price is host memory for the shifted
-copies, which XLA keeps alive together.
+Every other pass is XLA's: Eigen's forward, input and kernel gradients beat im2col on all of
+InceptionV3's 3x3, 5x5, 1x7, strided and 'VALID' layers (im2col had been chosen against
+YNNPACK, then XLA:CPU's default). So is every pass on other platforms (GPUs and TPUs have fast
+convolution libraries; `lax.platform_dependent`). Parameters, names and checkpoints are
+unchanged; only the order of float32 sums differs.
 """
 
 from __future__ import annotations
@@ -30,8 +27,8 @@ import jax.numpy as jnp
 from jax import lax
 
 _NHWC = lax.ConvDimensionNumbers(lhs_spec=(0, 3, 1, 2), rhs_spec=(3, 2, 0, 1), out_spec=(0, 3, 1, 2))
-# im2col's copies cost kh*kw*Cin values per output pixel: cheap only for small windows of
-# few channels. Measured at the first layers (27 values): 1.9x XLA's forward.
+# A kernel gradient as one matmul copies kh*kw*Cin values per output pixel: cheaper than XLA's
+# only for windows of few values (first layers) and 1x1 convolutions (no copy at all).
 _IM2COL_MAX_WINDOW = 32
 # col2im sums kh*kw shifted maps of Cout channels: cheap only for few output channels.
 # Measured at the segmenter's 1-channel logits: 10x XLA's forward.
@@ -73,32 +70,40 @@ def conv_general_dilated(
         return plain(lhs, rhs)
     if isinstance(padding, str):
         padding = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding)
-    conv = _cpu_conv(tuple(window_strides), tuple(map(tuple, padding)), precision)
+    conv = _cpu_conv(tuple(window_strides), tuple(map(tuple, padding)), precision, tuple(rhs.shape))
     return lax.platform_dependent(lhs, rhs, cpu=conv, default=plain)
 
 
+def lowering(w_shape, strides, padding) -> dict[str, str]:
+    """Which kernel computes each pass of a convolution on CPU: 'xla' (XLA's own, Eigen under
+    jaxvision's flags) or the rewrite named ('col2im' forward, the 'transpose' of the rewritten
+    forward for the input gradient, one 'matmul' for the kernel gradient)."""
+    kh, kw, cin, cout = w_shape
+    few_outputs = cout <= _COL2IM_MAX_OUT and strides == (1, 1)
+    small_window = (kh * kw * cin <= _IM2COL_MAX_WINDOW or (kh, kw) == (1, 1)) and strides == (1, 1)
+    return {
+        "forward": "col2im" if few_outputs else "xla",
+        "input grad": "transpose" if few_outputs else "xla",
+        "kernel grad": "matmul" if few_outputs or small_window else "xla",
+    }
+
+
 @functools.cache
-def _cpu_conv(strides, padding, precision):
+def _cpu_conv(strides, padding, precision, w_shape):
     def xla(x, w):
         return lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=_NHWC, precision=precision)
 
-    def lowering(w_shape):
-        kh, kw, cin, cout = w_shape
-        if kh * kw * cin <= _IM2COL_MAX_WINDOW or (kh, kw, strides) == (1, 1, (1, 1)):
-            return "im2col"  # first layers, and 1x1 convolutions: one matmul
-        if cout <= _COL2IM_MAX_OUT and strides == (1, 1):
-            return "col2im"  # last layers
-        if strides != (1, 1) or not any(map(any, padding)):
-            return "im2col forward"  # strided or 'VALID': XLA's forward is ~1.8x slower here
-        return "xla"
+    def col2im(x, w):
+        return _col2im_conv(x, w, padding, precision)
 
-    def forward(x, w):
-        kind = lowering(w.shape)
-        if kind.startswith("im2col"):
-            return _im2col_conv(x, w, strides, padding, precision)
-        if kind == "col2im":
-            return _col2im_conv(x, w, padding, precision)
-        return xla(x, w)
+    def im2col(x, w):
+        return _im2col_conv(x, w, strides, padding, precision)
+
+    kinds = lowering(w_shape, strides, padding)
+    if set(kinds.values()) == {"xla"}:
+        return xla
+    forward = {"col2im": col2im, "im2col": im2col, "xla": xla}[kinds["forward"]]
+    transposed = forward if kinds["input grad"] == "transpose" else xla
 
     @jax.custom_vjp
     def conv(x, w):
@@ -109,11 +114,12 @@ def _cpu_conv(strides, padding, precision):
 
     def bwd(res, g):
         x, w = res
-        # The transpose of im2col scatters kh*kw copies back: slower than XLA's own input
-        # gradient except where the forward is a single matmul (1x1) or col2im.
-        transposed = forward if lowering(w.shape) in ("im2col", "col2im") else xla
         input_grad = jax.linear_transpose(lambda x: transposed(x, w), x)(g)[0]
-        return input_grad, kernel_grad(x, g, w.shape, strides, padding, precision).astype(w.dtype)
+        if kinds["kernel grad"] == "matmul":
+            w_grad = kernel_grad(x, g, w.shape, strides, padding, precision)
+        else:
+            w_grad = jax.vjp(lambda w: xla(x, w), w)[1](g)[0]
+        return input_grad, w_grad.astype(w.dtype)
 
     conv.defvjp(fwd, bwd)
     return conv
