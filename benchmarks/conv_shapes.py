@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
+import importlib
 import json
 import subprocess
 import sys
 import time
+from unittest import mock
 
 from benchmarks.flags_section import YNN_ON
 from benchmarks.flops import median_seconds
@@ -36,12 +39,11 @@ def model_shapes(model: str, batch: int) -> list[tuple]:
     """(input shape, kernel shape, strides, padding, count) of every distinct convolution of `model`."""
     import jax
     import jax.extend
+    from jax import lax
 
     from benchmarks import ablations, jaxvision_side
     from benchmarks.specs import SPECS
 
-    ablations.apply({"conv": "xla"})  # plain lax convolutions, so the program names each one
-    step = jaxvision_side.inference(SPECS[model], batch=batch)
     found = collections.Counter()
 
     def walk(jaxpr):
@@ -52,7 +54,14 @@ def model_shapes(model: str, batch: int) -> list[tuple]:
         for sub in jax.extend.core.subjaxprs(jaxpr):
             walk(sub)
 
-    walk(jax.make_jaxpr(step.fn)(step.state, *step.args).jaxpr)
+    # plain lax convolutions while the program is traced, so that it names each one once
+    with contextlib.ExitStack() as patches:
+        for name in ablations._MODEL_MODULES:
+            module = importlib.import_module(name)
+            if hasattr(module, "conv_general_dilated"):
+                patches.enter_context(mock.patch.object(module, "conv_general_dilated", lax.conv_general_dilated))
+        step = jaxvision_side.inference(SPECS[model], batch=batch)
+        walk(jax.make_jaxpr(step.fn)(step.state, *step.args).jaxpr)
     return [(*key, n) for key, n in found.items()]
 
 
@@ -113,8 +122,12 @@ def _run_worker(model: str, batch: int, train: bool, kernel: str) -> list[dict]:
     argv = ["-m", "benchmarks.conv_shapes", model, "--worker", "--batch", str(batch)] + ["--train"] * train
     if kernel == "YNNPACK":
         flags, argv = cpu_flags.merge(flags, YNN_ON), argv + ["--no-rewrites"]
-    print(f"{model}: timing XLA's {kernel} convolutions" + (" and the rewrites" * (kernel != "YNNPACK")), file=sys.stderr)
-    proc = subprocess.run([sys.executable, *argv], cwd=ROOT, env=child_env(XLA_FLAGS=flags), stdout=subprocess.PIPE, text=True)
+    print(
+        f"{model}: timing XLA's {kernel} convolutions" + (" and the rewrites" * (kernel != "YNNPACK")), file=sys.stderr
+    )
+    proc = subprocess.run(
+        [sys.executable, *argv], cwd=ROOT, env=child_env(XLA_FLAGS=flags), stdout=subprocess.PIPE, text=True
+    )
     if proc.returncode:
         raise SystemExit(f"The {kernel} worker failed (its error is above).")
     return json.loads(proc.stdout.splitlines()[-1])
@@ -135,7 +148,11 @@ def table(model: str, batch: int, train: bool, timings: dict[str, list[dict]]) -
         cells = ["x".join(map(str, eigen["x"][1:])), "x".join(map(str, eigen["w"])), str(eigen["strides"][0])]
         cells += ["VALID" if not any(map(any, eigen["padding"])) else "SAME", str(eigen["count"])]
         for p in passes:
-            ms = {"Eigen": eigen["ms"][f"{p} XLA"], "YNNPACK": ynn["ms"][f"{p} XLA"], "rewrite": eigen["ms"][f"{p} rewrite"]}
+            ms = {
+                "Eigen": eigen["ms"][f"{p} XLA"],
+                "YNNPACK": ynn["ms"][f"{p} XLA"],
+                "rewrite": eigen["ms"][f"{p} rewrite"],
+            }
             as_is = "Eigen" if kinds[p] == "xla" else "rewrite"
             fastest = min(ms, key=ms.get)
             cells += [f"{ms[k]:.1f}" for k in ms] + [as_is, fastest]

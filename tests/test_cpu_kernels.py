@@ -52,7 +52,8 @@ def test_conv_value_and_gradients_match_xla_in_float64(x_shape, w_shape, strides
 @pytest.mark.parametrize(
     "x_shape,w_shape,strides,padding,rewritten",
     [
-        ((2, 16, 16, 3), (3, 3, 3, 8), (1, 1), "SAME", {"kernel grad"}),  # first layer
+        ((2, 16, 16, 3), (3, 3, 3, 128), (1, 1), "SAME", {"kernel grad"}),  # first layer, many outputs
+        ((2, 16, 16, 3), (3, 3, 3, 8), (1, 1), "SAME", set()),  # first layer, few outputs
         ((2, 16, 16, 8), (3, 3, 8, 1), (1, 1), "SAME", {"forward", "input grad", "kernel grad"}),  # logits: col2im
         ((2, 16, 16, 40), (1, 1, 40, 8), (1, 1), "SAME", {"kernel grad"}),  # 1x1
         ((2, 17, 17, 16), (3, 3, 16, 8), (2, 2), "VALID", set()),  # strided, unpadded
