@@ -29,7 +29,7 @@ from jax import lax
 from benchmarks import alternatives
 
 # modules that bound the building blocks at import time (`from layers import upsample2`)
-_MODEL_MODULES = (
+MODEL_MODULES = (
     "jaxvision.models.layers",
     "jaxvision.models.autoencoder",
     "jaxvision.models.classifiers",
@@ -41,7 +41,7 @@ _MODEL_MODULES = (
 def _replace(attr: str, fn) -> None:
     import importlib
 
-    for name in _MODEL_MODULES:
+    for name in MODEL_MODULES:
         module = importlib.import_module(name)
         if hasattr(module, attr):
             setattr(module, attr, fn)

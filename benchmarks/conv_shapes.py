@@ -29,6 +29,7 @@ from unittest import mock
 
 from benchmarks.flags_section import YNN_ON
 from benchmarks.flops import median_seconds
+from benchmarks.specs import SPECS
 from benchmarks.throughput import ROOT, child_env, markdown_table
 from jaxvision import cpu_flags
 
@@ -42,7 +43,6 @@ def model_shapes(model: str, batch: int) -> list[tuple]:
     from jax import lax
 
     from benchmarks import ablations, jaxvision_side
-    from benchmarks.specs import SPECS
 
     found = collections.Counter()
 
@@ -56,7 +56,7 @@ def model_shapes(model: str, batch: int) -> list[tuple]:
 
     # plain lax convolutions while the program is traced, so that it names each one once
     with contextlib.ExitStack() as patches:
-        for name in ablations._MODEL_MODULES:
+        for name in ablations.MODEL_MODULES:
             module = importlib.import_module(name)
             if hasattr(module, "conv_general_dilated"):
                 patches.enter_context(mock.patch.object(module, "conv_general_dilated", lax.conv_general_dilated))
@@ -68,7 +68,6 @@ def model_shapes(model: str, batch: int) -> list[tuple]:
 def time_shape(x_shape, w_shape, strides, padding, train: bool, rewrites: bool, repeats: int = 5) -> dict:
     """Milliseconds of each pass of one convolution: XLA's, and (`rewrites`) cpu_conv's."""
     import jax
-    import jax.extend
     from jax import lax
 
     from jaxvision.models import cpu_conv
@@ -174,7 +173,7 @@ def table(model: str, batch: int, train: bool, timings: dict[str, list[dict]]) -
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model")
+    parser.add_argument("model", choices=sorted(SPECS))
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--train", action="store_true", help="also the input and kernel gradients")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

@@ -52,7 +52,7 @@ def test_the_table_weighs_each_shape_by_its_count_and_names_the_fastest():
     assert totals["| kernel grad"] == ["22", "159", "27", "18", "18 |"]
 
 
-def test_the_earlier_im2col_rules_still_compute_xlas_convolution():
+def test_the_earlier_im2col_rules_still_compute_xlas_convolution(monkeypatch):
     # float64, the same sums in another order: 1e-12.
     with jax.enable_x64(True):
         x = jax.random.normal(jax.random.key(0), (2, 9, 9, 6), jnp.float64)
@@ -60,11 +60,8 @@ def test_the_earlier_im2col_rules_still_compute_xlas_convolution():
         pads = ((0, 0), (0, 0))
         kinds = alternatives.lowering_im2col(w.shape, (2, 2), pads)
         assert kinds["forward"] == "im2col" and kinds["kernel grad"] == "matmul"
-        original, cpu_conv.lowering = cpu_conv.lowering, alternatives.lowering_im2col
-        try:
-            conv = cpu_conv._cpu_conv.__wrapped__((2, 2), pads, None, w.shape)
-        finally:
-            cpu_conv.lowering = original
+        monkeypatch.setattr(cpu_conv, "lowering", alternatives.lowering_im2col)  # as the ablation does
+        conv = cpu_conv._cpu_conv.__wrapped__((2, 2), pads, None, w.shape)  # not the cached rules
         xla = lambda x, w: lax.conv_general_dilated(x, w, (2, 2), pads, dimension_numbers=("NHWC", "HWIO", "NHWC"))
         g = jax.random.normal(jax.random.key(2), xla(x, w).shape, jnp.float64)
         np.testing.assert_allclose(conv(x, w), xla(x, w), rtol=1e-12, atol=1e-12)
