@@ -313,3 +313,17 @@ def test_logs_write_jsonl_and_tensorboard_events_on_process_zero_only(tmp_path):
     log.write(1, 0, "train", {"loss": 1.0})
     log.close()
     assert list(quiet.iterdir()) == []
+
+
+def test_dispatches_group_steps_without_crossing_a_checkpoint_and_regroup_alike_after_a_resume():
+    from jaxvision.train.loop import _dispatches
+
+    def groups(start, first_step, most, every, steps=10):
+        return [(i, len(g)) for i, g in _dispatches(iter(range(start, steps)), start, first_step, most, every)]
+
+    assert groups(0, 0, 1, 0) == [(i, 1) for i in range(10)]
+    assert groups(0, 0, 4, 0) == [(0, 4), (4, 4), (8, 2)]  # never across the epoch's end
+    # epoch 2 of 10-step epochs (global steps 21-30), a checkpoint every 5 steps: 21-24 | 25 | 26-28 | 29-30
+    assert groups(0, 20, 4, 5) == [(0, 4), (4, 1), (5, 3), (8, 2)]
+    # resumed from the checkpoint after global step 25: the same groups as the uninterrupted epoch from there
+    assert groups(5, 20, 4, 5) == [(5, 3), (8, 2)]

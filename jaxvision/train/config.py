@@ -17,6 +17,10 @@ fills in the rest and rejects misspelt keys, so a typo stops the run instead of 
   test_with       'best' or 'last': which state the final test evaluation uses
   log_every_steps also log each this-many-th step's training metrics, as split 'train_step'
                   (0: per epoch only)
+  steps_per_dispatch  run up to this many train steps in one dispatch (a scan on the devices;
+                  never across an epoch's end or a mid-epoch checkpoint): for steps so small
+                  that the host's dispatch costs more than the step (a head on cached
+                  features); 1 = each step dispatched alone
   peer_timeout_s  in a multi-process run, how long a silent peer may go before the others stop
   cache_features  train a frozen backbone's head on features computed once and cached
                   (see jaxvision.train.features)
@@ -80,6 +84,7 @@ def default_config() -> ml_collections.ConfigDict:
             checkpoint=dict(keep=2, every_steps=0, every_epochs=1),
             test_with="best",
             log_every_steps=0,
+            steps_per_dispatch=1,
             peer_timeout_s=60,
             cache_features=False,
             feature_views=1,
@@ -148,6 +153,7 @@ def _check_values(resolved: ml_collections.ConfigDict) -> None:
         ("checkpoint.every_epochs", resolved.checkpoint.every_epochs, 1),
         ("checkpoint.every_steps", resolved.checkpoint.every_steps, 0),
         ("log_every_steps", resolved.log_every_steps, 0),
+        ("steps_per_dispatch", resolved.steps_per_dispatch, 1),
         ("feature_views", resolved.feature_views, 1),
         ("train_per_class", resolved.train_per_class, 0),
         ("peer_timeout_s", resolved.peer_timeout_s, 1),

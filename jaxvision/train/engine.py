@@ -27,6 +27,7 @@ class Engine:
     schedule: Callable[[int], float]
     initial_state: TrainState  # step 0, on the host
     train_step: Callable  # pmapped: (state, batch, stop, go) -> (state, metrics, stop votes, go)
+    train_steps: Callable  # the same over stacked batches, several steps in one dispatch
     eval_step: Callable  # pmapped: (state, batch) -> each device's metrics
     metric_names: tuple[str, ...]  # what eval_step reports
 
@@ -122,6 +123,7 @@ def build_engine(
     )
     state = create_state(variables, tx, run_key(config.seed + 1))
     regularizer = _regularizer(config.optimizer.l2, model, variables["params"])
+    moving = optim.moving(config.optimizer, model, variables["params"])
     metric_names = tuple(jax.eval_shape(lambda s, b: steps.eval_step(s, b, model=model, task=task), state, batch))
     return Engine(
         model=model,
@@ -129,9 +131,8 @@ def build_engine(
         tx=tx,
         schedule=schedule,
         initial_state=jax.device_get(state),
-        train_step=steps.parallel_train_step(
-            model, task, tx, regularizer, devices, moving=optim.moving(config.optimizer, model, variables["params"])
-        ),
+        train_step=steps.parallel_train_step(model, task, tx, regularizer, devices, moving=moving),
+        train_steps=steps.parallel_train_steps(model, task, tx, regularizer, devices, moving=moving),
         eval_step=steps.parallel_eval_step(model, task, devices),
         metric_names=metric_names,
     )

@@ -36,7 +36,7 @@ from jaxvision.train.steps import WEIGHT_GROWTH_LIMIT, replicate
 from jaxvision.train.sums import add, evaluate_split, summarize
 
 Results = dict[str, dict[str, float]]  # split -> metric -> value
-STEPS_IN_FLIGHT = 2  # steps dispatched after the one whose metrics the host reads (0: read each at once)
+STEPS_IN_FLIGHT = 2  # dispatches made after the one whose metrics the host reads (0: read each at once)
 
 
 class TrainingDiverged(RuntimeError):
@@ -61,6 +61,21 @@ def _format(results: Results) -> str:
         shown = [f"{k} {v:.4g}" for k, v in metrics.items() if "/" not in k and k not in hidden]
         parts.append(f"{split}: " + ", ".join(shown))
     return " | ".join(parts)
+
+
+def _dispatches(batches, start: int, first_step: int, most: int, every: int):
+    """(index of the first, [batches]) of each dispatch of an epoch whose steps before `start`
+    are done: up to `most` steps each, ending where an index within the epoch is a multiple of
+    `most` and where a mid-epoch checkpoint falls (global step, from `first_step` + 1, a
+    multiple of `every`), so a resumed epoch groups its steps as an uninterrupted one did."""
+    group: list = []
+    for i, batch in enumerate(batches, start=start):
+        group.append(batch)
+        if (i + 1) % most == 0 or (every and (first_step + i + 1) % every == 0):
+            yield i + 1 - len(group), group
+            group = []
+    if group:
+        yield i + 1 - len(group), group
 
 
 class _Run:
@@ -164,9 +179,11 @@ class _Run:
     def _train_epoch(self, state, epoch: int, start: int):
         """Trains from step `start` of `epoch`; returns (state, metric sums, stop was voted).
 
-        The host reads each step's metrics and stop votes STEPS_IN_FLIGHT steps after it dispatched
-        it, so the device never waits for the host's bookkeeping. A refused step refuses the steps
-        after it (`go`), so the state read then is still the one before the first refused step.
+        Steps are dispatched alone or, with `config.steps_per_dispatch` > 1, several at once
+        (`_dispatches`). The host reads a dispatch's metrics and stop votes STEPS_IN_FLIGHT
+        dispatches later, so the device never waits for the host's bookkeeping. A refused step
+        refuses the steps after it (`go`), so the state read then is still the one before the
+        first refused step.
         """
         spe, batch_size = self.pipelines.steps_per_epoch, self.config.batch_size
         every, log_every = self.config.checkpoint.every_steps, self.config.log_every_steps
@@ -176,28 +193,36 @@ class _Run:
         with self.log.progress(epoch, self.config.num_epochs, spe, start, batch_size) as bar:
 
             def settle(state, keep: int) -> bool:
-                """Reads the steps in flight but the `keep` latest; whether one voted to stop."""
+                """Reads the dispatches in flight but the `keep` latest; whether one voted to stop."""
                 nonlocal sums
                 voted = False
                 while len(in_flight) > keep:
-                    step, on_devices = in_flight.popleft()
+                    last, stacked, on_devices = in_flight.popleft()
                     metrics, votes = jax.tree.map(lambda x: x[0], jax.device_get(on_devices))  # devices agree
-                    self._check_finite(state, step, epoch, metrics)
-                    sums = add(sums, metrics)
-                    bar.update(batch_size)
+                    each = [jax.tree.map(lambda x, j=j: x[j], metrics) for j in range(stacked)] if stacked else [metrics]
+                    for step, metrics in enumerate(each, start=last - len(each) + 1):
+                        self._check_finite(state, step, epoch, metrics)
+                        sums = add(sums, metrics)
+                        bar.update(batch_size)
+                        if log_every and step % log_every == 0:
+                            self.log.write(step, epoch, "train_step", summarize(metrics, self.class_names))
                     bar.set_postfix(loss=f"{metrics['loss'].total / metrics['loss'].count:.4g}", refresh=False)
-                    if log_every and step % log_every == 0:
-                        self.log.write(step, epoch, "train_step", summarize(metrics, self.class_names))
                     voted = voted or float(votes) > 0
                 return voted
 
-            for i, batch in enumerate(self.pipelines.train(epoch, start), start=start):
+            batches = self.pipelines.train(epoch, start)
+            for i, group in _dispatches(batches, start, epoch * spe, self.config.steps_per_dispatch, every):
                 if i == start:
-                    self._check_batch(batch)
+                    self._check_batch(group[0])
                 vote = np.full((jax.local_device_count(),), float(self.stop.requested), np.float32)
-                state, metrics, votes, go = self.engine.train_step(state, batch, vote, go)
+                if len(group) == 1:
+                    state, metrics, votes, go = self.engine.train_step(state, group[0], vote, go)
+                else:
+                    stacked = jax.tree.map(lambda *xs: np.stack(xs, axis=1), *group)
+                    state, metrics, votes, go = self.engine.train_steps(state, stacked, vote, go)
+                i += len(group) - 1
                 step = epoch * spe + i + 1
-                in_flight.append((step, (metrics, votes)))
+                in_flight.append((step, len(group) if len(group) > 1 else 0, (metrics, votes)))
                 stop = settle(state, STEPS_IN_FLIGHT)
                 if not stop and every and step % every == 0 and i + 1 < spe:
                     stop = settle(state, 0)

@@ -90,12 +90,10 @@ def train_step(
     # module whose batch norm has no axis name.
     batch_stats = lax.pmean(batch_stats, AXIS)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    new_state = state.replace(
-        step=state.step + 1,
-        params=optax.apply_updates(state.params, updates),
-        batch_stats=batch_stats,
-        opt_state=opt_state,
-    )
+    new_params = optax.apply_updates(state.params, updates)
+    if moving is not None:  # a frozen parameter's update is zero: it keeps its own buffer
+        new_params = jax.tree.map(lambda new, old, m: new if m else old, new_params, state.params, moving)
+    new_state = state.replace(step=state.step + 1, params=new_params, batch_stats=batch_stats, opt_state=opt_state)
 
     metrics = {"loss": _loss_ratio(per_example, valid), **task.metrics(outputs, batch)}
     metrics = lax.psum(metrics, AXIS)
@@ -115,6 +113,12 @@ def _taken_if_finite(new_state: TrainState, state: TrainState, metrics: dict[str
         leaves = jax.tree.leaves(params)
         return leaves if moving is None else [p for p, m in zip(leaves, jax.tree.leaves(moving)) if m]
 
+    def with_trained(params, leaves):
+        if moving is None:
+            return jax.tree.unflatten(jax.tree.structure(params), leaves)
+        chosen = iter(leaves)
+        return jax.tree.map(lambda p, m: next(chosen) if m else p, params, moving)
+
     changed = trained(new_state.params)
     before = optax.global_norm(trained(state.params))
     growth = jnp.where(before > 0, optax.global_norm(changed) / jnp.maximum(before, 1e-30), 1.0)
@@ -131,7 +135,18 @@ def _taken_if_finite(new_state: TrainState, state: TrainState, metrics: dict[str
     # A branch, not an elementwise select: the state is not copied at every step (a frozen
     # InceptionV3 under a small head made the select cost ten times the head's own step).
     # It also keeps compiles short: XLA:CPU took over 14 minutes on the select at 299x299.
-    return lax.cond(finite, lambda pair: pair[0], lambda pair: pair[1], (new_state, state)), metrics
+    # Frozen parameters stay out of the branch: passed through it, XLA:CPU copied InceptionV3's
+    # frozen kernels into the branch's layouts at every step of a head on cached features.
+    def parts(s: TrainState):
+        return s.step, trained(s.params), s.batch_stats, s.opt_state
+
+    step, leaves, batch_stats, opt_state = lax.cond(
+        finite, lambda pair: pair[0], lambda pair: pair[1], (parts(new_state), parts(state))
+    )
+    kept = state.replace(
+        step=step, params=with_trained(state.params, leaves), batch_stats=batch_stats, opt_state=opt_state
+    )
+    return kept, metrics
 
 
 def _all_finite(tree) -> jax.Array:
@@ -169,6 +184,33 @@ def parallel_train_step(
         return state, metrics, lax.psum(stop, AXIS), metrics["finite"].total
 
     return jax.pmap(step, axis_name=AXIS, devices=devices, donate_argnums=(0,))
+
+
+def parallel_train_steps(
+    model,
+    task: Task,
+    tx: optax.GradientTransformation,
+    regularizer: Callable[[dict], jax.Array] | None = None,
+    devices: Sequence | None = None,
+    moving=None,
+) -> Callable:
+    """Several `train_step`s in one dispatch (`lax.scan`): `(state, batches, stop, go) -> (state,
+    metrics, stop_votes, go)` as `parallel_train_step`, with each device's batches stacked on a
+    leading axis `[steps, per-device batch, ...]` and the metrics stacked the same way. For steps
+    so small that dispatching them costs more than running them (a head on cached features)."""
+
+    def steps(state, batches, stop, go):
+        def one(carry, batch):
+            state, go = carry
+            state, metrics = train_step(
+                state, batch, step_key(state), model=model, task=task, tx=tx, regularizer=regularizer, moving=moving, go=go
+            )
+            return (state, metrics["finite"].total), metrics
+
+        (state, go), metrics = lax.scan(one, (state, go), batches)
+        return state, metrics, lax.psum(stop, AXIS), go
+
+    return jax.pmap(steps, axis_name=AXIS, devices=devices, donate_argnums=(0,))
 
 
 def parallel_eval_step(model, task: Task, devices: Sequence | None = None) -> Callable:
