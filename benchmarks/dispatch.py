@@ -89,7 +89,10 @@ def main(argv=None) -> None:
                 seconds[name].append(time.perf_counter() - started)
             finals[name] = jax.device_get(state.params["predictions"]["kernel"][0])
     a, b = finals.values()
-    print(f"{args.steps} steps of the Oxford-102 head on cached features, batch {config.batch_size}, {args.rounds} rounds\n")
+    print(
+        f"{args.steps} steps of the Oxford-102 head on cached features, batch {config.batch_size}, "
+        f"{args.rounds} rounds\n"
+    )
     print("| dispatch | ms per step (median) | min | max |\n|---|---:|---:|---:|")
     for name, found in seconds.items():
         ms = [1e3 * s / args.steps for s in found]

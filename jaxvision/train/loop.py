@@ -199,7 +199,9 @@ class _Run:
                 while len(in_flight) > keep:
                     last, stacked, on_devices = in_flight.popleft()
                     metrics, votes = jax.tree.map(lambda x: x[0], jax.device_get(on_devices))  # devices agree
-                    each = [jax.tree.map(lambda x, j=j: x[j], metrics) for j in range(stacked)] if stacked else [metrics]
+                    each = (
+                        [jax.tree.map(lambda x, j=j: x[j], metrics) for j in range(stacked)] if stacked else [metrics]
+                    )
                     for step, metrics in enumerate(each, start=last - len(each) + 1):
                         self._check_finite(state, step, epoch, metrics)
                         sums = add(sums, metrics)

@@ -132,6 +132,7 @@ def _taken_if_finite(new_state: TrainState, state: TrainState, metrics: dict[str
     if go is not None:
         finite = finite & (go > 0)
     metrics["finite"] = Ratio(finite.astype(jnp.float32), jnp.ones(()))
+
     # A branch, not an elementwise select: the state is not copied at every step (a frozen
     # InceptionV3 under a small head made the select cost ten times the head's own step).
     # It also keeps compiles short: XLA:CPU took over 14 minutes on the select at 299x299.
@@ -203,7 +204,15 @@ def parallel_train_steps(
         def one(carry, batch):
             state, go = carry
             state, metrics = train_step(
-                state, batch, step_key(state), model=model, task=task, tx=tx, regularizer=regularizer, moving=moving, go=go
+                state,
+                batch,
+                step_key(state),
+                model=model,
+                task=task,
+                tx=tx,
+                regularizer=regularizer,
+                moving=moving,
+                go=go,
             )
             return (state, metrics["finite"].total), metrics
 
