@@ -149,6 +149,8 @@ class FeaturePipelines:
         self._views, self._splits, self._seed = views, evals, config.seed
         self._devices = jax.local_devices()
         self._prefetch = config.data.prefetch_to_device
+        # The loop stacks several steps' batches on the host before it dispatches them.
+        self._train_prefetch = 0 if config.steps_per_dispatch > 1 else self._prefetch
         self._train_batch = config.batch_size // jax.process_count()
         self._eval_batch = config.eval_batch_size // jax.process_count()
         # Every process must run as many steps as the others: only a draw (one process) changes them.
@@ -169,10 +171,11 @@ class FeaturePipelines:
         d = len(self._devices)
         return {k: v.reshape((d, len(v) // d) + v.shape[1:]) for k, v in arrays.items()}
 
-    def _placed(self, batches):
-        if not self._prefetch:
+    def _placed(self, batches, prefetch: int | None = None):
+        prefetch = self._prefetch if prefetch is None else prefetch
+        if not prefetch:
             return batches
-        return jax_utils.prefetch_to_device(batches, self._prefetch, devices=self._devices)
+        return jax_utils.prefetch_to_device(batches, prefetch, devices=self._devices)
 
     def train(self, epoch: int, start_step: int = 0):
         if not 0 <= start_step <= self.steps_per_epoch:
@@ -193,7 +196,7 @@ class FeaturePipelines:
                     }
                 )
 
-        return self._placed(batches())
+        return self._placed(batches(), self._train_prefetch)
 
     def _evaluator(self, split: str):
         def evaluate():

@@ -197,11 +197,9 @@ class _Run:
                 nonlocal sums
                 voted = False
                 while len(in_flight) > keep:
-                    last, stacked, on_devices = in_flight.popleft()
+                    last, n, on_devices = in_flight.popleft()
                     metrics, votes = jax.tree.map(lambda x: x[0], jax.device_get(on_devices))  # devices agree
-                    each = (
-                        [jax.tree.map(lambda x, j=j: x[j], metrics) for j in range(stacked)] if stacked else [metrics]
-                    )
+                    each = [jax.tree.map(lambda x, j=j: x[j], metrics) for j in range(n)] if n > 1 else [metrics]
                     for step, metrics in enumerate(each, start=last - len(each) + 1):
                         self._check_finite(state, step, epoch, metrics)
                         sums = add(sums, metrics)
@@ -224,7 +222,7 @@ class _Run:
                     state, metrics, votes, go = self.engine.train_steps(state, stacked, vote, go)
                 i += len(group) - 1
                 step = epoch * spe + i + 1
-                in_flight.append((step, len(group) if len(group) > 1 else 0, (metrics, votes)))
+                in_flight.append((step, len(group), (metrics, votes)))
                 stop = settle(state, STEPS_IN_FLIGHT)
                 if not stop and every and step % every == 0 and i + 1 < spe:
                     stop = settle(state, 0)

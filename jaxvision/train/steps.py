@@ -90,10 +90,12 @@ def train_step(
     # module whose batch norm has no axis name.
     batch_stats = lax.pmean(batch_stats, AXIS)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    new_params = optax.apply_updates(state.params, updates)
-    if moving is not None:  # a frozen parameter's update is zero: it keeps its own buffer
-        new_params = jax.tree.map(lambda new, old, m: new if m else old, new_params, state.params, moving)
-    new_state = state.replace(step=state.step + 1, params=new_params, batch_stats=batch_stats, opt_state=opt_state)
+    new_state = state.replace(
+        step=state.step + 1,
+        params=optax.apply_updates(state.params, updates),
+        batch_stats=batch_stats,
+        opt_state=opt_state,
+    )
 
     metrics = {"loss": _loss_ratio(per_example, valid), **task.metrics(outputs, batch)}
     metrics = lax.psum(metrics, AXIS)
@@ -162,6 +164,17 @@ def eval_step(state: TrainState, batch: dict[str, jax.Array], *, model, task: Ta
     return {"loss": _loss_ratio(task.loss(outputs, batch), batch["valid"]), **task.metrics(outputs, batch)}
 
 
+def _one_step(model, task: Task, tx: optax.GradientTransformation, regularizer, moving) -> Callable:
+    """`(state, batch, go) -> (state, metrics)`: `train_step` with the step's own randomness."""
+
+    def one(state, batch, go):
+        return train_step(
+            state, batch, step_key(state), model=model, task=task, tx=tx, regularizer=regularizer, moving=moving, go=go
+        )
+
+    return one
+
+
 def parallel_train_step(
     model,
     task: Task,
@@ -178,10 +191,10 @@ def parallel_train_step(
     device until a step is refused (see `train_step`); each step passes its `go` to the next.
     """
 
+    one = _one_step(model, task, tx, regularizer, moving)
+
     def step(state, batch, stop, go):
-        state, metrics = train_step(
-            state, batch, step_key(state), model=model, task=task, tx=tx, regularizer=regularizer, moving=moving, go=go
-        )
+        state, metrics = one(state, batch, go)
         return state, metrics, lax.psum(stop, AXIS), metrics["finite"].total
 
     return jax.pmap(step, axis_name=AXIS, devices=devices, donate_argnums=(0,))
@@ -200,23 +213,14 @@ def parallel_train_steps(
     leading axis `[steps, per-device batch, ...]` and the metrics stacked the same way. For steps
     so small that dispatching them costs more than running them (a head on cached features)."""
 
+    one = _one_step(model, task, tx, regularizer, moving)
+
     def steps(state, batches, stop, go):
-        def one(carry, batch):
-            state, go = carry
-            state, metrics = train_step(
-                state,
-                batch,
-                step_key(state),
-                model=model,
-                task=task,
-                tx=tx,
-                regularizer=regularizer,
-                moving=moving,
-                go=go,
-            )
+        def scanned(carry, batch):
+            state, metrics = one(carry[0], batch, carry[1])
             return (state, metrics["finite"].total), metrics
 
-        (state, go), metrics = lax.scan(one, (state, go), batches)
+        (state, go), metrics = lax.scan(scanned, (state, go), batches)
         return state, metrics, lax.psum(stop, AXIS), go
 
     return jax.pmap(steps, axis_name=AXIS, devices=devices, donate_argnums=(0,))
