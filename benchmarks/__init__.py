@@ -12,6 +12,7 @@ The benchmark proper, `./launch.sh bench` = `python -m benchmarks.run` (results:
 Investigations with their own command (each writes a section of RESULTS.md or RESULTS_data.md):
   data_pipeline, readers   input pipelines alone; tf.data against grain
   host_loop, profile_step, end_to_end   the host around the step, one step op by op, a whole run
+  spread            each step's wall time beside steal, sys time and faults, one process at a time
   dispatch          steps dispatched one by one against several in one scan (config.steps_per_dispatch)
   conv_shapes       every convolution shape of a model timed alone: Eigen, YNNPACK, cpu_conv's rewrite
   device_prepare, device_check, device_runs, device_check.sh   the prepared check on a lent GPU
