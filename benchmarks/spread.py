@@ -1,13 +1,16 @@
 """Why one step's time spreads: each step's wall time beside what the machine did meanwhile.
 
     python -m benchmarks.spread [--model inception_v3] [--frameworks jaxvision,torch] [--rounds 2] [--steps 8]
+                                [--pause 10] [--tunables "glibc.malloc.hugetlb=1" --tunables "..."]
 
 Each (framework, round) is a fresh worker process timed alone, one after the other. For every
 step it records the wall time, the process's own user and system CPU seconds and minor page
 faults (/proc/self/stat), and the whole machine's steal time (/proc/stat: CPU time the
 hypervisor gave to other guests). A slow step that comes with steal is the VM's neighbours; one
 that comes with system time and faults is memory being mapped again; one with neither is the
-step itself. Linux only (it reads /proc).
+step itself. `--pause` leaves each worker idle that many seconds before every timed step, as an
+interleaved benchmark round leaves the workers it is not timing; each `--tunables` value is a
+GLIBC_TUNABLES setting timed as its own worker. Linux only (it reads /proc).
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ def deltas(samples: list[dict[str, float]]) -> list[dict[str, float]]:
     return [{k: b[k] - a[k] for k in a} for a, b in zip(samples, samples[1:])]
 
 
-def worker(framework: str, model: str, steps: int) -> None:
+def worker(framework: str, model: str, steps: int, pause_s: float) -> None:
     from benchmarks.worker import framework_module
 
     variant = {"channels_last": True} if framework == "torch" else {}
@@ -59,18 +62,20 @@ def worker(framework: str, model: str, steps: int) -> None:
     )
     run(1)  # compiles
     run(1)
-    samples = [_sample()]
+    timed = []
     for _ in range(steps):
+        time.sleep(pause_s)
+        before = _sample()
         run(1)
-        samples.append(_sample())
-    print(json.dumps(deltas(samples)))
+        timed += deltas([before, _sample()])
+    print(json.dumps(timed))
 
 
 def _step(s: dict[str, float]) -> str:
     return f"{s['wall_s']:.2f} s: steal {s['steal_s']:.2f}, sys {s['sys_s']:.2f}, faults {s['minflt']:.0f}"
 
 
-def summary(framework: str, round_: int, batch: int, steps: list[dict[str, float]]) -> str:
+def summary(framework: str, round_: int | str, batch: int, steps: list[dict[str, float]]) -> str:
     rates = [batch / s["wall_s"] for s in steps]
     slow = max(steps, key=lambda s: s["wall_s"])
     fast = min(steps, key=lambda s: s["wall_s"])
@@ -87,25 +92,37 @@ def main(argv=None) -> None:
     parser.add_argument("--frameworks", default="jaxvision,torch")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--pause", type=float, default=0.0, help="idle seconds before each timed step")
+    parser.add_argument(
+        "--tunables", action="append", help="a GLIBC_TUNABLES setting to time (repeatable; default: this one's)"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        return worker(args.worker, args.model, args.steps)
+        return worker(args.worker, args.model, args.steps, args.pause)
 
     from benchmarks.specs import SPECS
 
     batch = SPECS[args.model].batch
-    print(f"{args.model} training step, batch {batch}, {args.steps} steps per process, one process at a time\n")
-    print("| framework | round | img/s (median) | min-max | steal / wall | slowest step | fastest step |")
-    print("|---|---:|---:|---:|---:|---|---|")
+    settings = args.tunables or [os.environ.get("GLIBC_TUNABLES", "")]
+    print(
+        f"{args.model} training step, batch {batch}, {args.steps} steps per process, one process at a time, "
+        f"{args.pause:g} s idle before each step\n"
+    )
+    print(
+        "| framework | GLIBC_TUNABLES | round | img/s (median) | min-max | steal / wall | slowest step | fastest step |"
+    )
+    print("|---|---|---:|---:|---:|---:|---|---|")
     for round_ in range(1, args.rounds + 1):
-        for framework in args.frameworks.split(","):
-            out = subprocess.run(
-                [sys.executable, "-m", "benchmarks.spread", "--worker", framework, "--model", args.model,
-                 "--steps", str(args.steps)],
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
-            print(summary(framework, round_, batch, json.loads(out.stdout.splitlines()[-1])), flush=True)
+        for tunables in settings:
+            for framework in args.frameworks.split(","):
+                out = subprocess.run(
+                    [sys.executable, "-m", "benchmarks.spread", "--worker", framework, "--model", args.model,
+                     "--steps", str(args.steps), "--pause", str(args.pause)],
+                    capture_output=True, text=True, check=True, env={**os.environ, "GLIBC_TUNABLES": tunables},
+                )  # fmt: skip
+                steps = json.loads(out.stdout.splitlines()[-1])
+                print(summary(framework, f"`{tunables}` | {round_}", batch, steps), flush=True)
 
 
 if __name__ == "__main__":

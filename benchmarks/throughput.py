@@ -6,6 +6,12 @@ every case alike, and the median over rounds is compared. Besides images per wal
 second, images per CPU-second of the case's process are kept: on a shared machine that
 figure moves far less with the others' load (time spent descheduled is not counted), though
 it also counts threads that spin while they wait, which favours no framework in particular.
+
+Each round runs one untimed step before the timed ones. A worker waits idle while the others
+are timed, and on a VM whose balloon reports free pages to the host (this project's build
+machine) the memory its allocator gave back meanwhile must be backed again: up to 3x the time
+of a back-to-back step (benchmarks/RESULTS.md, "Run-to-run spread"). A training run's steps
+follow one another, so the step after the untimed one is the one a run sees.
 """
 
 from __future__ import annotations
@@ -173,7 +179,7 @@ def measure(
                 say(f"  {r.case.label} failed: {r.error}")
         for i in range(repeats):
             for r, worker in live:
-                reply = worker.ask({"steps": steps})
+                reply = worker.ask({"steps": steps, "warm": 1})
                 r.images_per_s.append(steps * r.case.images_per_step / reply["seconds"])
                 r.images_per_cpu_s.append(steps * r.case.images_per_step / reply["cpu_seconds"])
             say(f"  round {i + 1}/{repeats}: " + ", ".join(f"{r.case.label} {r.images_per_s[-1]:.1f}" for r, _ in live))

@@ -5,8 +5,8 @@ pools never compete inside one process, a framework's import never leaks into an
 timing (Keras pulls TensorFlow in; jaxvision's step must not), and memory is per case.
 
 Protocol, one JSON object per line: the parent sends the case on the command line, then
-{"steps": n} to time n steps (reply {"seconds": wall, "cpu_seconds": this process's CPU
-time, all threads}), and finally {"memory": true} (reply
+{"steps": n, "warm": k} to run k steps untimed and time n more (reply {"seconds": wall,
+"cpu_seconds": this process's CPU time, all threads}), and finally {"memory": true} (reply
 {"peak_mb": ...}). Every reply is a single line on stdout; library chatter goes to stderr.
 """
 
@@ -83,6 +83,8 @@ def main() -> None:
     for line in sys.stdin:
         msg = json.loads(line)
         if "steps" in msg:
+            if msg.get("warm"):
+                run(msg["warm"])
             with sampler:
                 t0, cpu0 = time.perf_counter(), time.process_time()
                 run(msg["steps"])
