@@ -52,6 +52,20 @@ def test_the_table_weighs_each_shape_by_its_count_and_names_the_fastest():
     assert totals["| kernel grad"] == ["22", "159", "27", "18", "18 |"]
 
 
+def test_onednns_column_is_summed_beside_but_never_picked_as_the_fastest():
+    # oneDNN is faster than everything on the first shape, but jaxvision cannot run it.
+    a = _timing((3, 3, 64, 64), {"forward": (10, 20, 30)}, count=3)
+    b = _timing((3, 3, 64, 1), {"forward": (9, 4, 2)})
+    timings = {k: [a[k], b[k]] for k in conv_shapes.KERNELS}
+    timings[conv_shapes.ONEDNN] = [{"ms": {"forward oneDNN": 4.0}}, {"ms": {"forward oneDNN": 5.0}}]
+    text = conv_shapes.table("segmenter", 2, False, timings)
+    first = next(line for line in text.splitlines() if line.startswith("| 8x8x64"))
+    assert first.split(" | ")[8:] == ["Eigen", "Eigen", "4.0 |"]  # as is, fastest, oneDNN
+    forward = next(line for line in text.splitlines() if line.startswith("| forward"))
+    # as is 3*10+2 = 32; oneDNN 3*4+5 = 17; 32/17 = 1.88
+    assert forward.split(" | ")[1:] == ["39", "64", "92", "32", "32", "17", "1.88 |"]
+
+
 def test_the_earlier_im2col_rules_still_compute_xlas_convolution(monkeypatch):
     # float64, the same sums in another order: 1e-12.
     with jax.enable_x64(True):
