@@ -33,6 +33,8 @@ HEAD_STEPS_PER_DISPATCH = 128  # more than any head's epoch: one dispatch an epo
 FINETUNE_SIZE, FINETUNE_EPOCHS = 299, 5
 PAPER_A_TEST = (153, 160)  # paper A's 0.95625: 153 of its 160 test photos
 CURVE_TABLE = "Paper A on real photos: held-out top-1 against training photos per class"
+CV_FOLDS, CV_COPIES, CV_PASSES = 5, (1, 3, 6), (10, 20, 30, 40, 50, 60)
+CV_TABLE = f"Paper A on real photos: the Oxford 102 head, {CV_FOLDS}-fold cross-validation on the training photos"
 
 
 def _base(dataset: str, loss_variant: str = "scratch") -> ml_collections.ConfigDict:
@@ -114,6 +116,23 @@ def curve_finetuned(per_class: int) -> ml_collections.ConfigDict:
         f"Oxford 102 fine-tuned from that head, {per_class} training photos of each class, batch norm frozen, "
         f"{FINETUNE_SIZE}x{FINETUNE_SIZE}, {FINETUNE_EPOCHS} epochs"
     )
+    return config
+
+
+def cv_fold(copies: int, fold: int) -> ml_collections.ConfigDict:
+    """The Oxford 102 head on `copies` views of each training photo (1: the centred one; more:
+    augmented copies, those of the head run), trained without fold `fold` of CV_FOLDS and scored
+    on it every epoch, up to the most passes cross-validated."""
+    config = head("flowers102") if copies > 1 else curve_point(0)
+    config.feature_views = copies
+    config.cv_folds, config.cv_fold = CV_FOLDS, fold
+    config.data.eval_splits = (config.data.train_split,)  # nothing of the held-out split is read, not even its labels
+    config.num_epochs = copies * CV_PASSES[-1]
+    config.report.columns = ((f"fold top-1 accuracy after {CV_PASSES[-1]} passes", "fold/accuracy", None),)
+    config.report.extra_rows = ()
+    config.report.table = CV_TABLE
+    views = "the centred view" if copies == 1 else f"{copies} augmented copies"
+    config.report.row = f"Oxford 102 head on {views}, fold {fold + 1} of {CV_FOLDS} held out of training"
     return config
 
 

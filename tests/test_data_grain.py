@@ -247,3 +247,20 @@ def test_train_per_class_draws_the_same_photos_in_both_readers_and_shares_them_o
         multi_label.data.reader = reader
         with pytest.raises(DataError, match="draws photos of each class, which .* does not have one of"):
             make_pipelines(multi_label, devices=TWO[:1])
+
+
+@pytest.mark.parametrize("reader", ["tf", "grain"])
+def test_named_training_batches_name_each_example_and_change_nothing_else(data_dir, reader):
+    config = make_config(data_dir, reader=reader, random_flip=False)  # training reads as evaluation does
+    config.data.eval_splits = ("train",)
+    pipelines = make_pipelines(config, devices=TWO)
+    by_name = _by_name(pipelines, "train")
+    named, plain = list(pipelines.train(0, with_names=True)), list(pipelines.train(0))
+    assert len(named) == len(plain) == 3
+    for a, b in zip(named, plain):
+        assert set(a) == set(b) | {"name"}
+        for key in b:
+            np.testing.assert_array_equal(a[key], np.asarray(b[key]))
+        # each name is that of the photo whose pixels it travels with (features.cached keys folds on it)
+        for name, image in zip(a["name"].ravel(), a["image"].reshape(-1, *a["image"].shape[2:])):
+            np.testing.assert_array_equal(image, by_name[name]["image"])

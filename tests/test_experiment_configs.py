@@ -93,7 +93,8 @@ def _check_abstractly(run: ml_collections.ConfigDict) -> None:
     produced = set(jax.eval_shape(task.metrics, out, batch)) | {"loss"} | set(trained.PREDICTED)
     for column, source, _ in run.report.columns:
         split, name = source.split("/", 1)
-        assert split in ("train", "validation", "test") and name in produced, (column, source)
+        evaluated = ("train", "validation", "test") + (("fold",) if run.cv_folds else ())  # cv_folds: its fold
+        assert split in evaluated and name in produced, (column, source)
     if run.monitor.metric:
         assert run.monitor.metric.split("/", 1)[1] in produced
     for metric in run.report.curves:
@@ -153,3 +154,24 @@ def test_the_quickstarts_seed_is_every_runs(tmp_path):
     configs.apply_override(config, "seed", "2")
     found = suite.resolved_runs(train.resolve(config), str(tmp_path))
     assert {run.seed for run in found.values()} == {2} and len(found) == len(config.suite.order)
+
+
+def test_the_heads_cross_validation_reads_the_training_photos_alone_and_holds_out_every_fold():
+    flowers = os.path.join(ROOT, "experiments", "flowers_real.py")
+    head = train.resolve(configs.load_config(f"{flowers}:flowers102"))
+    config = configs.load_config(f"{flowers}:flowers102_cv")
+    held_out = {}
+    for run in config.runs.values():
+        r = train.resolve(run)
+        assert r.data.eval_splits == (r.data.train_split,) == (head.data.train_split,)  # never 'validation'
+        assert not r.monitor.metric and r.num_epochs == r.feature_views * max(config.suite.cross_validation.passes)
+        held_out.setdefault(r.feature_views, []).append((r.cv_fold, r.cv_folds))
+        if r.feature_views > 1:  # the head run's own augmented copies, so their cached features are shared
+            for key in ("train_crop", "inception_crop_area", "random_flip", "image_size"):
+                assert r.data[key] == head.data[key], key
+            assert (r.seed, r.batch_size) == (head.seed, head.batch_size)
+    assert {views: sorted(f) for views, f in held_out.items()} == {v: [(k, 5) for k in range(5)] for v in (1, 3, 6)}
+    used_label, used_passes = config.suite.cross_validation.used
+    assert used_label in [s[0] for s in config.suite.cross_validation.settings]
+    assert used_passes in config.suite.cross_validation.passes and f"{head.feature_views} augmented" in used_label
+    assert head.num_epochs == head.feature_views * used_passes

@@ -19,7 +19,8 @@ from jaxvision.data import default_data_config
 from jaxvision.train.checkpoint import Checkpoints
 from jaxvision.train.engine import build_engine
 from jaxvision.train.run import open_run
-from jaxvision.data.batches import per_class
+from jaxvision.data.batches import folds, per_class
+from jaxvision.train.features import held_in
 
 
 def _config(data_dir: str) -> ml_collections.ConfigDict:
@@ -201,3 +202,70 @@ def test_steps_in_one_dispatch_train_the_head_as_steps_one_by_one(trained, tmp_p
     assert int(scanned.state.step) == int(result.state.step) == 4
     for split in ("train", "validation"):
         assert scanned.results[split]["loss"] == pytest.approx(result.results[split]["loss"], rel=1e-5)
+
+
+def test_folds_deal_every_class_evenly_and_follow_the_seed():
+    labels = np.repeat(np.arange(4), [5, 7, 3, 10])
+    fold = folds(labels, 3, seed=0)
+    for c in range(4):
+        counts = np.bincount(fold[labels == c], minlength=3)
+        assert counts.max() - counts.min() <= 1 and counts.sum() == (labels == c).sum()
+    np.testing.assert_array_equal(fold, folds(labels, 3, seed=0))
+    assert not np.array_equal(fold, folds(labels, 3, seed=1))
+
+
+def test_held_in_keeps_every_copy_of_a_fold_photo_out_of_training():
+    names = np.array([f"p{i}".encode() for i in range(12)])
+    centred = {"name": names, "label": np.arange(12) % 3, "features": np.arange(12.0)[:, None]}
+    rng = np.random.default_rng(0)
+    copies = []
+    for _ in range(2):  # each copy in its own order, one photo short (as a copy drops a batch's remainder)
+        order = rng.permutation(12)[:11]
+        copies.append({k: v[order] for k, v in centred.items()})
+    kept, evals = held_in(copies, centred, count=3, fold=1, seed=0)
+    inside = set(evals["fold"]["name"].tolist())
+    # 4 photos of each class dealt to 3 folds: fold 1 gets the second of each
+    assert len(inside) == 3 and sorted(evals["fold"]["label"].tolist()) == [0, 1, 2]
+    for copy, view in zip(copies, kept):
+        assert not inside & set(view["name"].tolist())
+        assert set(view["name"].tolist()) == set(copy["name"].tolist()) - inside
+        # rows stay whole: a photo's features and label travel with its name
+        np.testing.assert_array_equal(view["features"][:, 0], [int(n[1:]) for n in view["name"].tolist()])
+
+
+def test_cross_validation_trains_on_the_other_folds_and_never_reads_the_held_out_splits(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAXVISION_CACHE", str(tmp_path / "cache"))
+    config = _config(str(tmp_path / "tfds"))
+    config.data.random_flip, config.feature_views, config.num_epochs = True, 2, 2
+    config.cv_folds, config.cv_fold = 2, 1
+    config.monitor.metric = "fold/accuracy"
+    result = train.fit(config, str(tmp_path / "run"))
+    files = sorted((tmp_path / "cache" / "features").iterdir())
+    # the centred view and the two copies of the training photos; no features of 'validation' or 'test'
+    assert sorted(f.name.split("-")[1] + ("-" + f.name.split("-")[2] if "copy" in f.name else "") for f in files) == [
+        "train",
+        "train-copy0",
+        "train-copy1",
+    ]
+    assert set(result.results) == {"train", "fold"}
+    centred = np.load(next(f for f in files if "copy" not in f.name))
+    assert len(set(centred["name"].tolist())) == len(centred["name"]) == 16  # one row per photo, named
+    inside = folds(centred["label"], 2, config.seed) == 1
+    epochs = [json.loads(line) for line in open(tmp_path / "run" / "metrics.jsonl")]
+    scored = [r for r in epochs if r["split"] == "fold"]
+    assert len(scored) == 2  # every epoch scores the fold
+    # the fold's top-1 counts its own photos
+    assert scored[-1]["accuracy"] * inside.sum() == pytest.approx(round(scored[-1]["accuracy"] * inside.sum()))
+    # each copy holds every photo once (2 steps of 8), so an epoch is the photos outside the fold in steps of 8
+    steps = [r["step"] for r in epochs if r["split"] == "train"]
+    per_epoch = (~inside).sum() // 8
+    assert 0 < inside.sum() < 16 and steps == [per_epoch, 2 * per_epoch]
+    config.train_per_class, config.feature_views = 2, 1
+    with pytest.raises(ValueError, match="cv_folds splits the cached features of every training photo"):
+        train.resolve(config)
+    config.train_per_class, config.cv_fold = 0, 2
+    with pytest.raises(ValueError, match="a fold from 0 to cv_folds - 1"):
+        train.resolve(config)
+    config.cv_fold, config.optimizer.schedule = 1, "cosine"
+    with pytest.raises(ValueError, match="would not end where it does in the full run"):
+        train.resolve(config)

@@ -106,10 +106,9 @@ def real_examples(batch: dict) -> dict[str, np.ndarray]:
     return {k: v[real] for k, v in flat.items()}
 
 
-def per_class(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Sorted indices of `k` examples of each class (all of a class with fewer), drawn in one
-    seeded order so that each k's draw holds every smaller k's."""
-    order = np.random.default_rng(np.random.SeedSequence([seed % 2**32, 0x5CA1E])).permutation(len(labels))
+def _ranks_in_class(labels: np.ndarray, seed: int, salt: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded order of the examples and, along it, each one's rank among those of its class."""
+    order = np.random.default_rng(np.random.SeedSequence([seed % 2**32, salt])).permutation(len(labels))
     classes = np.asarray(labels)[order]
     classes = classes.argmax(-1) if classes.ndim > 1 else classes
     rank = np.zeros(len(order), np.int64)
@@ -117,4 +116,20 @@ def per_class(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
     for i, c in enumerate(classes.tolist()):
         rank[i] = seen.get(c, 0)
         seen[c] = rank[i] + 1
+    return order, rank
+
+
+def per_class(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Sorted indices of `k` examples of each class (all of a class with fewer), drawn in one
+    seeded order so that each k's draw holds every smaller k's."""
+    order, rank = _ranks_in_class(labels, seed, 0x5CA1E)
     return np.sort(order[rank < k])
+
+
+def folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Each example's fold, 0 to k - 1: the examples of each class dealt in turn to the folds in
+    one seeded order, so that every fold holds a k-th of every class (give or take one)."""
+    order, rank = _ranks_in_class(labels, seed, 0xF01D)
+    fold = np.empty(len(order), np.int64)
+    fold[order] = rank % k
+    return fold

@@ -187,7 +187,7 @@ class _Stream:
 
         return run
 
-    def train_batches(self, plan: Plan, epoch: int, start_step: int) -> Iterator[dict]:
+    def train_batches(self, plan: Plan, epoch: int, start_step: int, with_names: bool = False) -> Iterator[dict]:
         split, batch = plan.data.train_split, plan.train_batch
         shuffle_seed, augment_seed = epoch_seeds(plan.seed, epoch, plan.process_index)
         example = self._example(plan, split, train=True)
@@ -199,7 +199,7 @@ class _Stream:
         # the epoch starts at step 0 or resumes at start_step.
         ds = ds.map_with_index(lambda position, i: example(i, np.random.default_rng([augment_seed, position])))
         ds = ds[start_step * batch :].batch(
-            batch, drop_remainder=True, batch_fn=lambda b: add_device_axis(b, len(plan.devices))
+            batch, drop_remainder=True, batch_fn=lambda b: add_device_axis(b, len(plan.devices), with_names)
         )
         return _iterate(plan.data, ds)
 

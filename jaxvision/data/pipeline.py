@@ -164,7 +164,7 @@ class _Stream:
                 raise DataError(find_bad_example(self.source, self._share(plan, split), split, e)) from None
             yield batch
 
-    def train_batches(self, plan: Plan, epoch: int, start_step: int) -> Iterator[dict]:
+    def train_batches(self, plan: Plan, epoch: int, start_step: int, with_names: bool = False) -> Iterator[dict]:
         data, batch = plan.data, plan.train_batch
         shuffle_seed, augment_seed = epoch_seeds(plan.seed, epoch, plan.process_index)
         preprocess = preprocessor(data, self.source, train=True)
@@ -177,10 +177,12 @@ class _Stream:
         # Positions are numbered before skipping, so an example's augmentation seed is the same
         # whether the epoch starts at step 0 or resumes at start_step.
         ds = ds.take(plan.steps_per_epoch * batch).enumerate().skip(start_step * batch)
-        ds = ds.map(
-            lambda i, ex: preprocess(ex, tf.stack([tf.constant(augment_seed, tf.int64), i])),
-            num_parallel_calls=AUTOTUNE,
-        )
+
+        def example(i, ex):
+            out = preprocess(ex, tf.stack([tf.constant(augment_seed, tf.int64), i]))
+            return {**out, "name": ex["name"]} if with_names else out
+
+        ds = ds.map(example, num_parallel_calls=AUTOTUNE)
         return self._host_batches(plan, add_device_axis(ds, batch, len(plan.devices)), data.train_split)
 
     def eval_batches(self, plan: Plan, split: str, with_names: bool) -> Iterator[dict]:

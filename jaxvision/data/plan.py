@@ -87,8 +87,9 @@ class Reader(Protocol):
         """How many examples of `split` each process reads: with train_per_class=k, of the k of each
         class that batches.per_class draws from the whole split with plan.seed."""
 
-    def train_batches(self, plan: Plan, epoch: int, start_step: int) -> Iterator[dict]:
-        """This process's host batches of `epoch` from `start_step` on, with the device axis."""
+    def train_batches(self, plan: Plan, epoch: int, start_step: int, with_names: bool = False) -> Iterator[dict]:
+        """This process's host batches of `epoch` from `start_step` on, with the device axis;
+        `with_names` keeps each example's 'name'."""
 
     def eval_batches(self, plan: Plan, split: str, with_names: bool) -> Iterator[dict]:
         """This process's share of `split` once and then plan.padding(split) blank examples (valid 0)
@@ -177,13 +178,16 @@ def _info(contents: Contents, plan: Plan) -> DatasetInfo:
     )
 
 
-def _train(reader: Reader, plan: Plan, epoch: int, start_step: int = 0) -> Iterator[dict]:
+def _train(reader: Reader, plan: Plan, epoch: int, start_step: int = 0, with_names: bool = False) -> Iterator[dict]:
+    """`epoch`'s batches from `start_step`; `with_names` adds each example's 'name' (bytes) and
+    leaves the batches on the host, as for evaluation."""
     spe = plan.steps_per_epoch
     if not plan.data.train_split:
         raise ValueError("These pipelines were built for evaluation only (config.data.train_split is '').")
     if not 0 <= start_step <= spe:
         raise ValueError(f"start_step {start_step} is outside the epoch's {spe} steps.")
-    return place_on_devices(reader.train_batches(plan, epoch, start_step), plan.data, plan.devices)
+    found = reader.train_batches(plan, epoch, start_step, with_names)
+    return found if with_names else place_on_devices(found, plan.data, plan.devices)
 
 
 def _evaluate(reader: Reader, plan: Plan, split: str, with_names: bool = False) -> Iterator[dict]:

@@ -146,6 +146,21 @@ def scaling_curve(
     return _save(fig, path)
 
 
+def cross_validation_curves(curves: Mapping[str, Sequence[Mapping]], path: str | Path, ylabel: str) -> Path:
+    """One line per setting of its mean over the folds against passes, shaded from the lowest to
+    the highest fold (cells of jaxvision/research/cross_validation.py)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for i, (name, cells) in enumerate(curves.items()):
+        x = [c["passes"] for c in cells]
+        ax.plot(x, [c["mean"] for c in cells], marker="o", color=f"C{i}", label=name)
+        ax.fill_between(x, [c["low"] for c in cells], [c["high"] for c in cells], color=f"C{i}", alpha=0.15)
+    ax.set_xlabel("passes over each copy")
+    ax.set_ylabel(f"{ylabel} (mean over the folds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, path)
+
+
 def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,8 @@ A suite config (experiments/quickstart.py, the `table*` variants of paper B's fi
                          photos per class): title, xlabel, split, curves ((label, ((run, x),
                          ...)), ...), marks ((label, run, x), ...) and paper ((label,
                          correct, photos), ...); drawn as figures/scaling.png with intervals
+    config.suite.cross_validation optional: settings scored on folds of the training photos
+                         by their own runs, tabled and drawn (jaxvision/research/cross_validation.py)
     config.seed          every run's seed (default 0), replacing their own
     config.runs.NAME     an experiment config (run by `train.fit`), a PCA baseline
                          (`kind='pca'`: fitted on the training images of its `data`) or the
@@ -41,7 +43,17 @@ import ml_collections
 import tqdm
 
 from jaxvision import stats, train
-from jaxvision.research import claims, environment, figures, heldout, results, runs, tables, wall_clock
+from jaxvision.research import (
+    claims,
+    cross_validation,
+    environment,
+    figures,
+    heldout,
+    results,
+    runs,
+    tables,
+    wall_clock,
+)
 from jaxvision.research.results import Estimate
 from jaxvision.weights import warmstart
 
@@ -105,6 +117,11 @@ def write_report(config: ml_collections.ConfigDict, workdir: str) -> str:
         "tables": results.merge([t for r in done.values() for t in r.record["tables"]]),
         "confusions": [c for name in config.suite.get("confusions", ()) for c in done[name].record["confusions"]],
         "scaling": _scaling(config.suite.scaling, workdir) if config.suite.get("scaling") else None,
+        "cross_validation": (
+            cross_validation.summary(config.suite.cross_validation, workdir)
+            if config.suite.get("cross_validation")
+            else None
+        ),
         "claims": claims.checked(
             config.suite.get("claims", ()),
             lambda name: numbers.get(name, {}),  # a run left out of suite.order: "not measured"
@@ -204,7 +221,8 @@ def _held_out_figures(record: dict, workdir: str) -> list[dict]:
         }
         for c in record["confusions"]
     ]
-    return found + ([record["scaling"]["figure"]] if record.get("scaling") else [])
+    found += [record["scaling"]["figure"]] if record.get("scaling") else []
+    return found + ([record["cross_validation"]["figure"]] if record.get("cross_validation") else [])
 
 
 def _report_markdown(record: dict) -> str:

@@ -1,6 +1,6 @@
 """Markdown rendered from results records (results.py): the results tables, the claims, the
-confusion summaries and the scaling table. Nothing here reads a file or computes a number, so
-a report and the published docs render the same record alike."""
+confusion summaries, the scaling and the cross-validation tables. Nothing here reads a file or
+computes a number, so a report and the published docs render the same record alike."""
 
 from __future__ import annotations
 
@@ -89,6 +89,44 @@ def scaling(found: Mapping, level: int = 3) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cross_validation(found: Mapping, level: int = 3) -> str:
+    """The cross-validation table: each setting's mean fold score after each number of passes
+    (lowest to highest fold), the best in bold, and what the experiment uses beside it."""
+    lines = [
+        f"{'#' * level} {found['title']}",
+        "",
+        f"Mean {found['metric']} over the folds ± its standard error (lowest-highest fold), by passes over each copy:",
+        "",
+        "| setting | " + " | ".join(f"{p} passes" for p in found["passes"]) + " |",
+        "|---|" + "---:|" * len(found["passes"]),
+    ]
+    best = found["best"]
+    for row in found["rows"]:
+        cells = []
+        for cell in row["cells"]:
+            if cell is None:
+                cells.append("not run")
+                continue
+            text = f"{cell['mean']:.4f} ± {cell['se']:.4f} ({cell['low']:.3f}-{cell['high']:.3f})"
+            chosen = best is not None and (row["label"], cell["passes"]) == (best["label"], best["passes"])
+            cells.append(f"**{text}**" if chosen else text)
+        lines.append(f"| {row['label']} ({row['folds']} folds) | " + " | ".join(cells) + " |")
+    used = found["used"]
+    if best is not None:
+        runs = f"the experiment runs {used['label']} at {used['passes']} passes"
+        if used["mean"] is None:
+            verdict = f"{runs}, which was not cross-validated."
+        else:
+            verdict = f"{runs} ({used['mean']:.4f}, {used['mean'] - best['mean']:+.4f}): " + (
+                "within one standard error of the best, so it stands."
+                if used["stands"]
+                else "more than one standard error below the best, which should replace it."
+            )
+        best_text = f"{best['label']} at {best['passes']} passes ({best['mean']:.4f} ± {best['se']:.4f})"
+        lines += ["", f"Best: {best_text}; {verdict}"]
+    return "\n".join(lines) + "\n"
+
+
 def results(record: Mapping, settings: bool = True, level: int = 3) -> str:
     """A suite's results.md from its record (results.py): its tables, then its held-out sections
     (confusions, the scaling table); without `settings`, the runs' settings lines are left out."""
@@ -96,4 +134,6 @@ def results(record: Mapping, settings: bool = True, level: int = 3) -> str:
     parts += [confusions(c) for c in record.get("confusions", ())]
     if record.get("scaling"):
         parts.append(scaling(record["scaling"], level))
+    if record.get("cross_validation"):
+        parts.append(cross_validation(record["cross_validation"], level))
     return "\n".join(parts)

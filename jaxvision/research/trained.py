@@ -167,7 +167,8 @@ def result(config: ml_collections.ConfigDict, workdir: str) -> RunResult:
     records = history(workdir)
     epoch = reported_epoch(config, workdir, records)
     found = numbers(records, epoch)
-    written = [figures.plot_curves(records, r.curves, os.path.join(workdir, "curves.png"), r.row)]
+    splits = tuple(dict.fromkeys(rec["split"] for rec in records if rec.get("split") != "test"))  # each epoch's
+    written = [figures.plot_curves(records, r.curves, os.path.join(workdir, "curves.png"), r.row, splits)]
     figure = make_task(config.task, config.loss).figure
     shown, drawn = _figure(config, workdir, figure)
     confusions = []

@@ -30,6 +30,10 @@ fills in the rest and rejects misspelt keys, so a typo stops the run instead of 
                   draw inside the larger; a class with fewer keeps all of them), from the images
                   or, with cache_features (and feature_views=1), from their cached features;
                   0 = every training photo
+  cv_folds        with cache_features: K > 1 splits the training photos into K folds (by class,
+                  from the seed), trains on all but fold `cv_fold` and evaluates that fold's
+                  centred view as split 'fold' instead of the held-out splits; 0 = off
+  cv_fold         the fold held out of training when cv_folds > 1 (0 .. cv_folds - 1)
   init            weights to start from (see jaxvision.weights.warmstart); absent = none
   half_precision  bfloat16 activations and convolutions (parameters, optimizer state, batch
                   statistics, softmax, losses and metrics stay float32); None (the default):
@@ -89,6 +93,8 @@ def default_config() -> ml_collections.ConfigDict:
             cache_features=False,
             feature_views=1,
             train_per_class=0,
+            cv_folds=0,
+            cv_fold=0,
             half_precision=ml_collections.FieldReference(None, field_type=bool),
         )
     )
@@ -178,6 +184,7 @@ def _check_values(resolved: ml_collections.ConfigDict) -> None:
             f"training split, not {resolved.feature_views} augmented copies: set config.feature_views=1, or "
             "train_per_class=0."
         )
+    _check_folds(resolved)
     if resolved.monitor.mode not in ("min", "max"):
         raise ValueError(f"config.monitor.mode is {resolved.monitor.mode!r}: use 'min' or 'max'.")
     if resolved.test_with not in ("best", "last"):
@@ -191,6 +198,29 @@ def _check_values(resolved: ml_collections.ConfigDict) -> None:
     if resolved.optimizer.schedule not in SCHEDULES:
         raise ValueError(
             f"Unknown config.optimizer.schedule {resolved.optimizer.schedule!r}: use one of {', '.join(SCHEDULES)}."
+        )
+
+
+def _check_folds(config: ml_collections.ConfigDict) -> None:
+    folds, fold = config.cv_folds, config.cv_fold
+    if not folds:
+        return
+    if folds < 2 or not 0 <= fold < folds:
+        raise ValueError(
+            f"config.cv_folds={folds} and config.cv_fold={fold}: cross-validation needs at least 2 folds and a "
+            "fold from 0 to cv_folds - 1 (cv_folds=0 turns it off)."
+        )
+    if not config.cache_features or config.train_per_class:
+        raise ValueError(
+            "config.cv_folds splits the cached features of every training photo: set config.cache_features=True "
+            "and config.train_per_class=0, or cv_folds=0."
+        )
+    opt = config.optimizer
+    if opt.schedule != "constant" or opt.warmup_epochs:
+        raise ValueError(
+            f"config.cv_folds trains on {folds - 1}/{folds} of the training photos, so a {opt.schedule!r} schedule "
+            "laid out in epochs of all of them would not end where it does in the full run: cross-validate "
+            "with config.optimizer.schedule='constant' and warmup_epochs=0."
         )
 
 

@@ -24,10 +24,17 @@ features of its own.
 
 `config.train_per_class=k` (with one view) trains on k photos of each class of the cached
 training features, drawn once from the seed: one extraction serves a whole data-scaling curve.
+
+`config.cv_folds=K` cross-validates on the training photos alone: every cached row keeps its
+photo's name, the photos are dealt into K folds by class (`batches.folds`), and the run trains
+on the copies of the photos outside fold `config.cv_fold` and evaluates the centred view of
+those inside it as split 'fold'. The held-out splits are neither extracted nor evaluated, so
+the same extraction serves every fold and every number of copies.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -41,11 +48,12 @@ import tqdm
 from flax import jax_utils
 
 from jaxvision.cache import cache_dir
-from jaxvision.data.batches import per_class, real_examples
+from jaxvision.data.batches import folds, per_class, real_examples
 from jaxvision.train.engine import Engine
 from jaxvision.train.state import TrainState
 
 _PREPROCESSING = ("image_size", "eval_crop", "central_crop_fraction", "value_range", "grayscale")
+_FIELDS = ("features", "label", "name")  # what a cache file holds
 _AUGMENTATION = ("train_crop", "inception_crop_area", "inception_crop_aspect", "random_flip", "shuffle_buffer")
 
 
@@ -100,15 +108,17 @@ def _cache_file(info, name: str, key: dict) -> str:
 
 
 def _extract(engine: Engine, variables, batches, total: int, desc: str) -> dict[str, np.ndarray]:
-    """The pooled features and labels of the real (not padded) examples of `batches`."""
+    """The pooled features, labels and names of the real (not padded) examples of `batches`."""
     backbone, scope = engine.model.backbone()
     variables = variables if scope is None else {"params": variables["params"][scope]}
     forward = jax.pmap(lambda v, x: backbone.apply(v, x).reshape(x.shape[0], -1))
-    parts: dict[str, list[np.ndarray]] = {"features": [], "label": []}
+    parts: dict[str, list[np.ndarray]] = {"features": [], "label": [], "name": []}
     with tqdm.tqdm(total=total, desc=desc, unit="img", leave=False, dynamic_ncols=True) as bar:
         for batch in batches():
             features = forward(variables, batch["image"])
-            examples = real_examples({"features": features, "label": batch["label"], "valid": batch["valid"]})
+            kept = {k: batch[k] for k in ("label", "name", "valid")}
+            examples = real_examples({"features": features, **kept})
+            examples["name"] = examples["name"].astype(np.bytes_)  # tf.data gives objects, which np.load refuses
             for key in parts:
                 parts[key].append(examples[key])
             bar.update(len(examples["label"]))
@@ -121,7 +131,7 @@ def _load_or_extract(engine: Engine, state: TrainState, info, sources: dict, say
     backbone = _backbone_hash(engine.model, state)
     found, variables = {}, None
     for name, (batches, total, key) in sources.items():
-        path = _cache_file(info, name, {**key, "backbone": backbone})
+        path = _cache_file(info, name, {**key, "backbone": backbone, "fields": sorted(_FIELDS)})
         if os.path.isfile(path):
             with np.load(path) as f:
                 found[name] = {k: f[k] for k in f.files}
@@ -153,19 +163,21 @@ class FeaturePipelines:
         self._train_prefetch = 0 if config.steps_per_dispatch > 1 else self._prefetch
         self._train_batch = config.batch_size // jax.process_count()
         self._eval_batch = config.eval_batch_size // jax.process_count()
-        # Every process must run as many steps as the others: only a draw (one process) changes them.
-        drawn = config.train_per_class
-        self.steps_per_epoch = (
-            len(views[0]["features"]) // self._train_batch if drawn else image_pipelines.steps_per_epoch
-        )
+        # Every process must run as many steps as the others: only a draw or a fold (one process) changes them.
+        drawn = config.train_per_class or config.cv_folds
+        fewest = min(len(view["features"]) for view in views)
+        self.steps_per_epoch = fewest // self._train_batch if drawn else image_pipelines.steps_per_epoch
         if not self.steps_per_epoch:
             raise ValueError(
-                f"config.batch_size={config.batch_size} is more than the {len(views[0]['features'])} training "
-                "photos drawn: lower the batch size or raise config.train_per_class."
+                f"config.batch_size={config.batch_size} is more than the {fewest} training photos drawn: lower "
+                "the batch size or raise config.train_per_class."
             )
-        self.eval_steps = dict(image_pipelines.eval_steps)
+        self.eval_steps = {
+            split: image_pipelines.eval_steps.get(split) or -(-len(arrays["label"]) // self._eval_batch)
+            for split, arrays in evals.items()
+        }
         self.info = image_pipelines.info
-        self.evals = {split: self._evaluator(split) for split in image_pipelines.eval_steps}
+        self.evals = {split: self._evaluator(split) for split in self.eval_steps}
 
     def _batch(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         d = len(self._devices)
@@ -222,23 +234,23 @@ def cached(
     cached; `make_pipelines(config)` builds the image pipelines. Each epoch's training order
     is drawn from (config.seed, epoch, process), so a resumed run sees the same batches."""
     check(config, engine.model)
-    data, views = config.data, config.feature_views
+    data, views, cv = config.data, config.feature_views, config.cv_folds
     # config.train_per_class is drawn below, from the features: one extraction serves every k.
     undrawn = config.copy_and_resolve_references()
     undrawn.train_per_class = 0
     images = make_pipelines(undrawn)
     plain = {k: data[k] for k in _PREPROCESSING}
     sources = {}
-    if views == 1:  # training images read as evaluation reads them
+    if views == 1 or cv:  # training images read as evaluation reads them (the folds are scored on these)
         every = undrawn.copy_and_resolve_references()
         every.data.eval_splits = (data.train_split, *images.evals)
         images_and_train = make_pipelines(every)
         sources[data.train_split] = (
-            images_and_train.evals[data.train_split],
+            functools.partial(images_and_train.evals[data.train_split], with_names=True),
             images_and_train.info.num_examples[data.train_split],
             {"read": plain},
         )
-    else:
+    if views > 1:
         augmented = {
             "read": plain,
             "augmentation": {k: data[k] for k in _AUGMENTATION},
@@ -247,16 +259,40 @@ def cached(
         }
         count = images.steps_per_epoch * config.batch_size // jax.process_count()
         for v in range(views):
-            sources[f"{data.train_split}-copy{v}"] = (lambda v=v: images.train(v), count, {**augmented, "copy": v})
+            batches = functools.partial(images.train, v, with_names=True)
+            sources[f"{data.train_split}-copy{v}"] = (batches, count, {**augmented, "copy": v})
+    held_out = {} if cv else images.evals  # cross-validation reads the training photos alone
     sources.update(
-        {split: (batches, images.info.num_examples[split], {"read": plain}) for split, batches in images.evals.items()}
+        {
+            split: (functools.partial(batches, with_names=True), images.info.num_examples[split], {"read": plain})
+            for split, batches in held_out.items()
+        }
     )
     found = _load_or_extract(engine, state, images.info, sources, say)
-    train_names = list(sources)[:1] if views == 1 else list(sources)[:views]
+    train_names = [data.train_split] if views == 1 else [f"{data.train_split}-copy{v}" for v in range(views)]
     train_views = [found[n] for n in train_names]
-    if config.train_per_class:
+    evals = {s: found[s] for s in held_out}
+    if config.train_per_class or cv:
         if jax.process_count() > 1:
-            raise ValueError("config.train_per_class draws from one process's photos: run it in one process.")
+            raise ValueError(
+                "config.train_per_class and config.cv_folds draw from one process's photos: run it in one process."
+            )
+    if config.train_per_class:
         kept = per_class(train_views[0]["label"], config.train_per_class, config.seed)
         train_views = [{k: v[kept] for k, v in train_views[0].items()}]
-    return FeaturePipelines(config, train_views, {s: found[s] for s in images.evals}, images)
+    if cv:
+        train_views, evals = held_in(train_views, found[data.train_split], cv, config.cv_fold, config.seed)
+    return FeaturePipelines(config, train_views, evals, images)
+
+
+def held_in(views: list[dict], centred: dict, count: int, fold: int, seed: int) -> tuple[list[dict], dict]:
+    """Fold `fold` of `count` of the training photos (`centred`: one row each): the rows of
+    `views` whose photo lies outside it, and {'fold': the centred rows inside it}. Photos are
+    matched by name, so each augmented copy of a photo lands on the same side."""
+    fold_of = dict(zip(centred["name"].tolist(), folds(centred["label"], count, seed).tolist()))
+
+    def part(arrays: dict, inside: bool) -> dict:
+        keep = np.array([(fold_of[n] == fold) == inside for n in arrays["name"].tolist()], bool)
+        return {k: v[keep] for k, v in arrays.items()}
+
+    return [part(view, inside=False) for view in views], {"fold": part(centred, inside=True)}

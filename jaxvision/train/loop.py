@@ -87,7 +87,8 @@ class _Run:
         self.monitor = Monitor(
             config.monitor.metric, config.monitor.mode, config.early_stopping.patience, config.early_stopping.min_delta
         )
-        self.epoch_splits = [s for s in pipelines.evals if s != "test"]
+        # Cross-validation scores its fold of the training photos instead (features.cached).
+        self.epoch_splits = ["fold"] if config.cv_folds else [s for s in pipelines.evals if s != "test"]
         self.class_names = pipelines.info.class_names
         self.results: Results = {}
         self.early_stopped = False
