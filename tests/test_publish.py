@@ -70,7 +70,9 @@ def test_an_unfinished_suite_or_a_file_without_markers_is_one_sentence(tmp_path)
     assert publish.main([str(tmp_path / "nowhere")]) == 2
 
 
-@pytest.mark.parametrize("run", ["quickstart", "paper_a_heads", "paper_a_finetune", "paper_a_curve", "ecssd"])
+@pytest.mark.parametrize(
+    "run", ["quickstart", "paper_a_heads", "flowers102_cv", "paper_a_finetune", "paper_a_curve", "ecssd"]
+)
 def test_readme_and_results_mark_where_the_published_runs_go(run):
     for target in publish.TARGETS:
         text = open(os.path.join(ROOT, target)).read()
