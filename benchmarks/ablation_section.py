@@ -29,7 +29,11 @@ _UPSAMPLE = [
 ABLATIONS = {
     "autoencoder": [*_PAPER_B, *_UPSAMPLE],
     "segmenter": [*_PAPER_B, *_UPSAMPLE],
-    "deep_cnn": [*_PAPER_B, ("batch norm: one-pass variance", {"fast_variance": True}, "")],
+    "deep_cnn": [
+        *_PAPER_B,
+        ("batch norm: one-pass variance", {"fast_variance": True}, ""),
+        ("dropout: nn.Dropout (32-bit words)", {"dropout": "flax"}, ""),
+    ],
     "inception_v3": [
         ("as is", {}, ""),
         ("XLA's convolutions", {"conv": "xla"}, ""),

@@ -11,6 +11,7 @@ A variant is a dict applied inside a fresh worker process before the model is bu
   overlapping_pool='reduce_window'              InceptionV3's `max_pool` as flax's `nn.max_pool`
   dtype='bfloat16'       the model computes in bf16 (parameters stay float32)
   fast_variance=True     batch norm's one-pass variance (jaxvision uses the two-pass one)
+  dropout='flax'         flax's `nn.Dropout` (a 32-bit random word a unit) for layers.Dropout
   donate=False           the step without buffer donation (read by jaxvision_side)
   devices=2              the global batch split over 2 CPU devices by pmap (needs the worker's
                          XLA_FLAGS to hold --xla_force_host_platform_device_count=2)
@@ -60,6 +61,7 @@ def apply(variant: dict) -> dict:
         "overlapping_pool",
         "dtype",
         "fast_variance",
+        "dropout",
         "donate",
         "devices",
     }
@@ -89,6 +91,8 @@ def apply(variant: dict) -> dict:
         )
     if variant.get("overlapping_pool") == "reduce_window":
         _replace("max_pool", alternatives.max_pool_reduce_window)
+    if variant.get("dropout") == "flax":
+        _replace("Dropout", nn.Dropout)
     if variant.get("fast_variance"):
         nn.BatchNorm = _batch_norm_fast_variance(nn.BatchNorm)
     return {"dtype": jnp.dtype(variant["dtype"])} if "dtype" in variant else {}

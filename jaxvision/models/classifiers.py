@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxvision.models.autoencoder import AUTOENCODER_FILTERS, AUTOENCODER_POOLS, Encoder
-from jaxvision.models.layers import conv3x3, dense, flatten, max_pool2
+from jaxvision.models.layers import Dropout, conv3x3, dense, flatten, max_pool2
 
 Dtype = Any
 
@@ -98,7 +98,7 @@ class DeepCNN(nn.Module):
                 name=f"bn_{i}",
             )(x)
             x = max_pool2(nn.relu(x))
-            x = nn.Dropout(self.dropout, deterministic=not train, name=f"dropout_{i}")(x)
+            x = Dropout(self.dropout, deterministic=not train, name=f"dropout_{i}")(x)
         return jnp.asarray(dense(self.num_classes, name="head", dtype=self.dtype)(flatten(x)), jnp.float32)
 
     @nn.nowrap
