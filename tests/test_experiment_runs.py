@@ -67,12 +67,21 @@ def tfds_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def quickstart(tfds_dir, tmp_path_factory):
-    os.environ["JAXVISION_CACHE"] = str(tmp_path_factory.mktemp("cache"))  # features of the tiny run
-    config = configs.load_config(os.path.join(ROOT, "experiments", "quickstart.py"))
-    for name in config.suite.order:
-        config.runs[name] = tiny(config.runs[name])
-    workdir = str(tmp_path_factory.mktemp("quickstart"))
-    message, interrupted = suite.run(config, workdir)
+    # the tiny run's features go to a cache of its own; the user's is back for the tests after
+    # (a leaked cache hid the converted ImageNet weights from tests/test_pretrained_parity.py)
+    old = os.environ.get("JAXVISION_CACHE")
+    os.environ["JAXVISION_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    try:
+        config = configs.load_config(os.path.join(ROOT, "experiments", "quickstart.py"))
+        for name in config.suite.order:
+            config.runs[name] = tiny(config.runs[name])
+        workdir = str(tmp_path_factory.mktemp("quickstart"))
+        message, interrupted = suite.run(config, workdir)
+    finally:
+        if old is None:
+            os.environ.pop("JAXVISION_CACHE")
+        else:
+            os.environ["JAXVISION_CACHE"] = old
     assert not interrupted
     return config, workdir, message
 
