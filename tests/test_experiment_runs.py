@@ -56,32 +56,22 @@ def tiny(run: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 @pytest.fixture(scope="module")
 def tfds_dir(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("tfds"))
-    old = os.environ.get("TFDS_DATA_DIR")
-    os.environ["TFDS_DATA_DIR"] = path
-    yield path
-    if old is None:
-        os.environ.pop("TFDS_DATA_DIR")
-    else:
-        os.environ["TFDS_DATA_DIR"] = old
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("TFDS_DATA_DIR", path)
+        yield path
 
 
 @pytest.fixture(scope="module")
 def quickstart(tfds_dir, tmp_path_factory):
-    # the tiny run's features go to a cache of its own; the user's is back for the tests after
-    # (a leaked cache hid the converted ImageNet weights from tests/test_pretrained_parity.py)
-    old = os.environ.get("JAXVISION_CACHE")
-    os.environ["JAXVISION_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    try:
+    # the tiny run's features go to a cache of its own, and only while it runs: a cache left set
+    # for the worker's later tests hid the converted ImageNet weights from test_pretrained_parity
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("JAXVISION_CACHE", str(tmp_path_factory.mktemp("cache")))
         config = configs.load_config(os.path.join(ROOT, "experiments", "quickstart.py"))
         for name in config.suite.order:
             config.runs[name] = tiny(config.runs[name])
         workdir = str(tmp_path_factory.mktemp("quickstart"))
         message, interrupted = suite.run(config, workdir)
-    finally:
-        if old is None:
-            os.environ.pop("JAXVISION_CACHE")
-        else:
-            os.environ["JAXVISION_CACHE"] = old
     assert not interrupted
     return config, workdir, message
 
