@@ -31,13 +31,15 @@ ABLATIONS = {
     "segmenter": [*_PAPER_B, *_UPSAMPLE],
     "deep_cnn": [
         *_PAPER_B,
-        ("batch norm: one-pass variance", {"fast_variance": True}, ""),
+        ("batch norm: nn.BatchNorm, two-pass variance", {"batch_norm": "two_pass"}, ""),
+        ("batch norm: nn.BatchNorm, one-pass variance", {"batch_norm": "one_pass"}, ""),
         ("dropout: nn.Dropout (32-bit words)", {"dropout": "flax"}, ""),
     ],
     "inception_v3": [
         ("as is", {}, ""),
         ("XLA's convolutions", {"conv": "xla"}, ""),
         ("3x3/2 max pool: nn.max_pool", {"overlapping_pool": "reduce_window"}, ""),
+        ("batch norm: nn.BatchNorm, two-pass variance", {"batch_norm": "two_pass"}, ""),
         ("before (both)", {"conv": "xla", "overlapping_pool": "reduce_window"}, ""),
         _TWO_DEVICES,
     ],

@@ -10,7 +10,8 @@ A variant is a dict applied inside a fresh worker process before the model is bu
   maxpool='reduce_window' | 'reshape'           the models' `max_pool2` replaced
   overlapping_pool='reduce_window'              InceptionV3's `max_pool` as flax's `nn.max_pool`
   dtype='bfloat16'       the model computes in bf16 (parameters stay float32)
-  fast_variance=True     batch norm's one-pass variance (jaxvision uses the two-pass one)
+  batch_norm='two_pass' | 'one_pass'   flax's nn.BatchNorm for layers.BatchNorm (its
+                         use_fast_variance False / True; jaxvision's is one pass, shifted)
   dropout='flax'         flax's `nn.Dropout` (a 32-bit random word a unit) for layers.Dropout
   donate=False           the step without buffer donation (read by jaxvision_side)
   devices=2              the global batch split over 2 CPU devices by pmap (needs the worker's
@@ -48,8 +49,8 @@ def _replace(attr: str, fn) -> None:
             setattr(module, attr, fn)
 
 
-def _batch_norm_fast_variance(batch_norm):
-    return lambda *a, **k: batch_norm(*a, **{**k, "use_fast_variance": True})
+def _flax_batch_norm(one_pass: bool):
+    return lambda *a, **k: nn.BatchNorm(*a, **{**k, "use_fast_variance": one_pass})
 
 
 def apply(variant: dict) -> dict:
@@ -60,7 +61,7 @@ def apply(variant: dict) -> dict:
         "maxpool",
         "overlapping_pool",
         "dtype",
-        "fast_variance",
+        "batch_norm",
         "dropout",
         "donate",
         "devices",
@@ -93,6 +94,6 @@ def apply(variant: dict) -> dict:
         _replace("max_pool", alternatives.max_pool_reduce_window)
     if variant.get("dropout") == "flax":
         _replace("Dropout", nn.Dropout)
-    if variant.get("fast_variance"):
-        nn.BatchNorm = _batch_norm_fast_variance(nn.BatchNorm)
+    if "batch_norm" in variant:
+        _replace("BatchNorm", _flax_batch_norm({"two_pass": False, "one_pass": True}[variant["batch_norm"]]))
     return {"dtype": jnp.dtype(variant["dtype"])} if "dtype" in variant else {}

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxvision.models.autoencoder import AUTOENCODER_FILTERS, AUTOENCODER_POOLS, Encoder
-from jaxvision.models.layers import Dropout, conv3x3, dense, flatten, max_pool2
+from jaxvision.models.layers import BatchNorm, Dropout, conv3x3, dense, flatten, max_pool2
 
 Dtype = Any
 
@@ -88,11 +88,10 @@ class DeepCNN(nn.Module):
         x = jnp.asarray(x, self.dtype)
         for i, f in enumerate(self.filters):
             x = conv3x3(f, name=f"conv_{i}", dtype=self.dtype)(x)
-            x = nn.BatchNorm(
+            x = BatchNorm(
                 use_running_average=not train,
                 momentum=0.99,
                 epsilon=1e-3,
-                use_fast_variance=False,
                 axis_name=self.axis_name if train else None,
                 dtype=self.dtype,
                 name=f"bn_{i}",

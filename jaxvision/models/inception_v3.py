@@ -140,12 +140,11 @@ class InceptionV3(nn.Module):
                 conv_general_dilated=conv_general_dilated,
                 name=keras_layer_name("conv2d", i),
             )(x)
-            x = nn.BatchNorm(
+            x = layers.BatchNorm(
                 use_running_average=not bn_train,
                 momentum=BN_MOMENTUM,
                 epsilon=BN_EPSILON,
                 use_scale=False,
-                use_fast_variance=False,
                 axis_name=self.axis_name if bn_train else None,
                 dtype=self.dtype,
                 name=keras_layer_name("batch_normalization", i),

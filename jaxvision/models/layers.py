@@ -158,6 +158,57 @@ class Dropout(nn.Module):
         return lax.select(keep, x / jnp.asarray(threshold / (1 << width), x.dtype), jnp.zeros_like(x))
 
 
+class BatchNorm(nn.Module):
+    """`nn.BatchNorm` over the last axis with the batch variance taken in one pass, shifted by the
+    running mean so that it stays as accurate as the two-pass one.
+
+    Keras (and flax's `use_fast_variance=False`) reads the activations twice: once for the mean,
+    then again for the mean squared distance from it; on CPU the two reductions cost the deep
+    CNN's step about a tenth of its time. Here E[d] and E[d^2] of d = x - s are one fused
+    reduction; var = E[d^2] - E[d]^2 is exact for any constant s, and its float32 rounding error
+    grows with (E[x] - s)^2 / var, so s is the running mean (the same on every device, which
+    keeps the cross-device average exact; zero at initialisation, where that is flax's
+    `use_fast_variance=True`). The variables are `nn.BatchNorm`'s: params scale and bias,
+    batch_stats mean and var, so weights and checkpoints are unchanged.
+    """
+
+    use_running_average: bool | None = None
+    momentum: float = 0.99
+    epsilon: float = 1e-5
+    use_bias: bool = True
+    use_scale: bool = True
+    axis_name: str | None = None
+    dtype: Dtype | None = None
+    bias_init: Any = nn.initializers.zeros
+    scale_init: Any = nn.initializers.ones
+
+    @nn.compact
+    def __call__(self, x, use_running_average: bool | None = None):
+        use_running_average = nn.merge_param("use_running_average", self.use_running_average, use_running_average)
+        features = (x.shape[-1],)
+        running_mean = self.variable("batch_stats", "mean", jnp.zeros, features, jnp.float32)
+        running_var = self.variable("batch_stats", "var", jnp.ones, features, jnp.float32)
+        if use_running_average:
+            mean, var = running_mean.value, running_var.value
+        else:
+            shift = lax.stop_gradient(running_mean.value)
+            d = jnp.asarray(x, jnp.float32) - shift
+            moments = (d.mean(range(x.ndim - 1)), (d * d).mean(range(x.ndim - 1)))
+            if self.axis_name is not None and not self.is_initializing():
+                moments = lax.pmean(moments, self.axis_name)
+            mean, var = shift + moments[0], jnp.maximum(0.0, moments[1] - moments[0] * moments[0])
+            if not self.is_initializing():
+                running_mean.value = self.momentum * running_mean.value + (1 - self.momentum) * mean
+                running_var.value = self.momentum * running_var.value + (1 - self.momentum) * var
+        mul = lax.rsqrt(var + self.epsilon)
+        if self.use_scale:
+            mul = mul * self.param("scale", self.scale_init, features, jnp.float32)
+        y = (x - mean) * mul
+        if self.use_bias:
+            y = y + self.param("bias", self.bias_init, features, jnp.float32)
+        return jnp.asarray(y, self.dtype or x.dtype)
+
+
 def flatten(x):
     """Flatten everything but the batch axis (Keras `Flatten`, channels-last order)."""
     return x.reshape((x.shape[0], -1))
