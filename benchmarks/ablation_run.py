@@ -33,10 +33,8 @@ def main() -> None:
     config = load_config(args.experiment)
     if args.run not in config.get("runs", {}):
         parser.error(f"{args.experiment} has no run {args.run!r}: use one of {', '.join(config.suite.order)}.")
-    if set(args.variant) - SWAPS:
-        parser.error(
-            f"only the layer swaps {', '.join(sorted(SWAPS))} apply to a whole run, not {sorted(set(args.variant) - SWAPS)}."
-        )
+    if other := sorted(set(args.variant) - SWAPS):
+        parser.error(f"only the layer swaps {', '.join(sorted(SWAPS))} apply to a whole run, not {other}.")
     ablations.apply(args.variant)
     config.suite.order = (args.run,)
     workdir = os.path.abspath(args.workdir)
