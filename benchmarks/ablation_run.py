@@ -18,7 +18,7 @@ from benchmarks import ablations
 from jaxvision.configs import load_config
 from jaxvision.research import runs, suite
 
-SWAPS = {"conv", "upsample", "maxpool", "overlapping_pool", "batch_norm", "dropout"}
+SWAPS = set(ablations.CHOICES) - set(ablations.BENCHMARK_ONLY)
 
 
 def main() -> None:
@@ -35,7 +35,10 @@ def main() -> None:
         parser.error(f"{args.experiment} has no run {args.run!r}: use one of {', '.join(config.suite.order)}.")
     if other := sorted(set(args.variant) - SWAPS):
         parser.error(f"only the layer swaps {', '.join(sorted(SWAPS))} apply to a whole run, not {other}.")
-    ablations.apply(args.variant)
+    try:
+        ablations.apply(args.variant)
+    except ValueError as e:
+        parser.error(str(e))
     config.suite.order = (args.run,)
     workdir = os.path.abspath(args.workdir)
     run = suite.resolved_runs(config, workdir)[args.run]

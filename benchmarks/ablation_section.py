@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from benchmarks.throughput import Case, timing_table
+from benchmarks.throughput import Case, chosen, timing_table
 
 # The CPU-gap investigation: (label, variant, XLA flags). See ablations.py for the variants.
 # 'as is' has models/cpu_conv.py's convolutions and layers.py's max pool and upsampling;
@@ -14,6 +14,7 @@ from benchmarks.throughput import Case, timing_table
 # Attempts that were measured and not taken (bf16, no donation, oneDNN, ...) are in RESULTS.md.
 _TWO_DEVICES = ("batch over 2 CPU devices (pmap)", {"devices": 2}, "--xla_force_host_platform_device_count=2")
 _BEFORE = {"conv": "xla", "maxpool": "reduce_window", "upsample": "repeat"}
+_POOLS_BEFORE = {"overlapping_pool": "reduce_window_forward", "avg_pool": "reduce_window"}
 _PAPER_B = [
     ("as is", {}, ""),
     ("XLA's convolutions", {"conv": "xla"}, ""),
@@ -39,6 +40,9 @@ ABLATIONS = {
         ("as is", {}, ""),
         ("XLA's convolutions", {"conv": "xla"}, ""),
         ("3x3/2 max pool: nn.max_pool", {"overlapping_pool": "reduce_window"}, ""),
+        ("3x3/2 max pool forward: nn.max_pool", {"overlapping_pool": "reduce_window_forward"}, ""),
+        ("3x3 avg pool: nn.avg_pool", {"avg_pool": "reduce_window"}, ""),
+        ("pools: reduce_window forwards (both)", _POOLS_BEFORE, ""),
         ("batch norm: nn.BatchNorm, two-pass variance", {"batch_norm": "two_pass"}, ""),
         ("before (both)", {"conv": "xla", "overlapping_pool": "reduce_window"}, ""),
         _TWO_DEVICES,
@@ -46,7 +50,9 @@ ABLATIONS = {
 }
 
 
-def ablation_cases(model: str, batch: int | None) -> list[Case]:
+def ablation_cases(model: str, batch: int | None, prefixes: str = "") -> list[Case]:
+    """The model's variants whose labels start with one of `prefixes` (all if none), after
+    'as is', which the table's ratios are against."""
     cases = [
         Case(label, "jaxvision", model, variant=variant, xla_flags=flags, batch=batch)
         for label, variant, flags in ABLATIONS[model]
@@ -55,7 +61,7 @@ def ablation_cases(model: str, batch: int | None) -> list[Case]:
         cases.append(
             Case("PyTorch channels_last (reference)", "torch", model, variant={"channels_last": True}, batch=batch)
         )
-    return cases
+    return cases[:1] + chosen(cases[1:], prefixes)
 
 
 def ablation_table(model, results) -> str:
@@ -74,7 +80,7 @@ def section(args, measure, say) -> dict:
     raw = {}
     for model in args.ablation_models.split(","):
         say(f"ablations: {model}")
-        cases = ablation_cases(model, args.batch)
+        cases = ablation_cases(model, args.batch, args.cases)
         raw[f"ablations/{model}"] = measure(cases, args.repeats, args.steps, args.threads, say)
         print(ablation_table(model, raw[f"ablations/{model}"]))
     return raw

@@ -9,6 +9,8 @@ A variant is a dict applied inside a fresh worker process before the model is bu
   upsample='repeat' | 'broadcast' | 'resize'    the models' `upsample2` replaced
   maxpool='reduce_window' | 'reshape'           the models' `max_pool2` replaced
   overlapping_pool='reduce_window'              InceptionV3's `max_pool` as flax's `nn.max_pool`
+  overlapping_pool='reduce_window_forward'      only its forward as `nn.max_pool`
+  avg_pool='reduce_window'                      InceptionV3's `avg_pool3` as flax's `nn.avg_pool`
   dtype='bfloat16'       the model computes in bf16 (parameters stay float32)
   batch_norm='two_pass' | 'one_pass'   flax's nn.BatchNorm for layers.BatchNorm (its
                          use_fast_variance False / True; jaxvision's is one pass, shifted)
@@ -53,21 +55,31 @@ def _flax_batch_norm(one_pass: bool):
     return lambda *a, **k: nn.BatchNorm(*a, **{**k, "use_fast_variance": one_pass})
 
 
+# keys that change how the benchmark builds or runs its step, not a layer of the model
+BENCHMARK_ONLY = ("dtype", "donate", "devices")
+# every key and the values it takes (None: any value, read by the worker itself)
+CHOICES = {
+    "conv": ("xla", "im2col"),
+    "upsample": ("repeat", "broadcast", "resize"),
+    "maxpool": ("reduce_window", "reshape"),
+    "overlapping_pool": ("reduce_window", "reduce_window_forward"),
+    "avg_pool": ("reduce_window",),
+    "dtype": None,
+    "batch_norm": ("two_pass", "one_pass"),
+    "dropout": ("flax",),
+    "donate": None,
+    "devices": None,
+}
+
+
 def apply(variant: dict) -> dict:
     """Applies `variant` to this process; returns keyword overrides for build_model."""
-    unknown = set(variant) - {
-        "conv",
-        "upsample",
-        "maxpool",
-        "overlapping_pool",
-        "dtype",
-        "batch_norm",
-        "dropout",
-        "donate",
-        "devices",
-    }
+    unknown = set(variant) - set(CHOICES)
     if unknown:
-        raise ValueError(f"Unknown variant keys {sorted(unknown)}.")
+        raise ValueError(f"Unknown variant keys {sorted(unknown)}: the keys are {sorted(CHOICES)}.")
+    for key, value in variant.items():
+        if CHOICES[key] is not None and value not in CHOICES[key]:
+            raise ValueError(f"Variant {key}={value!r} is not one of {list(CHOICES[key])}.")
     if variant.get("conv") == "xla":
         _replace("conv_general_dilated", lax.conv_general_dilated)
     if variant.get("conv") == "im2col":
@@ -92,6 +104,10 @@ def apply(variant: dict) -> dict:
         )
     if variant.get("overlapping_pool") == "reduce_window":
         _replace("max_pool", alternatives.max_pool_reduce_window)
+    if variant.get("overlapping_pool") == "reduce_window_forward":
+        _replace("max_pool_forward", alternatives.max_pool_forward_reduce_window)
+    if variant.get("avg_pool") == "reduce_window":
+        _replace("avg_pool3", alternatives.avg_pool3_reduce_window)
     if variant.get("dropout") == "flax":
         _replace("Dropout", nn.Dropout)
     if "batch_norm" in variant:

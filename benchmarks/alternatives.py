@@ -4,7 +4,7 @@ Each function is a drop-in for one building block (named in its docstring);
 `benchmarks/ablations.py` swaps it in inside a worker process and times the real model with
 it. RESULTS.md holds the measured effect of each. The models' own versions are
 `jaxvision.models.cpu_conv.conv_general_dilated` (XLA's `lax.conv_general_dilated` is its
-alternative) and `jaxvision.models.layers.{max_pool2, upsample2}`.
+alternative) and `jaxvision.models.layers.{max_pool2, max_pool_forward, avg_pool3, upsample2}`.
 """
 
 from __future__ import annotations
@@ -24,6 +24,18 @@ def max_pool_reduce_window(x, window, strides):
     """For `layers.max_pool` (InceptionV3's 3x3 / 2 pools): flax's `nn.max_pool`, differentiated
     by XLA's `select_and_scatter`."""
     return nn.max_pool(x, window, strides=strides, padding="VALID")
+
+
+def max_pool_forward_reduce_window(x, window, strides):
+    """For `layers.max_pool_forward`: flax's `nn.max_pool` (XLA `reduce_window`) as the forward
+    of InceptionV3's 3x3 / 2 pools, their strided-select gradient kept."""
+    return nn.max_pool(x, window, strides=strides, padding="VALID")
+
+
+def avg_pool3_reduce_window(x):
+    """For `layers.avg_pool3`: flax's `nn.avg_pool` (XLA `reduce_window`, padding excluded from
+    the counts), differentiated by XLA."""
+    return nn.avg_pool(x, (3, 3), strides=(1, 1), padding="SAME", count_include_pad=False).astype(x.dtype)
 
 
 def max_pool2_reshape(x):

@@ -36,7 +36,7 @@ import sys
 from benchmarks import ablation_section, compile_time, flags_section, flops, layers
 from benchmarks.machine import accelerator_present, available, cpu_name, versions
 from benchmarks.specs import SPECS
-from benchmarks.throughput import Case, markdown_table, measure, run_child, timing_table
+from benchmarks.throughput import Case, chosen, markdown_table, measure, run_child, timing_table
 
 SECTIONS = ("train", "infer", "flops", "pmap", "compile", "pipeline", "layers", "ablations", "flags")
 PEERS = {"keras": "Keras 3 (JAX)", "torch": "PyTorch"}
@@ -78,11 +78,6 @@ def framework_cases(model: str, mode: str, batch: int | None, peers: str = "cpu"
     else:
         notes.append("PyTorch is not installed: skipped.")
     return cases, notes
-
-
-def chosen(cases: list[Case], prefixes: str) -> list[Case]:
-    """The cases whose label starts with one of the comma-separated `prefixes` (all if none)."""
-    return [c for c in cases if not prefixes or any(c.label.startswith(p) for p in prefixes.split(","))]
 
 
 def mb(result) -> str:
@@ -241,7 +236,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--batch", type=int, default=None, help="override every model's batch (default: the paper's)")
     parser.add_argument(
-        "--cases", default="", help="comma-separated prefixes of the case labels to time (default: every case)"
+        "--cases",
+        default="",
+        help="comma-separated prefixes of the case labels to time (default: all; ablations keep 'as is')",
     )
     parser.add_argument("--ablation-models", default=",".join(ablation_section.ABLATIONS))
     parser.add_argument(

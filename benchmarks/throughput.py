@@ -71,6 +71,11 @@ class Case:
         return self.batch or SPECS[self.model].batch
 
 
+def chosen(cases: list[Case], prefixes: str) -> list[Case]:
+    """The cases whose label starts with one of the comma-separated `prefixes` (all if none)."""
+    return [c for c in cases if not prefixes or any(c.label.startswith(p) for p in prefixes.split(","))]
+
+
 @dataclasses.dataclass
 class Result:
     case: Case

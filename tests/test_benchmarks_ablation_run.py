@@ -12,9 +12,10 @@ from benchmarks import ablation_run
     [
         ("no_such_run", '{"batch_norm": "two_pass"}', "has no run 'no_such_run'"),
         ("deep_cnn", '{"devices": 2}', "only the layer swaps"),
+        ("deep_cnn", '{"batch_norm": "x"}', "Variant batch_norm='x' is not one of ['two_pass', 'one_pass']."),
     ],
 )
-def test_refuses_unknown_run_or_benchmark_only_variant(monkeypatch, capsys, run, variant, message):
+def test_refuses_unknown_run_variant_or_value(monkeypatch, capsys, run, variant, message):
     argv = ["ablation_run", "experiments/quickstart.py", run, variant, "--workdir", "unused"]
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as exit_info:

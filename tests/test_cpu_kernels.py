@@ -8,7 +8,7 @@ import pytest
 from jax import lax
 
 from jaxvision.models import cpu_conv
-from jaxvision.models.layers import conv3x3, max_pool, max_pool2, upsample2
+from jaxvision.models.layers import avg_pool3, conv3x3, max_pool, max_pool2, upsample2
 
 CASES = [  # (input shape, kernel shape, strides, padding): every kind the models use, and more
     ((2, 9, 8, 3), (3, 3, 3, 5), (1, 1), "SAME"),
@@ -146,3 +146,20 @@ def test_overlapping_max_pool_gives_a_tie_to_the_first_maximum_as_xla_does():
     ours = grad(lambda x: max_pool(x, (3, 3), (2, 2)))
     np.testing.assert_array_equal(ours, grad(lambda x: nn.max_pool(x, (3, 3), strides=(2, 2), padding="VALID")))
     assert float(ours.sum()) == 4.0
+
+
+@pytest.mark.parametrize("shape", [(2, 9, 9, 3), (1, 10, 7, 2), (3, 1, 1, 4), (1, 2, 5, 1)])
+def test_avg_pool3_matches_flax_excluding_the_padding(shape):
+    # The window sum adds the nine values in another order than reduce_window: float32
+    # rounding of a sum of nine unit normals and its division (1e-6).
+    x = jax.random.normal(jax.random.key(11), shape)
+    reference = lambda x: nn.avg_pool(x, (3, 3), strides=(1, 1), padding="SAME", count_include_pad=False)
+    np.testing.assert_allclose(jax.jit(avg_pool3)(x), reference(x), rtol=1e-6, atol=1e-6)
+    g = jax.random.normal(jax.random.key(12), shape)
+    ours, theirs = (jax.jit(lambda x, g, f=f: jax.vjp(f, x)[1](g)[0])(x, g) for f in (avg_pool3, reference))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6)
+
+
+def test_avg_pool3_of_a_constant_is_the_constant_up_to_the_edges():
+    # Padding excluded from the counts: a corner averages 4 ones, an edge 6, inside 9; all 1.
+    np.testing.assert_allclose(avg_pool3(jnp.ones((1, 4, 5, 2))), 1.0, rtol=1e-7)

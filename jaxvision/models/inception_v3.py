@@ -154,9 +154,6 @@ class InceptionV3(nn.Module):
         def max_pool(x):
             return layers.max_pool(x, (3, 3), (2, 2))
 
-        def avg_pool(x):
-            return nn.avg_pool(x, (3, 3), strides=(1, 1), padding="SAME", count_include_pad=False)
-
         cat = lambda xs: jnp.concatenate(xs, axis=-1)
         x = jnp.asarray(x, self.dtype)
 
@@ -178,7 +175,7 @@ class InceptionV3(nn.Module):
             branch3x3dbl = conv2d_bn(x, 64, 1, 1)
             branch3x3dbl = conv2d_bn(branch3x3dbl, 96, 3, 3)
             branch3x3dbl = conv2d_bn(branch3x3dbl, 96, 3, 3)
-            branch_pool = conv2d_bn(avg_pool(x), pool_filters, 1, 1)
+            branch_pool = conv2d_bn(layers.avg_pool3(x), pool_filters, 1, 1)
             x = cat([branch1x1, branch5x5, branch3x3dbl, branch_pool])
 
         found["mixed2"] = x
@@ -201,7 +198,7 @@ class InceptionV3(nn.Module):
             branch7x7dbl = conv2d_bn(branch7x7dbl, width, 1, 7)
             branch7x7dbl = conv2d_bn(branch7x7dbl, width, 7, 1)
             branch7x7dbl = conv2d_bn(branch7x7dbl, 192, 1, 7)
-            branch_pool = conv2d_bn(avg_pool(x), 192, 1, 1)
+            branch_pool = conv2d_bn(layers.avg_pool3(x), 192, 1, 1)
             x = cat([branch1x1, branch7x7, branch7x7dbl, branch_pool])
 
         found["mixed7"] = x
@@ -219,7 +216,7 @@ class InceptionV3(nn.Module):
             return nn.max_pool(x, (3, 3), strides=(1, 1), padding="SAME")
 
         # mixed9, mixed10: 8x8x2048
-        for pool in (avg_pool, avg_pool if self.last_pool == "avg" else max_pool_same):
+        for pool in (layers.avg_pool3, layers.avg_pool3 if self.last_pool == "avg" else max_pool_same):
             branch1x1 = conv2d_bn(x, 320, 1, 1)
             branch3x3 = conv2d_bn(x, 384, 1, 1)
             branch3x3 = cat([conv2d_bn(branch3x3, 384, 1, 3), conv2d_bn(branch3x3, 384, 3, 1)])
