@@ -50,24 +50,25 @@ ABLATIONS = {
 }
 
 
-def ablation_cases(model: str, batch: int | None, prefixes: str = "") -> list[Case]:
-    """The model's variants whose labels start with one of `prefixes` (all if none), after
-    'as is', which the table's ratios are against."""
+def ablation_cases(model: str, batch: int | None, prefixes: str = "", mode: str = "train") -> list[Case]:
+    """The model's variants (of its training step, or of inference) whose labels start with one
+    of `prefixes` (all if none), after 'as is', which the table's ratios are against."""
     cases = [
-        Case(label, "jaxvision", model, variant=variant, xla_flags=flags, batch=batch)
+        Case(label, "jaxvision", model, mode, variant, xla_flags=flags, batch=batch)
         for label, variant, flags in ABLATIONS[model]
+        if mode == "train" or "devices" not in variant  # inference runs on one device
     ]
     if importlib.util.find_spec("torch") is not None:
-        cases.append(
-            Case("PyTorch channels_last (reference)", "torch", model, variant={"channels_last": True}, batch=batch)
-        )
+        reference = {"channels_last": True}
+        cases.append(Case("PyTorch channels_last (reference)", "torch", model, mode, reference, batch=batch))
     return cases[:1] + chosen(cases[1:], prefixes)
 
 
 def ablation_table(model, results) -> str:
     base, base_cpu = results[0].median, results[0].cpu_median
     return timing_table(
-        f"CPU-gap ablations: {model}, batch {results[0].case.images_per_step}",
+        f"CPU-gap ablations: {model}{'' if results[0].case.mode == 'train' else ' inference'}, "
+        f"batch {results[0].case.images_per_step}",
         ("variant", "images/s (median):", "min-max:", "/ as is:", "images per CPU-s:", "/ as is (CPU):"),
         results,
         lambda r: (r.case.label,),
@@ -80,7 +81,7 @@ def section(args, measure, say) -> dict:
     raw = {}
     for model in args.ablation_models.split(","):
         say(f"ablations: {model}")
-        cases = ablation_cases(model, args.batch, args.cases)
+        cases = ablation_cases(model, args.batch, args.cases, args.ablation_mode)
         raw[f"ablations/{model}"] = measure(cases, args.repeats, args.steps, args.threads, say)
         print(ablation_table(model, raw[f"ablations/{model}"]))
     return raw

@@ -3,6 +3,7 @@
     python -m benchmarks.run [--quick] [--models autoencoder,segmenter,deep_cnn,inception_v3]
         [--sections train,infer,flops,pmap,compile,pipeline,ablations,flags] [--repeats N] [--steps N]
         [--threads N] [--batch N] [--peers auto|cpu|accelerator] [--cases PREFIXES] [--json FILE]
+        [--ablation-models MODELS] [--ablation-mode train|infer]
 
 Sections (default: all but ablations):
   train      training-step images/s (median of rounds, cases interleaved), peak memory and
@@ -16,7 +17,8 @@ Sections (default: all but ablations):
   compile    start-up (build + compile + first step), cold and with the persistent cache
   pipeline   each dataset pipeline's images/s against its model's step (needs TensorFlow)
   layers     the autoencoder's heaviest ops, XLA against PyTorch (milliseconds)
-  ablations  the CPU-gap investigation: jaxvision variants and XLA flags, interleaved
+  ablations  the CPU-gap investigation: jaxvision variants and XLA flags, interleaved, of the
+             training step (or of inference: --ablation-mode infer)
   flags      each XLA:CPU flag set that could be the CPU default (benchmarks/flags_section.py),
              alone and combined, on each model's training step and InceptionV3's inference,
              against PyTorch channels_last in the same interleaved rounds (--flag-sets picks some)
@@ -241,6 +243,9 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated prefixes of the case labels to time (default: all; ablations keep 'as is')",
     )
     parser.add_argument("--ablation-models", default=",".join(ablation_section.ABLATIONS))
+    parser.add_argument(
+        "--ablation-mode", choices=("train", "infer"), default="train", help="ablate the training step or inference"
+    )
     parser.add_argument(
         "--flag-sets", default="", help="flags section: the labels of the flag sets to time, comma-separated"
     )

@@ -18,3 +18,10 @@ def test_chosen_prefixes_keep_as_is_first_because_the_ratios_divide_by_it():
     labels = [c.label for c in cases]
     assert labels == ["as is", "3x3 avg pool: nn.avg_pool", "pools: reduce_window forwards (both)"]
     assert cases[2].variant == {"overlapping_pool": "reduce_window_forward", "avg_pool": "reduce_window"}
+
+
+def test_inference_ablations_time_inference_on_one_device():
+    cases = ablation_section.ablation_cases("inception_v3", 16, mode="infer")
+    assert cases and all(c.mode == "infer" for c in cases)
+    assert not any("devices" in c.variant for c in cases)
+    assert len([c for c in cases if c.framework == "jaxvision"]) == len(ablation_section.ABLATIONS["inception_v3"]) - 1
