@@ -105,7 +105,7 @@ def apply(variant: dict) -> dict:
     if variant.get("overlapping_pool") == "reduce_window":
         _replace("max_pool", alternatives.max_pool_reduce_window)
     if variant.get("overlapping_pool") == "reduce_window_forward":
-        _replace("max_pool_forward", alternatives.max_pool_forward_reduce_window)
+        _replace("max_pool_forward", alternatives.max_pool_reduce_window)
     if variant.get("avg_pool") == "reduce_window":
         _replace("avg_pool3", alternatives.avg_pool3_reduce_window)
     if variant.get("dropout") == "flax":

@@ -22,13 +22,8 @@ def max_pool2_reduce_window(x):
 
 def max_pool_reduce_window(x, window, strides):
     """For `layers.max_pool` (InceptionV3's 3x3 / 2 pools): flax's `nn.max_pool`, differentiated
-    by XLA's `select_and_scatter`."""
-    return nn.max_pool(x, window, strides=strides, padding="VALID")
-
-
-def max_pool_forward_reduce_window(x, window, strides):
-    """For `layers.max_pool_forward`: flax's `nn.max_pool` (XLA `reduce_window`) as the forward
-    of InceptionV3's 3x3 / 2 pools, their strided-select gradient kept."""
+    by XLA's `select_and_scatter`; or for `layers.max_pool_forward` alone, the strided-select
+    gradient kept."""
     return nn.max_pool(x, window, strides=strides, padding="VALID")
 
 

@@ -70,7 +70,7 @@ def max_pool(x, window: tuple[int, int], strides: tuple[int, int]):
     does not apply. XLA differentiates `reduce_window` with a slow `select_and_scatter`; here
     each window position's gradient goes to the first maximum in the window, as XLA (and
     TensorFlow) choose, through kh*kw strided selects (3-5x faster on CPU). On CPU the forward
-    is the elementwise maximum of those kh*kw strided views too (2-5x XLA:CPU's `reduce_window`
+    is the elementwise maximum of those kh*kw strided views too (3-6x XLA:CPU's `reduce_window`
     at InceptionV3's shapes, the same values); other platforms keep `reduce_window`.
     """
     return max_pool_forward(x, window, strides)
@@ -122,8 +122,8 @@ def avg_pool3(x):
 
     On CPU the window sum is nine shifted views of the zero-padded input added in one fusion,
     and its gradient the same sum of the gradient divided by the counts (the window sum is its
-    own transpose): forward and backward 1.7-2.4x XLA:CPU's `reduce_window` and its gradient at
-    InceptionV3's shapes. Only the order of the float32 additions differs. Other platforms keep
+    own transpose): forward and backward 1.5-1.8x XLA:CPU's `reduce_window` and its gradient at
+    InceptionV3's shapes (`benchmarks/pools.py`). Only the order of the float32 additions differs. Other platforms keep
     `reduce_window`.
     """
     # flax divides by float32 counts, which would promote a bf16 input
