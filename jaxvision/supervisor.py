@@ -45,6 +45,43 @@ def _explain(block: str) -> str:
     return f"process {process} of {count} stops: {who} ({status.split('.')[0][:120]}); {resume}."
 
 
+class _Stream:
+    """The child's stderr as it comes, less jax's fatal block: from its first line on, nothing is shown."""
+
+    def __init__(self):
+        self.held: list[bytes] = []
+        self._pending = b""
+        self._last = b"\n"
+
+    @property
+    def line_break(self) -> str:
+        """What starts a new line after what was shown (a partial line shown last needs one)."""
+        return "" if self._last == b"\n" else "\n"
+
+    def feed(self, chunk: bytes) -> bytes:
+        """What to show now of CHUNK (b"" at the end of the stream)."""
+        self._pending += chunk
+        lines = _LINE.findall(self._pending)
+        self._pending = self._pending[sum(map(len, lines)) :]
+        if not chunk and self._pending:
+            lines, self._pending = [*lines, self._pending], b""
+        shown = []
+        for line in lines:
+            if self.held or _FATAL.match(line):
+                self.held.append(line)
+            else:
+                shown.append(line)
+        # A progress bar's partial line is shown at once, unless it may begin the fatal block or
+        # comes after it (the block's lines must not reach the user, whole or in parts).
+        if self._pending and not self.held and not re.match(rb"F(\d|$)", self._pending):
+            shown.append(self._pending)
+            self._pending = b""
+        shown = b"".join(shown)
+        if shown:
+            self._last = shown[-1:]
+        return shown
+
+
 def _die_with_parent() -> None:
     """In the child: SIGKILL when the watcher dies (Linux), so that killing the watcher kills the run."""
     try:
@@ -75,27 +112,16 @@ def run(argv: list[str]) -> int:
     )
     signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the child from the terminal itself
-    held, pending, out = [], b"", sys.stderr.buffer
+    stream, out = _Stream(), sys.stderr.buffer
     while True:
         chunk = os.read(child.stderr.fileno(), 65536)
-        pending += chunk
-        lines = _LINE.findall(pending)
-        pending = pending[sum(map(len, lines)) :]
-        if not chunk:
-            lines, pending = lines + ([pending] if pending else []), b""
-        for line in lines:
-            if held or _FATAL.match(line):
-                held.append(line)
-            else:
-                out.write(line)
-        if pending and not re.match(rb"F\d", pending):
-            out.write(pending)  # a progress bar's partial line: shown at once
-            pending = b""
+        out.write(stream.feed(chunk))
         out.flush()
         if not chunk:
             break
     code = child.wait()
-    if held:
-        print(f"error: {_explain(b''.join(held).decode('utf-8', 'replace'))}", file=sys.stderr, flush=True)
+    if stream.held:
+        block = b"".join(stream.held).decode("utf-8", "replace")
+        print(f"{stream.line_break}error: {_explain(block)}", file=sys.stderr, flush=True)
         return 1
     return code if code >= 0 else 128 - code
