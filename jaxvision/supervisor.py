@@ -52,6 +52,7 @@ class _Stream:
         self.held: list[bytes] = []
         self._pending = b""
         self._last = b"\n"
+        self.said = False  # whether the child's own one-sentence error was shown
 
     @property
     def line_break(self) -> str:
@@ -71,6 +72,7 @@ class _Stream:
                 self.held.append(line)
             else:
                 shown.append(line)
+                self.said = self.said or line.startswith(b"error: ")
         # A progress bar's partial line is shown at once, unless it may begin the fatal block or
         # comes after it (the block's lines must not reach the user, whole or in parts).
         if self._pending and not self.held and not re.match(rb"F(\d|$)", self._pending):
@@ -121,7 +123,8 @@ def run(argv: list[str]) -> int:
             break
     code = child.wait()
     if stream.held:
-        block = b"".join(stream.held).decode("utf-8", "replace")
-        print(f"{stream.line_break}error: {_explain(block)}", file=sys.stderr, flush=True)
+        if not stream.said:  # else the child said it first, and jax's abort came as it left
+            block = b"".join(stream.held).decode("utf-8", "replace")
+            print(f"{stream.line_break}error: {_explain(block)}", file=sys.stderr, flush=True)
         return 1
     return code if code >= 0 else 128 - code

@@ -31,3 +31,10 @@ def test_the_sentence_after_a_partial_line_starts_a_new_line():
     stream.feed(b"epoch 3:  40%|####")
     stream.feed(FATAL)
     assert stream.held == [FATAL] and stream.line_break == "\n"
+
+
+def test_the_childs_own_sentence_before_the_block_is_remembered():
+    stream = _Stream()
+    stream.feed(b"error: Process 1 of 2: a collective failed; start every process again\n")
+    stream.feed(FATAL)
+    assert stream.said and stream.held == [FATAL]  # the watcher adds no second sentence
