@@ -45,7 +45,9 @@ Variants (paper A's loss, binary cross-entropy on the softmax outputs, and Adama
   of each class, or all, from them), 300 passes each, and the whole network fine-tuned from the
   heads of 4 and 8 photos per class on those same photos (the image readers make the same
   draw), as `flowers102_finetune` does; each held-out top-1 with its interval, beside paper A's
-  153/160.
+  153/160. The heads' curve is fitted with a saturating power law and extrapolated: where it
+  would reach paper A's 0.956 and what the whole dataset's 8,189 photos would give
+  (jaxvision/research/scaling_fit.py).
 * `flowers17_finetune`, `flowers102_finetune`: the head as above, then the whole network
   fine-tuned from it at paper A's 299x299 for 5 epochs with inception-style crops (35-100 %
   of the area) and flips, batch norm frozen (inference mode, the usual choice for batches of
@@ -92,6 +94,7 @@ VARIANTS = tuple(name + kind for name in DATASETS for kind in KINDS) + (
 )
 CURVE_PER_CLASS = (1, 2, 4, 8, 16, 0)  # 0: every training photo
 CURVE_FINETUNED = (4, 8)  # what 2 CPU cores fine-tune in about half an hour
+OXFORD_102_PHOTOS = 8189  # the whole dataset, of which ../shared/data holds 2,858
 
 
 def curve_runs(finetuned: bool = False) -> dict[str, ml_collections.ConfigDict]:
@@ -103,8 +106,10 @@ def curve_runs(finetuned: bool = False) -> dict[str, ml_collections.ConfigDict]:
 
 def curve_scaling(marks: tuple = (), finetuned: tuple = ()) -> ml_collections.ConfigDict:
     """The suite's scaling figure: the heads' curve, the fine-tuned one (`finetuned`: (run, x)
-    points), any `marks` ((label, run, x)) and paper A."""
+    points), any `marks` ((label, run, x)) and paper A; the heads' curve extrapolated to paper
+    A's top-1 and to the whole dataset."""
     mean_per_class = 2449 / 102  # training photos per class of the whole folder, for the 'all' point
+    whole_dataset = (OXFORD_102_PHOTOS - 409) / 102  # all of Oxford 102 but these held-out photos
     curves = (("head, centred view", tuple((f"curve_{k or 'all'}", k or mean_per_class) for k in CURVE_PER_CLASS)),)
     if finetuned:
         curves += ((f"whole network fine-tuned from the head, {FINETUNE_SIZE}x{FINETUNE_SIZE}", finetuned),)
@@ -116,6 +121,11 @@ def curve_scaling(marks: tuple = (), finetuned: tuple = ()) -> ml_collections.Co
             curves=curves,
             marks=marks,
             paper=((f"paper A ({PAPER_A_TEST[0]}/{PAPER_A_TEST[1]}; its training size is not given)", *PAPER_A_TEST),),
+            extrapolate=dict(
+                target_label=f"paper A's {PAPER_A_TEST[0] / PAPER_A_TEST[1]:.3f}",
+                target=PAPER_A_TEST[0] / PAPER_A_TEST[1],
+                at=((f"all {OXFORD_102_PHOTOS:,} Oxford 102 photos ({whole_dataset:.0f} per class)", whole_dataset),),
+            ),
         )
     )
 

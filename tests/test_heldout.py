@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from jaxvision import stats
-from jaxvision.research import claims, heldout, suite, tables
+from jaxvision.research import claims, heldout, scaling_fit, suite, tables
 from jaxvision.research.results import Estimate
 from jaxvision.data.batches import per_class
 
@@ -123,3 +123,31 @@ def test_the_scaling_table_and_figure_come_from_each_runs_predictions(tmp_path):
     assert "| head | 4 | not run |" in text and "| bigger head | 2 | 0.9000" in text
     assert f"| paper | — | {Estimate(153 / 160, *stats.wilson_interval(153, 160))} |" in text
     assert os.path.getsize(figure) > 0 and "95 % Wilson interval" in caption
+
+
+def test_the_scaling_table_extrapolates_a_curve_of_four_points_and_leaves_shorter_ones(tmp_path):
+    labels = np.arange(20) % 3
+    for run, right in (("p1", 8), ("p2", 12), ("p4", 15), ("p8", 17)):
+        predicted = labels.copy()
+        predicted[right:] = (labels[right:] + 1) % 3
+        _kept(tmp_path / run, labels, predicted)
+    scaling = ml_collections.ConfigDict(
+        dict(
+            title="curve",
+            xlabel="photos per class",
+            split="validation",
+            curves=(("head", (("p1", 1), ("p2", 2), ("p4", 4), ("p8", 8))), ("short", (("p1", 1), ("p2", 2)))),
+            paper=(("paper", 153, 160),),
+            extrapolate=dict(target_label="0.95", target=0.95, at=(("the whole set", 64.0),)),
+        )
+    )
+    found = suite._scaling(scaling, str(tmp_path))
+    (fit,) = found["fits"]  # the two-point curve is not fitted
+    accuracies = np.array([8, 12, 15, 17]) / 20
+    expected = scaling_fit.fit([1, 2, 4, 8], accuracies)
+    assert fit["label"] == "head" and fit["ceiling"][0] == pytest.approx(expected.ceiling)
+    assert fit["reach"][0] == pytest.approx(expected.reach(0.95))
+    assert fit["at"][0]["accuracy"][0] == pytest.approx(expected(64.0))
+    text = tables.scaling(found)
+    assert "photos per class to reach 0.95" in text and "top-1 at the whole set" in text
+    assert f"| head | {expected.ceiling:.3f} - " in text and "| short |" not in text.split("Extrapolated")[1]

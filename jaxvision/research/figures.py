@@ -121,16 +121,24 @@ def scaling_curve(
     xlabel: str,
     marks: Mapping[str, tuple[float, Estimate]] = {},
     references: Mapping[str, Estimate] = {},
+    fits: Mapping[str, tuple] = {},
     ylabel: str = "held-out top-1 accuracy",
 ) -> Path:
     """One line per curve of (x, estimate) points with their intervals as error bars, x on a
     log2 axis; `marks` are single runs drawn as points; `references` (e.g. a paper's number,
-    whose x is unknown) are horizontal lines with their interval shaded."""
+    whose x is unknown) are horizontal lines with their interval shaded; `fits` (curve name:
+    (callable fit, x to draw it to)) are dotted lines in their curve's colour."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     bars = lambda e: [[v.value - v.low for v in e], [v.high - v.value for v in e]]
     for name, points in curves.items():
         e = [v for _, v in points]
-        ax.errorbar([x for x, _ in points], [v.value for v in e], yerr=bars(e), marker="o", capsize=3, label=name)
+        line = ax.errorbar(
+            [x for x, _ in points], [v.value for v in e], yerr=bars(e), marker="o", capsize=3, label=name
+        )
+        if name in fits and points:
+            curve, end = fits[name]
+            xs = np.geomspace(points[0][0], max(end, points[-1][0]), 200)
+            ax.plot(xs, curve(xs), ls=":", color=line.lines[0].get_color(), label=f"{name}: fit")
     for name, (x, e) in marks.items():
         ax.errorbar([x], [e.value], yerr=bars([e]), marker="s", capsize=3, linestyle="none", label=name)
     for i, (name, e) in enumerate(references.items()):

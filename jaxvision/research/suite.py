@@ -12,7 +12,10 @@ A suite config (experiments/quickstart.py, the `table*` variants of paper B's fi
     config.suite.scaling optional: a held-out accuracy against a run setting (e.g. training
                          photos per class): title, xlabel, split, curves ((label, ((run, x),
                          ...)), ...), marks ((label, run, x), ...) and paper ((label,
-                         correct, photos), ...); drawn as figures/scaling.png with intervals
+                         correct, photos), ...); drawn as figures/scaling.png with intervals;
+                         with extrapolate (target_label, target, at ((label, x), ...)) each
+                         curve of 4 or more points is fitted and extrapolated
+                         (jaxvision/research/scaling_fit.py)
     config.suite.cross_validation optional: settings scored on folds of the training photos
                          by their own runs, tabled and drawn (jaxvision/research/cross_validation.py)
     config.seed          every run's seed (default 0), replacing their own
@@ -44,6 +47,7 @@ import tqdm
 
 from jaxvision import stats, train
 from jaxvision.research import (
+    scaling_fit,
     claims,
     cross_validation,
     environment,
@@ -198,19 +202,43 @@ def _scaling(scaling, workdir: str) -> dict:
     for label, correct, photos in scaling.get("paper", ()):
         references[label] = Estimate(correct / photos, *stats.wilson_interval(correct, photos))
         points.append({"label": label, "x": None, "estimate": references[label]})
+    fits = _scaling_fits(scaling, workdir) if scaling.get("extrapolate") else []
+    drawn_fits = {f["label"]: (scaling_fit.Fit(**f["fit"]), _fit_reach(f)) for f in fits}
     path = figures.scaling_curve(
-        curves, os.path.join(workdir, "figures", "scaling.png"), scaling.xlabel, marks, references
+        curves, os.path.join(workdir, "figures", "scaling.png"), scaling.xlabel, marks, references, drawn_fits
     )
     return {
         "title": scaling.title,
         "xlabel": scaling.xlabel,
         "split": scaling.split,
         "points": points,
+        "fits": fits,
         "figure": {
             "caption": f"{scaling.title}: held-out top-1 with its 95 % Wilson interval",
             "path": os.path.relpath(path, workdir),
         },
     }
+
+
+def _scaling_fits(scaling, workdir: str) -> list[dict]:
+    """Each curve's fit and extrapolation (curves of too few points or without kept predictions
+    are left out)."""
+    wanted, fits = scaling.extrapolate, []
+    for label, found in scaling.curves:
+        hits = [heldout.correct(os.path.join(workdir, name), scaling.split) for name, _ in found]
+        if len(found) < scaling_fit.MIN_POINTS or any(h is None for h in hits):
+            continue
+        fitted = scaling_fit.extrapolate([x for _, x in found], hits, wanted.target, at=[x for _, x in wanted.at])
+        for (name, _), point in zip(wanted.at, fitted["at"]):
+            point["label"] = name
+        fits.append({"label": label, "target_label": wanted.target_label, **fitted})
+    return fits
+
+
+def _fit_reach(found: dict) -> float:
+    """How far right the figure draws a fit: to where it reaches the target, or the farthest x asked."""
+    ends = [found["reach"][0], *(p["x"] for p in found["at"])]
+    return max((e for e in ends if e < float("inf")), default=0.0)
 
 
 def _held_out_figures(record: dict, workdir: str) -> list[dict]:

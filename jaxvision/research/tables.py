@@ -86,7 +86,42 @@ def scaling(found: Mapping, level: int = 3) -> str:
     for point in found["points"]:
         x = "—" if point["x"] is None else f"{point['x']:.3g}"
         lines.append(f"| {point['label']} | {x} | {_estimate(point['estimate'])} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _scaling_fits(found.get("fits", ()), found["xlabel"])) + "\n"
+
+
+def _scaling_fits(fits, xlabel: str) -> list[str]:
+    """Each fitted curve's ceiling, where it reaches the target and what it says at the x asked."""
+    if not fits:
+        return []
+    asked = [p["label"] for p in fits[0]["at"]]
+    lines = [
+        "",
+        "Extrapolated: held-out top-1 = ceiling - b * x^-a fitted to each curve by least squares (at most 1); "
+        "95 % intervals from 1000 resamples of the held-out photos, each refitted (the training photos "
+        "behind each point held fixed):",
+        "",
+        f"| curve | fit | ceiling | {xlabel} to reach {fits[0]['target_label']} | "
+        + "".join(f"top-1 at {a} | " for a in asked),
+        "|---|---|---|---|" + "---|" * len(asked),
+    ]
+    for f in fits:
+        c, b, a = f["fit"]["ceiling"], f["fit"]["scale"], f["fit"]["exponent"]
+        cells = [
+            f["label"],
+            f"{c:.3f} - {b:.3f} x^-{a:.3f}",
+            _triple(f["ceiling"], "{:.3f}"),
+            _triple(f["reach"], "{:.0f}"),
+            *(_triple(p["accuracy"], "{:.3f}") for p in f["at"]),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _triple(found, form: str) -> str:
+    """value (low-high), 'never' for an infinite x."""
+    text = lambda v: "never" if v == float("inf") else form.format(v)
+    value, low, high = found
+    return f"{text(value)} ({text(low)}-{text(high)})"
 
 
 def cross_validation(found: Mapping, level: int = 3) -> str:
