@@ -100,8 +100,10 @@ def _scaling_fits(fits, xlabel: str) -> list[str]:
         "95 % intervals from 1000 resamples of the held-out photos, each refitted (the training photos "
         "behind each point held fixed):",
         "",
-        f"| curve | fit | ceiling | {xlabel} to reach {fits[0]['target_label']} | "
-        + "".join(f"top-1 at {a} | " for a in asked),
+        "| "
+        + " | ".join(["curve", "fit", "ceiling", f"{xlabel} to reach {fits[0]['target_label']}"])
+        + "".join(f" | top-1 at {a}" for a in asked)
+        + " |",
         "|---|---|---|---|" + "---|" * len(asked),
     ]
     for f in fits:
