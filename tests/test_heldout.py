@@ -66,6 +66,15 @@ def _kept(workdir, labels, predicted, names=("a", "b", "c")):
     heldout.save(str(workdir), "validation", labels, np.eye(len(names))[predicted], names)
 
 
+def _kept_runs(root, photos, right):
+    """Runs named by `right` that get its number of the first photos right and the rest wrong."""
+    labels = np.arange(photos) % 3
+    for run, k in right.items():
+        predicted = labels.copy()
+        predicted[k:] = (labels[k:] + 1) % 3
+        _kept(root / run, labels, predicted)
+
+
 def test_an_interval_and_a_confusion_summary_come_from_the_kept_predictions(tmp_path):
     labels = np.array([0, 0, 1, 1, 2, 2, 2, 2, 0, 1])
     _kept(tmp_path, labels, np.array([0, 1, 1, 1, 2, 2, 0, 2, 0, 0]))
@@ -102,11 +111,7 @@ def test_a_claim_between_two_runs_says_whether_it_is_outside_the_noise(tmp_path)
 
 
 def test_the_scaling_table_and_figure_come_from_each_runs_predictions(tmp_path):
-    labels = np.arange(10) % 3
-    for run, right in (("k1", 4), ("k2", 7), ("big", 9)):
-        predicted = labels.copy()
-        predicted[right:] = (labels[right:] + 1) % 3
-        _kept(tmp_path / run, labels, predicted)
+    _kept_runs(tmp_path, 10, {"k1": 4, "k2": 7, "big": 9})
     scaling = ml_collections.ConfigDict(
         dict(
             title="curve",
@@ -126,11 +131,7 @@ def test_the_scaling_table_and_figure_come_from_each_runs_predictions(tmp_path):
 
 
 def test_the_scaling_table_extrapolates_a_curve_of_four_points_and_leaves_shorter_ones(tmp_path):
-    labels = np.arange(20) % 3
-    for run, right in (("p1", 8), ("p2", 12), ("p4", 15), ("p8", 17)):
-        predicted = labels.copy()
-        predicted[right:] = (labels[right:] + 1) % 3
-        _kept(tmp_path / run, labels, predicted)
+    _kept_runs(tmp_path, 20, {"p1": 8, "p2": 12, "p4": 15, "p8": 17})
     scaling = ml_collections.ConfigDict(
         dict(
             title="curve",

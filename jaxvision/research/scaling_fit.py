@@ -69,6 +69,7 @@ def extrapolate(x, correct, target: float, at=(), samples: int = 1000, seed: int
     return {
         "fit": best._asdict(),
         "target": target,
+        "samples": samples,
         "ceiling": (best.ceiling, *quantiles(ceilings)),
         "reach": (best.reach(target), *quantiles(reaches)),
         "at": [{"x": float(a), "accuracy": (float(best(a)), *quantiles(predicted[:, j]))} for j, a in enumerate(at)],

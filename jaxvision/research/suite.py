@@ -47,7 +47,6 @@ import tqdm
 
 from jaxvision import stats, train
 from jaxvision.research import (
-    scaling_fit,
     claims,
     cross_validation,
     environment,
@@ -55,6 +54,7 @@ from jaxvision.research import (
     heldout,
     results,
     runs,
+    scaling_fit,
     tables,
     wall_clock,
 )

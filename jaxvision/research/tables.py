@@ -97,8 +97,8 @@ def _scaling_fits(fits, xlabel: str) -> list[str]:
     lines = [
         "",
         "Extrapolated: held-out top-1 = ceiling - b * x^-a fitted to each curve by least squares (at most 1); "
-        "95 % intervals from 1000 resamples of the held-out photos, each refitted (the training photos "
-        "behind each point held fixed):",
+        f"95 % intervals from {fits[0]['samples']} resamples of the held-out photos, each refitted "
+        "(the training photos behind each point held fixed):",
         "",
         "| "
         + " | ".join(["curve", "fit", "ceiling", f"{xlabel} to reach {fits[0]['target_label']}"])
