@@ -28,12 +28,13 @@ from jaxvision.train.tasks import Task
 AXIS = "batch"
 
 
-def replicate(tree):
-    """One copy per local device, laid out as the pmapped steps return their state.
+def replicate(tree, devices=None):
+    """One copy per local device (or per one of `devices`), laid out as the pmapped steps return
+    their state.
 
     Same mesh axis name as the steps' outputs, so step 2 reuses step 1's compiled program.
     """
-    return jax_utils.replicate(tree, axis_name=AXIS)
+    return jax_utils.replicate(tree, devices=devices, axis_name=AXIS)
 
 
 def _loss_ratio(per_example: jax.Array, valid: jax.Array) -> Ratio:
