@@ -20,7 +20,6 @@ _PAPER_B = [
     ("XLA's convolutions", {"conv": "xla"}, ""),
     ("max pool: nn.max_pool", {"maxpool": "reduce_window"}, ""),
     ("max pool: reshape + max", {"maxpool": "reshape"}, ""),
-    ("ReLU + max pool: XLA's gradient", {"relu_pool": "xla"}, ""),
     ("before (all three)", _BEFORE, ""),
     _TWO_DEVICES,
 ]

@@ -8,7 +8,6 @@ A variant is a dict applied inside a fresh worker process before the model is bu
                          (`alternatives.lowering_im2col`)
   upsample='repeat' | 'broadcast' | 'resize'    the models' `upsample2` replaced
   maxpool='reduce_window' | 'reshape'           the models' `max_pool2` replaced
-  relu_pool='xla'                               `relu_max_pool2` as ReLU, then `max_pool2`, by XLA
   overlapping_pool='reduce_window'              InceptionV3's `max_pool` as flax's `nn.max_pool`
   overlapping_pool='reduce_window_forward'      only its forward as `nn.max_pool`
   avg_pool='reduce_window'                      InceptionV3's `avg_pool3` as flax's `nn.avg_pool`
@@ -63,7 +62,6 @@ CHOICES = {
     "conv": ("xla", "im2col"),
     "upsample": ("repeat", "broadcast", "resize"),
     "maxpool": ("reduce_window", "reshape"),
-    "relu_pool": ("xla",),
     "overlapping_pool": ("reduce_window", "reduce_window_forward"),
     "avg_pool": ("reduce_window",),
     "dtype": None,
@@ -104,8 +102,6 @@ def apply(variant: dict) -> dict:
                 variant["maxpool"]
             ],
         )
-    if variant.get("relu_pool") == "xla":
-        _replace("relu_max_pool2", alternatives.relu_max_pool2_relu_first)
     if variant.get("overlapping_pool") == "reduce_window":
         _replace("max_pool", alternatives.max_pool_reduce_window)
     if variant.get("overlapping_pool") == "reduce_window_forward":

@@ -33,14 +33,6 @@ def avg_pool3_reduce_window(x):
     return nn.avg_pool(x, (3, 3), strides=(1, 1), padding="SAME", count_include_pad=False).astype(x.dtype)
 
 
-def relu_max_pool2_relu_first(x):
-    """For `layers.relu_max_pool2`: the ReLU, then `max_pool2`, differentiated by XLA (the
-    full-size ReLU output kept for the backward pass), as the models computed it before."""
-    from jaxvision.models import layers
-
-    return layers.max_pool2(nn.relu(x))
-
-
 def max_pool2_reshape(x):
     """For `layers.max_pool2`: a reshape + `max` over the window axes; its gradient is a
     reduction that XLA:CPU runs slowly (the models take the elementwise maximum of corners)."""

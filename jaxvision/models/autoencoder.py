@@ -33,7 +33,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxvision.models.layers import conv3x3, relu_max_pool2, upsample2
+from jaxvision.models.layers import conv3x3, max_pool2, upsample2
 
 Dtype = Any
 
@@ -85,8 +85,9 @@ class Encoder(nn.Module):
         _check(self.filters, self.pools)
         x = jnp.asarray(x, self.dtype)
         for i, f in enumerate(self.filters):
-            x = conv3x3(f, name=f"conv_{i}", dtype=self.dtype)(x)
-            x = relu_max_pool2(x) if i < self.pools else nn.relu(x)
+            x = nn.relu(conv3x3(f, name=f"conv_{i}", dtype=self.dtype)(x))
+            if i < self.pools:
+                x = max_pool2(x)
         return x
 
 

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxvision.models.autoencoder import AUTOENCODER_FILTERS, AUTOENCODER_POOLS, Encoder
-from jaxvision.models.layers import BatchNorm, Dropout, conv3x3, dense, flatten, relu_max_pool2
+from jaxvision.models.layers import BatchNorm, Dropout, conv3x3, dense, flatten, max_pool2
 
 Dtype = Any
 
@@ -96,7 +96,7 @@ class DeepCNN(nn.Module):
                 dtype=self.dtype,
                 name=f"bn_{i}",
             )(x)
-            x = relu_max_pool2(x)
+            x = max_pool2(nn.relu(x))
             x = Dropout(self.dropout, deterministic=not train, name=f"dropout_{i}")(x)
         return jnp.asarray(dense(self.num_classes, name="head", dtype=self.dtype)(flatten(x)), jnp.float32)
 

@@ -62,51 +62,6 @@ def max_pool2(x):
     return jnp.maximum(top, bottom)
 
 
-def relu_max_pool2(x):
-    """`max_pool2(nn.relu(x))`, the same values and gradients bit for bit, for less memory traffic.
-
-    The backward pass keeps one byte per pooled value, which corners hold its maximum (none
-    where it is not positive), in place of the full-size ReLU output, and gives each corner
-    its share of the gradient as `max_pool2`'s elementwise maxima do: 1, 1/2 or 1/4 on a tie
-    (benchmarks/RESULTS.md, "ReLU and the 2x2 pool").
-    """
-    b, h, w, c = x.shape
-    return _relu_max_pool2_even(x[:, : h // 2 * 2, : w // 2 * 2])
-
-
-def _corners(x):
-    b, h, w, c = x.shape
-    x = x.reshape(b, h // 2, 2, w // 2, 2, c)
-    return x[:, :, 0, :, 0], x[:, :, 0, :, 1], x[:, :, 1, :, 0], x[:, :, 1, :, 1]
-
-
-@jax.custom_vjp
-def _relu_max_pool2_even(x):
-    return nn.relu(max_pool2(x))
-
-
-def _relu_max_pool2_fwd(x):
-    corners = _corners(x)
-    m = jnp.maximum(jnp.maximum(corners[0], corners[1]), jnp.maximum(corners[2], corners[3]))
-    winners = sum((corner == m).astype(jnp.uint8) << k for k, corner in enumerate(corners))
-    return nn.relu(m), jnp.where(m > 0, winners, jnp.uint8(0))
-
-
-def _relu_max_pool2_bwd(winners, g):
-    a, b_, c, d = ((winners >> k) & 1 == 1 for k in range(4))
-    half = jnp.where((a | b_) & (c | d), 0.5, 1.0).astype(g.dtype)  # both rows hold the maximum
-    shares = [
-        jnp.where(mine, jnp.where(other, 0.5, 1.0).astype(g.dtype) * half * g, 0)
-        for mine, other in ((a, b_), (b_, a), (c, d), (d, c))
-    ]
-    n, h2, w2, ch = g.shape
-    grid = jnp.stack([jnp.stack(shares[:2], axis=3), jnp.stack(shares[2:], axis=3)], axis=2)
-    return (grid.reshape(n, 2 * h2, 2 * w2, ch),)
-
-
-_relu_max_pool2_even.defvjp(_relu_max_pool2_fwd, _relu_max_pool2_bwd)
-
-
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
 def max_pool(x, window: tuple[int, int], strides: tuple[int, int]):
     """A 'valid' max pool, `nn.max_pool`'s forward, with a gradient written out for XLA:CPU.

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxvision.models.layers import conv3x3, max_pool2, relu_max_pool2, upsample2
+from jaxvision.models.layers import conv3x3, max_pool2, upsample2
 
 Dtype = Any
 
@@ -56,11 +56,7 @@ class Segmenter(nn.Module):
         x = jnp.asarray(x, self.dtype)
         skips = []
         for i, f in enumerate(self.filters):
-            x = conv3x3(f, name=f"encoder_conv_{i}", dtype=self.dtype)(x)
-            if i < pools - 1 and not self.skip_connections:
-                x = relu_max_pool2(x)  # no dropout and no skip between the two
-                continue
-            x = nn.relu(x)
+            x = nn.relu(conv3x3(f, name=f"encoder_conv_{i}", dtype=self.dtype)(x))
             if i == pools - 1:  # between the third convolution and its pool (paper)
                 x = nn.Dropout(self.dropout, deterministic=not train, name="dropout")(x)
             if i < pools:
