@@ -11,13 +11,15 @@ from benchmarks.throughput import Case, chosen, timing_table
 # The CPU-gap investigation: (label, variant, XLA flags). See ablations.py for the variants.
 # 'as is' has models/cpu_conv.py's convolutions and layers.py's max pool and upsampling;
 # 'before' is the step with XLA's and flax's own, as it was until they were measured here.
-# Attempts that were measured and not taken (bf16, no donation, oneDNN, ...) are in RESULTS.md.
+# Attempts that were measured and not taken (bf16, no donation, ...) are in RESULTS.md.
 _TWO_DEVICES = ("batch over 2 CPU devices (pmap)", {"devices": 2}, "--xla_force_host_platform_device_count=2")
 _BEFORE = {"conv": "xla", "maxpool": "reduce_window", "upsample": "repeat"}
 _POOLS_BEFORE = {"overlapping_pool": "reduce_window_forward", "avg_pool": "reduce_window"}
+_ONEDNN = ("oneDNN's convolutions (prototype)", {"conv": "onednn"}, "")
 _PAPER_B = [
     ("as is", {}, ""),
     ("XLA's convolutions", {"conv": "xla"}, ""),
+    _ONEDNN,
     ("max pool: nn.max_pool", {"maxpool": "reduce_window"}, ""),
     ("max pool: reshape + max", {"maxpool": "reshape"}, ""),
     ("before (all three)", _BEFORE, ""),
@@ -39,6 +41,7 @@ ABLATIONS = {
     "inception_v3": [
         ("as is", {}, ""),
         ("XLA's convolutions", {"conv": "xla"}, ""),
+        _ONEDNN,
         ("3x3/2 max pool: nn.max_pool", {"overlapping_pool": "reduce_window"}, ""),
         ("3x3/2 max pool forward: nn.max_pool", {"overlapping_pool": "reduce_window_forward"}, ""),
         ("3x3 avg pool: nn.avg_pool", {"avg_pool": "reduce_window"}, ""),

@@ -6,6 +6,8 @@ A variant is a dict applied inside a fresh worker process before the model is bu
                          (`lax.conv_general_dilated` instead of `models.cpu_conv`'s)
   conv='im2col'          `models.cpu_conv` with its earlier im2col rules
                          (`alternatives.lowering_im2col`)
+  conv='onednn'          oneDNN's kernels (benchmarks/onednn, a prototype) for every pass that
+                         `models.cpu_conv` leaves to XLA; its rewrites stay
   upsample='repeat' | 'broadcast' | 'resize'    the models' `upsample2` replaced
   maxpool='reduce_window' | 'reshape'           the models' `max_pool2` replaced
   overlapping_pool='reduce_window'              InceptionV3's `max_pool` as flax's `nn.max_pool`
@@ -59,7 +61,7 @@ def _flax_batch_norm(one_pass: bool):
 BENCHMARK_ONLY = ("dtype", "donate", "devices")
 # every key and the values it takes (None: any value, read by the worker itself)
 CHOICES = {
-    "conv": ("xla", "im2col"),
+    "conv": ("xla", "im2col", "onednn"),
     "upsample": ("repeat", "broadcast", "resize"),
     "maxpool": ("reduce_window", "reshape"),
     "overlapping_pool": ("reduce_window", "reduce_window_forward"),
@@ -86,6 +88,11 @@ def apply(variant: dict) -> dict:
         from jaxvision.models import cpu_conv
 
         cpu_conv.lowering = alternatives.lowering_im2col
+    if variant.get("conv") == "onednn":
+        from benchmarks import onednn
+        from jaxvision.models import cpu_conv
+
+        cpu_conv._cpu_conv = onednn.cpu_conv_with_onednn
     if "upsample" in variant:
         _replace(
             "upsample2",
