@@ -78,6 +78,10 @@ Dims Kernel(ffi::Span<const int64_t> d) { return {d[3], d[2], d[0], d[1]}; }
 ffi::Error Run(Pass pass, const Geometry& g, float* x, float* w, float* y) {
   try {
     const Primitive& p = Cached(pass, g);
+    // XLA runs independent thunks at once (a layer's two gradients, say); two oneDNN calls
+    // side by side would each start a full team of OpenMP threads on the same cores.
+    static std::mutex one_at_a_time;
+    std::lock_guard<std::mutex> lock(one_at_a_time);
     dnnl::stream stream(Engine());
     memory hwio(Desc(g.w, Tag::hwio), Engine(), w);
     memory kernel = hwio;
