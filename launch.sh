@@ -58,7 +58,12 @@ ensure_venv() {
   say "ready"
 }
 
-ensure_venv dev
+# JAXVISION_ONEDNN=1 runs CPU convolutions in oneDNN (jaxvision/models/onednn_conv.py): its wheels come too.
+case "${JAXVISION_ONEDNN:-0}" in
+  0) onednn="" ;;
+  *) onednn=",onednn" ;;
+esac
+ensure_venv "dev$onednn"
 export PATH="$venv/bin:$PATH"
 # TensorFlow only feeds data (jaxvision.data hides the GPUs from it); keep its logs quiet.
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"

@@ -15,7 +15,7 @@ from benchmarks.throughput import Case, chosen, timing_table
 _TWO_DEVICES = ("batch over 2 CPU devices (pmap)", {"devices": 2}, "--xla_force_host_platform_device_count=2")
 _BEFORE = {"conv": "xla", "maxpool": "reduce_window", "upsample": "repeat"}
 _POOLS_BEFORE = {"overlapping_pool": "reduce_window_forward", "avg_pool": "reduce_window"}
-_ONEDNN = ("oneDNN's convolutions (prototype)", {"conv": "onednn"}, "")
+_ONEDNN = ("oneDNN's convolutions (JAXVISION_ONEDNN=1)", {"conv": "onednn"}, "")
 _PAPER_B = [
     ("as is", {}, ""),
     ("XLA's convolutions", {"conv": "xla"}, ""),

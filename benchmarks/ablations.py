@@ -6,8 +6,8 @@ A variant is a dict applied inside a fresh worker process before the model is bu
                          (`lax.conv_general_dilated` instead of `models.cpu_conv`'s)
   conv='im2col'          `models.cpu_conv` with its earlier im2col rules
                          (`alternatives.lowering_im2col`)
-  conv='onednn'          oneDNN's kernels (benchmarks/onednn, a prototype) for every pass that
-                         `models.cpu_conv` leaves to XLA; its rewrites stay
+  conv='onednn'          JAXVISION_ONEDNN=1: oneDNN's kernels for every pass that
+                         `models.cpu_conv` leaves to XLA (models/onednn_conv.py)
   upsample='repeat' | 'broadcast' | 'resize'    the models' `upsample2` replaced
   maxpool='reduce_window' | 'reshape'           the models' `max_pool2` replaced
   overlapping_pool='reduce_window'              InceptionV3's `max_pool` as flax's `nn.max_pool`
@@ -27,6 +27,8 @@ models possible without editing them; nothing outside a worker process is ever p
 """
 
 from __future__ import annotations
+
+import os
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -89,10 +91,9 @@ def apply(variant: dict) -> dict:
 
         cpu_conv.lowering = alternatives.lowering_im2col
     if variant.get("conv") == "onednn":
-        from benchmarks import onednn
-        from jaxvision.models import cpu_conv
+        from jaxvision.models import onednn_conv
 
-        cpu_conv._cpu_conv = onednn.cpu_conv_with_onednn
+        os.environ[onednn_conv.SWITCH] = "1"  # read when the first convolution is traced
     if "upsample" in variant:
         _replace(
             "upsample2",

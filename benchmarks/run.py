@@ -39,6 +39,7 @@ from benchmarks import ablation_section, compile_time, flags_section, flops, lay
 from benchmarks.machine import accelerator_present, available, cpu_name, versions
 from benchmarks.specs import SPECS
 from benchmarks.throughput import Case, chosen, markdown_table, measure, run_child, timing_table
+from jaxvision.models import onednn_conv
 
 SECTIONS = ("train", "infer", "flops", "pmap", "compile", "pipeline", "layers", "ablations", "flags")
 PEERS = {"keras": "Keras 3 (JAX)", "torch": "PyTorch"}
@@ -61,6 +62,10 @@ def framework_cases(model: str, mode: str, batch: int | None, peers: str = "cpu"
     'accelerator' peers: jaxvision also in bfloat16 (config.half_precision), PyTorch channels_last
     eager in float32 and under AMP bf16, and compiled (torch.compile) under AMP bf16."""
     cases, notes = [Case("jaxvision", "jaxvision", model, mode, batch=batch)], []
+    if peers == "cpu" and onednn_conv.missing() is None:
+        cases.append(Case("jaxvision + oneDNN", "jaxvision", model, mode, env={onednn_conv.SWITCH: "1"}, batch=batch))
+    elif peers == "cpu":
+        notes.append(f"jaxvision + oneDNN skipped: {onednn_conv.missing()}.")
     if peers == "accelerator":
         cases.append(Case("jaxvision bf16", "jaxvision", model, mode, {"half_precision": True}, batch=batch))
     if available("keras"):

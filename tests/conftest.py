@@ -10,3 +10,4 @@ os.environ["XLA_FLAGS"] = (
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["JAXVISION_OFFLINE"] = "1"  # no test downloads ImageNet weights
+os.environ.pop("JAXVISION_ONEDNN", None)  # the tests check the default path; test_onednn_conv sets it itself

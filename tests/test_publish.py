@@ -104,3 +104,7 @@ def test_the_published_line_says_what_the_runs_were_computed_with(tmp_path):
     assert environment.summary(str(workdir), ["ae", "pca"]).endswith(
         "; pca: jax 0.10.2 (jaxlib 0.10.2) on 1 cpu device(s) (AMD EPYC, AVX-512), no XLA_FLAGS"
     )
+    _environment(workdir / "pca", XLA_FLAGS="", host_cpu="AMD EPYC, AVX-512", onednn_convolutions=True)
+    assert environment.summary(str(workdir), ["ae", "pca"]).endswith(
+        "no XLA_FLAGS, oneDNN's convolutions (JAXVISION_ONEDNN=1)"
+    )

@@ -116,6 +116,7 @@ def test_every_task_trains_logs_and_checkpoints(runs, variant):
     # The CPU that decided the float32 rounding: its model, vector width, caches and cores.
     assert environment["host_cpu"] and (not sys.platform.startswith("linux") or " cores" in environment["host_cpu"])
     assert "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution" in environment["XLA_FLAGS"].split()
+    assert environment["onednn_convolutions"] is False  # JAXVISION_ONEDNN is not set in the tests
 
 
 def test_evaluate_mode_reproduces_the_final_test_metrics(env, runs):

@@ -27,6 +27,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxvision.models import onednn_conv
+
 _NHWC = lax.ConvDimensionNumbers(lhs_spec=(0, 3, 1, 2), rhs_spec=(3, 2, 0, 1), out_spec=(0, 3, 1, 2))
 # A kernel gradient as one matmul copies kh*kw*Cin values per output pixel: cheaper than XLA's
 # only for 1x1 convolutions (no copy at all) and for windows of few values with many outputs
@@ -73,7 +75,9 @@ def conv_general_dilated(
         return plain(lhs, rhs)
     if isinstance(padding, str):
         padding = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding)
-    conv = _cpu_conv(tuple(window_strides), tuple(map(tuple, padding)), precision, tuple(rhs.shape))
+    float32 = lhs.dtype == rhs.dtype == jnp.float32  # oneDNN's kernels here are float32 only
+    onednn = float32 and onednn_conv.enabled()
+    conv = _cpu_conv(tuple(window_strides), tuple(map(tuple, padding)), precision, tuple(rhs.shape), onednn)
     return lax.platform_dependent(lhs, rhs, cpu=conv, default=plain)
 
 
@@ -93,7 +97,10 @@ def lowering(w_shape, strides, padding) -> dict[str, str]:
 
 
 @functools.cache
-def _cpu_conv(strides, padding, precision, w_shape):
+def _cpu_conv(strides, padding, precision, w_shape, onednn=False):
+    """The convolution with each pass as `lowering` picks it; with `onednn`, oneDNN's kernel
+    (models/onednn_conv.py) wherever that is XLA's."""
+
     def xla(x, w):
         return lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=_NHWC, precision=precision)
 
@@ -103,10 +110,13 @@ def _cpu_conv(strides, padding, precision, w_shape):
     def im2col(x, w):
         return _im2col_conv(x, w, strides, padding, precision)
 
-    kinds = lowering(w_shape, strides, padding)
+    def onednn_forward(x, w):
+        return onednn_conv.forward(x, w, strides, padding)
+
+    kinds = {p: "onednn" if onednn and k == "xla" else k for p, k in lowering(w_shape, strides, padding).items()}
     if set(kinds.values()) == {"xla"}:
         return xla
-    forward = {"col2im": col2im, "im2col": im2col, "xla": xla}[kinds["forward"]]
+    forward = {"col2im": col2im, "im2col": im2col, "xla": xla, "onednn": onednn_forward}[kinds["forward"]]
     transposed = forward if kinds["input grad"] == "transpose" else xla
 
     @jax.custom_vjp
@@ -118,9 +128,14 @@ def _cpu_conv(strides, padding, precision, w_shape):
 
     def bwd(res, g):
         x, w = res
-        input_grad = jax.linear_transpose(lambda x: transposed(x, w), x)(g)[0]
+        if kinds["input grad"] == "onednn":
+            input_grad = onednn_conv.input_grad(g, w, x.shape, strides, padding)
+        else:
+            input_grad = jax.linear_transpose(lambda x: transposed(x, w), x)(g)[0]
         if kinds["kernel grad"] == "matmul":
             w_grad = kernel_grad(x, g, w.shape, strides, padding, precision)
+        elif kinds["kernel grad"] == "onednn":
+            w_grad = onednn_conv.kernel_grad(x, g, w.shape, strides, padding)
         else:
             w_grad = jax.vjp(lambda w: xla(x, w), w)[1](g)[0]
         return input_grad, w_grad.astype(w.dtype)

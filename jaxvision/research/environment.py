@@ -10,7 +10,8 @@ import json
 import os
 
 FILE = "environment.json"
-SHOWN = ("jax", "jaxlib", "backend", "device_kind", "devices", "host_cpu", "XLA_FLAGS")
+SHOWN = ("jax", "jaxlib", "backend", "device_kind", "devices", "host_cpu", "XLA_FLAGS", "onednn_convolutions")
+_ABSENT = {"host_cpu": "", "onednn_convolutions": False}  # runs recorded before these were
 
 
 def _phrase(record: dict) -> str:
@@ -19,7 +20,8 @@ def _phrase(record: dict) -> str:
     if record["backend"] == "cpu" and record.get("host_cpu"):
         kind = record["host_cpu"]  # 'cpu' says nothing; the model and its vector width do
     devices = f"{record['devices']} {record['backend']} device(s) ({kind})"
-    return f"jax {record['jax']} (jaxlib {record['jaxlib']}) on {devices}, {flags}"
+    onednn = ", oneDNN's convolutions (JAXVISION_ONEDNN=1)" if record["onednn_convolutions"] else ""
+    return f"jax {record['jax']} (jaxlib {record['jaxlib']}) on {devices}, {flags}{onednn}"
 
 
 def summary(workdir: str, runs) -> str | None:
@@ -32,7 +34,7 @@ def summary(workdir: str, runs) -> str | None:
                 record = json.load(f)
         except (OSError, ValueError):
             continue
-        found.setdefault(_phrase({k: record.get(k, "" if k == "host_cpu" else "?") for k in SHOWN}), []).append(name)
+        found.setdefault(_phrase({k: record.get(k, _ABSENT.get(k, "?")) for k in SHOWN}), []).append(name)
     if not found:
         return None
     if len(found) == 1:

@@ -27,6 +27,8 @@ import ml_collections
 import tqdm
 from tensorboardX import SummaryWriter
 
+from jaxvision.models import onednn_conv
+
 
 def _host_cpu() -> str:
     """The host's CPU as XLA:CPU's float32 rounding depends on it: the model (family, model and
@@ -81,6 +83,7 @@ class RunLog:
             "processes": jax.process_count(),
             "host_cpu": _host_cpu(),
             "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
+            "onednn_convolutions": jax.default_backend() == "cpu" and onednn_conv.enabled(),
         }
         with open(os.path.join(self.workdir, "environment.json"), "w") as f:
             json.dump(record, f, indent=2)
