@@ -96,3 +96,17 @@ def test_without_onednn_a_warning_names_the_fix_and_xlas_convolutions_run(onednn
         .as_text()
     )
     assert "Onednn" not in program and "convolution" in program
+
+
+@needs_onednn
+def test_a_failed_build_is_one_line_of_warning_and_xlas_convolutions_run(onednn, tmp_path, monkeypatch):
+    broken = tmp_path / "broken.cc"
+    broken.write_text("this is not C++\n")
+    monkeypatch.setattr(onednn_conv, "SOURCE", str(broken))
+    monkeypatch.setattr(onednn_conv, "library_path", lambda: str(tmp_path / "lib" / "broken.so"))
+    # uncached, so that a library registered by an earlier test is neither reused nor forgotten
+    monkeypatch.setattr(onednn_conv, "_register", onednn_conv._register.__wrapped__)
+    with pytest.warns(UserWarning) as caught:
+        assert not onednn_conv.enabled()
+    (message,) = [str(w.message) for w in caught]
+    assert "building" in message and "failed (" in message and "\n" not in message

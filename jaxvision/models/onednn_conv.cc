@@ -1,10 +1,8 @@
 // oneDNN's float32 convolutions as XLA:CPU custom calls (the XLA FFI): NHWC activations, HWIO
 // kernels, any strides and explicit paddings. Three handlers, one per pass: forward, input
-// gradient and kernel gradient. Built and timed by benchmarks/onednn/__init__.py.
+// gradient and kernel gradient. Compiled and registered by onednn_conv.py.
 //
-// Primitives are created once per shape (oneDNN generates their code at creation) and kept;
-// executing one primitive from several threads is safe because every call gets its own
-// scratchpad (scratchpad_mode::user) and its own stream.
+// Primitives are created once per shape (oneDNN generates their code at creation) and kept.
 
 #include <cstdint>
 #include <map>

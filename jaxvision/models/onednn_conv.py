@@ -27,6 +27,9 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
+
+from jaxvision import cache
 
 SOURCE = os.path.join(os.path.dirname(__file__), "onednn_conv.cc")
 HANDLERS = {"forward": "OnednnConvForward", "input grad": "OnednnConvInputGrad", "kernel grad": "OnednnConvKernelGrad"}
@@ -52,8 +55,7 @@ def missing() -> str | None:
 
 
 def library_path() -> str:
-    cache = os.environ.get("JAXVISION_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "jaxvision"))
-    return os.path.join(cache, "onednn", f"libonednn_conv-{jax.__version__}.so")
+    return os.path.join(cache.cache_dir(), "onednn", f"libonednn_conv-{jax.__version__}.so")
 
 
 def build() -> str:
@@ -90,7 +92,8 @@ def enabled() -> bool:
         try:
             _register()
         except (OSError, subprocess.CalledProcessError) as e:
-            problem = f"building {SOURCE} failed ({getattr(e, 'stderr', '') or e})".strip()
+            first = (getattr(e, "stderr", "") or str(e)).strip().splitlines()[:1]  # one line, not g++'s page
+            problem = f"building {SOURCE} failed ({''.join(first)})"
     if problem:
         warnings.warn(f"{SWITCH} is set, but {problem}; XLA's convolutions run instead.", stacklevel=2)
         return False
@@ -105,11 +108,8 @@ def _attrs(strides, padding) -> dict:
 
 def forward(x, w, strides, padding):
     """NHWC `x` convolved with HWIO `w` (explicit `padding` ((top, bottom), (left, right)))."""
-    (sh, sw), ((pt, pb), (pl, pr)) = strides, padding
-    kh, kw, _, cout = w.shape
-    ho = (x.shape[1] + pt + pb - kh) // sh + 1
-    wo = (x.shape[2] + pl + pr - kw) // sw + 1
-    out = jax.ShapeDtypeStruct((x.shape[0], ho, wo, cout), jnp.float32)
+    shape = lax.conv_general_shape_tuple(x.shape, w.shape, strides, padding, ("NHWC", "HWIO", "NHWC"))
+    out = jax.ShapeDtypeStruct(shape, jnp.float32)
     return jax.ffi.ffi_call(HANDLERS["forward"], out)(x, w, **_attrs(strides, padding))
 
 
