@@ -5,7 +5,9 @@
 Traces a few steps of the benchmark's step with `jax.profiler` (a Perfetto trace), sums the
 duration of every XLA op (thunk) over threads and steps, and prints the K most expensive ops
 per step with the shapes they work on (from the compiled HLO), so that a slow op can be
-traced back to the layer it belongs to. This is how the CPU gap in RESULTS.md was found.
+traced back to the layer it belongs to, then the same totals by kind of op (all `ffi_call`s,
+i.e. oneDNN's convolutions under JAXVISION_ONEDNN=1, all `ynn_fusion`s, ...). This is how the
+CPU gap in RESULTS.md was found.
 """
 
 from __future__ import annotations
@@ -36,6 +38,16 @@ def hlo_shapes(hlo_text: str) -> dict[str, str]:
     """The result shape of each named instruction of the compiled HLO."""
     found = re.findall(r"^\s*(?:ROOT )?%?([\w.\-]+) = (\S+)", hlo_text, flags=re.M)
     return dict(found)
+
+
+def by_kind(ops: dict[str, float]) -> dict[str, tuple[float, int]]:
+    """Milliseconds and count per kind of op: 'ffi_call.475' and 'ffi_call.3' are both 'ffi_call'."""
+    kinds: dict[str, list] = collections.defaultdict(lambda: [0.0, 0])
+    for name, ms in ops.items():
+        kind = kinds[re.sub(r"\.\d+$", "", name)]
+        kind[0] += ms
+        kind[1] += 1
+    return {k: (ms, n) for k, (ms, n) in kinds.items()}
 
 
 def main(argv=None) -> None:
@@ -70,6 +82,9 @@ def main(argv=None) -> None:
     )
     for name, ms in sorted(ops.items(), key=lambda kv: -kv[1])[: args.top]:
         print(f"{ms:9.1f} ms  {100 * ms / whole:5.1f}%  {name:40s} {shapes[name]}")
+    print("\nBy kind of op (the name without its number):")
+    for kind, (ms, n) in sorted(by_kind(ops).items(), key=lambda kv: -kv[1][0])[: args.top]:
+        print(f"{ms:9.1f} ms  {100 * ms / whole:5.1f}%  {kind:40s} {n} ops")
 
 
 if __name__ == "__main__":
