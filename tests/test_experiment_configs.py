@@ -175,3 +175,22 @@ def test_the_heads_cross_validation_reads_the_training_photos_alone_and_holds_ou
     assert used_label in [s[0] for s in config.suite.cross_validation.settings]
     assert used_passes in config.suite.cross_validation.passes and f"{head.feature_views} augmented" in used_label
     assert head.num_epochs == head.feature_views * used_passes
+
+
+def test_paper_a_recipe_on_the_real_photos_is_flowers_inceptions_unchanged():
+    """`flowers102_paper[_ce]` change where the photos come from and what is reported, nothing that trains."""
+    flowers = os.path.join(ROOT, "experiments", "flowers_real.py")
+    for loss, suffix in (("bce_softmax", "_paper"), ("ce", "_paper_ce")):
+        paper = train.resolve(configs.load_config(os.path.join(ROOT, "experiments", f"flowers_inception.py:{loss}")))
+        ours = train.resolve(configs.load_config(f"{flowers}:flowers102{suffix}"))
+        for key in ("num_epochs", "batch_size", "loss", "seed", "test_with"):
+            assert ours[key] == paper[key], key
+        assert ours.optimizer.to_dict() == paper.optimizer.to_dict() and ours.optimizer.name == "adamax"
+        assert ours.init.to_dict() == paper.init.to_dict() and ours.init.imagenet == "auto"
+        for key in ("image_size", "train_crop", "eval_crop", "central_crop_fraction", "random_flip", "value_range"):
+            assert ours.data[key] == paper.data[key], key
+        model, theirs = ({k: v for k, v in c.model.to_dict().items() if k != "num_classes"} for c in (ours, paper))
+        assert model == theirs and not model["freeze_backbone"] and model.get("train_batch_norm", True)
+        assert ours.data.eval_splits == ("validation",) and not ours.monitor.metric  # nothing chosen on held-out
+    assert configs.load_config(f"{flowers}:paper_a_recipe").suite.order == ("paper", "paper_ce")
+    assert {"paper", "paper_ce"} <= set(configs.load_config(f"{flowers}:paper_a").suite.order)
