@@ -269,3 +269,18 @@ def test_cross_validation_trains_on_the_other_folds_and_never_reads_the_held_out
     config.cv_fold, config.optimizer.schedule = 1, "cosine"
     with pytest.raises(ValueError, match="would not end where it does in the full run"):
         train.resolve(config)
+
+
+def test_features_computed_with_onednn_are_cached_apart_from_xlas(monkeypatch):
+    """Their float32 sums run in another order: a run with JAXVISION_ONEDNN=1 must not read XLA's features."""
+    from types import SimpleNamespace
+
+    from jaxvision.models import onednn_conv
+    from jaxvision.train.features import _cache_file
+
+    info, key = SimpleNamespace(source="folder:abc", name="jaxvision_image_folder"), {"split": "train", "views": 1}
+    monkeypatch.setattr(onednn_conv, "enabled", lambda: False)
+    xla = _cache_file(info, "train", key)
+    assert _cache_file(info, "train", key) == xla and _cache_file(info, "train", {**key, "views": 2}) != xla
+    monkeypatch.setattr(onednn_conv, "enabled", lambda: True)
+    assert _cache_file(info, "train", key) != xla

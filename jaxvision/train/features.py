@@ -19,8 +19,10 @@ Training images are seen one of two ways (`config.feature_views`):
 
 The cache key covers the dataset (its tfds name, which for a folder holds a hash of its
 listing), the split and this process's share of it, the preprocessing (and for augmented copies
-the seed, batch size and copy) and a hash of the backbone's weights: anything else gets
-features of its own.
+the seed, batch size and copy), a hash of the backbone's weights and, under
+JAXVISION_ONEDNN=1, that oneDNN computed the convolutions (their float32 sums run in another
+order, so a run with it never reads features XLA computed, nor the other way round): anything
+else gets features of its own.
 
 `config.train_per_class=k` (with one view) trains on k photos of each class of the cached
 training features, drawn once from the seed: one extraction serves a whole data-scaling curve.
@@ -49,6 +51,7 @@ from flax import jax_utils
 
 from jaxvision.cache import cache_dir
 from jaxvision.data.batches import folds, per_class, real_examples
+from jaxvision.models import onednn_conv
 from jaxvision.train.engine import Engine
 from jaxvision.train.state import TrainState
 
@@ -95,8 +98,9 @@ def _backbone_hash(model, state: TrainState) -> str:
 
 
 def _cache_file(info, name: str, key: dict) -> str:
+    backend = {"convolutions": "onednn"} if onednn_conv.enabled() else {}  # absent: the names of caches before it
     text = json.dumps(
-        {"dataset": info.source, "process": [jax.process_index(), jax.process_count()], **key},
+        {"dataset": info.source, "process": [jax.process_index(), jax.process_count()], **key, **backend},
         sort_keys=True,
         default=list,
     )
