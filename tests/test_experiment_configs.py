@@ -194,3 +194,11 @@ def test_paper_a_recipe_on_the_real_photos_is_flowers_inceptions_unchanged():
         assert ours.data.eval_splits == ("validation",) and not ours.monitor.metric  # nothing chosen on held-out
     assert configs.load_config(f"{flowers}:paper_a_recipe").suite.order == ("paper", "paper_ce")
     assert {"paper", "paper_ce"} <= set(configs.load_config(f"{flowers}:paper_a").suite.order)
+    alone, in_suite = (
+        train.resolve(c).to_dict()
+        for c in (
+            configs.load_config(f"{flowers}:flowers17_paper"),
+            configs.load_config(f"{flowers}:flowers17_recipe").runs.paper,
+        )
+    )
+    assert alone == in_suite  # a run of the variant alone resumes as the suite's run
