@@ -62,10 +62,10 @@ Variants (paper A's loss, binary cross-entropy on the softmax outputs, and Adama
   experiments/flowers_inception.py unchanged (ImageNet InceptionV3 and a new softmax head, every
   layer trained from the first step, batch norm included; 299x299 centred squares with flips;
   Adamax at 1e-3, batch 32, 16 epochs). `paper_a_recipe` runs Oxford 102's with BCE and with
-  categorical CE side by side, with paper A's 153/160 beside them; `flowers17_recipe` runs
-  Flowers-17's beside its frozen head (about an hour of 2 CPU cores). About 3.2 hours of 2 CPU
+  categorical CE side by side, with paper A's 153/160 beside them: about 3.2 hours of 2 CPU
   cores each (16 epochs of 2,449 photos at the 3.4 photos/s of a 3-step check on them,
-  2026-12-07) and 7.9 GB of host memory at its peak; minutes on a GPU.
+  2026-12-07) and 7.9 GB of host memory at its peak; minutes on a GPU. `flowers17_recipe` runs
+  Flowers-17's beside its frozen head: about an hour of 2 CPU cores.
 * `flowers17_scratch`, `flowers102_scratch`: InceptionV3 from random weights at 75x75 (its
   smallest input), 40 epochs, random crops of 35-100 % of the area and flips.
 * `paper_a_heads`: one suite of what 2 CPU cores do in about an hour: the Oxford-102 head with
