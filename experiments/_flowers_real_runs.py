@@ -1,8 +1,7 @@
 """The single runs of experiments/flowers_real.py (paper A on real flower photos): the frozen
 ImageNet InceptionV3 with a new softmax head on cached features, a point of the data-scaling
 curve, the whole network fine-tuned from a head, paper A's own recipe, and InceptionV3 from
-scratch. flowers_real.py
-describes each and builds its variants and suites from them.
+scratch. flowers_real.py describes each and builds its variants and suites from them.
 
 Not an experiment file (its name starts with an underscore): flowers_real.py loads it by path.
 """
@@ -59,6 +58,16 @@ def _base(dataset: str, loss_variant: str = "scratch") -> ml_collections.ConfigD
     return config
 
 
+def _paper_a_row(what: str) -> tuple:
+    """Paper A's 153/160 as a report row beside ours, with its Wilson interval."""
+    correct, photos = PAPER_A_TEST
+    return (
+        f"paper A: {what}, its {photos} test photos",
+        "held-out top-1 accuracy",
+        Estimate(correct / photos, *stats.wilson_interval(correct, photos)),
+    )
+
+
 def head(dataset: str, loss: str = "bce_softmax", size: int = 299) -> ml_collections.ConfigDict:
     """The ImageNet backbone frozen, its features cached, a new softmax head trained on them."""
     config = _base(dataset, loss)
@@ -78,14 +87,7 @@ def head(dataset: str, loss: str = "bce_softmax", size: int = 299) -> ml_collect
         f"({'BCE' if loss == 'bce_softmax' else 'categorical CE'}), {size}x{size}, {HEAD_COPIES} augmented copies"
     )
     if (dataset, loss, size) == ("flowers102", "bce_softmax", 299):
-        correct, photos = PAPER_A_TEST
-        config.report.extra_rows = (
-            (
-                f"paper A: ImageNet InceptionV3 fine-tuned on Oxford 102 (BCE), its {photos} test photos",
-                "held-out top-1 accuracy",
-                Estimate(correct / photos, *stats.wilson_interval(correct, photos)),
-            ),
-        )
+        config.report.extra_rows = (_paper_a_row("ImageNet InceptionV3 fine-tuned on Oxford 102 (BCE)"),)
     return config
 
 
@@ -170,14 +172,7 @@ def paper_recipe(dataset: str, loss: str = "bce_softmax") -> ml_collections.Conf
         f"batch {config.batch_size}, {config.num_epochs} epochs"
     )
     if (dataset, loss) == ("flowers102", "bce_softmax"):
-        correct, photos = PAPER_A_TEST
-        config.report.extra_rows = (
-            (
-                f"paper A: the same recipe on Oxford 102, its {photos} test photos",
-                "held-out top-1 accuracy",
-                Estimate(correct / photos, *stats.wilson_interval(correct, photos)),
-            ),
-        )
+        config.report.extra_rows = (_paper_a_row("the same recipe on Oxford 102"),)
     return config
 
 
