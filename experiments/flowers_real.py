@@ -65,7 +65,8 @@ Variants (paper A's loss, binary cross-entropy on the softmax outputs, and Adama
   categorical CE side by side, with paper A's 153/160 beside them: about 3.2 hours of 2 CPU
   cores each (16 epochs of 2,449 photos at the 3.4 photos/s of a 3-step check on them,
   2026-12-07) and 7.9 GB of host memory at its peak; minutes on a GPU. `flowers17_recipe` runs
-  Flowers-17's beside its frozen head: its recipe run took 72 minutes of 2 CPU cores (2026-12-07).
+  Flowers-17's beside its frozen head: its recipe run took 72 minutes of 2 CPU cores on an AMD
+  EPYC VM and 38 on an Intel Xeon VM (2026-12-07).
 * `flowers17_scratch`, `flowers102_scratch`: InceptionV3 from random weights at 75x75 (its
   smallest input), 40 epochs, random crops of 35-100 % of the area and flips.
 * `paper_a_heads`: one suite of what 2 CPU cores do in about an hour: the Oxford-102 head with
@@ -257,7 +258,7 @@ def paper_recipe_suite() -> ml_collections.ConfigDict:
 
 
 def flowers17_recipe_suite() -> ml_collections.ConfigDict:
-    """Paper A's recipe where 2 CPU cores run it in about 72 minutes: Flowers-17, beside its head."""
+    """Paper A's recipe where 2 CPU cores run it in 38-72 minutes: Flowers-17, beside its head."""
     return common.suite(
         "Paper A on real photos: Oxford 17 Flowers (12 classes), the frozen head and paper A's own recipe",
         {"flowers17": recipe.head("flowers17"), "paper": recipe.paper_recipe("flowers17")},
