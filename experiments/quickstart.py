@@ -4,7 +4,8 @@
     ./launch.sh experiments/quickstart.py --workdir DIR [--config.seed=1]
     ./launch.sh experiments/quickstart.py:paper        # paper B's own settings (for an accelerator)
 
-Runs, one after the other (each in its own sub-workdir, with a progress bar): the three
+Runs (each in its own sub-workdir; on CPUs as many at once as there are cores, one core each,
+their output in each sub-workdir's log.txt, see jaxvision/research/scheduled.py): the three
 autoencoders of Table 1 and PCA with as many components as their codes; the baselines of the
 classifiers (yes to every label; the most frequent label set); the classifiers of Table 2 (the
 frozen encoder starts from the trained 8192-code autoencoder); paper B's proposed future work,
@@ -246,6 +247,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
             title="Paper B on the embedded dataset" + (" at the paper's settings" if paper else " (quickstart)"),
             order=(),
             notes=(NOTES[variant],),
+            processes=0,  # on CPUs, one single-core process per core, each running a run (research/scheduled.py)
         )
     )
     config.runs = ml_collections.ConfigDict()

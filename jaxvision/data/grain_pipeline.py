@@ -70,9 +70,7 @@ def prepared_dir(data: ml_collections.ConfigDict) -> str:
     copy.data_dir = os.path.join(root, FORMAT)
 
     def prepare() -> str:
-        source = sources.make_source(copy)
-        sources.prepare(source, file_format=FORMAT)
-        return str(source.builder.data_dir)
+        return str(sources.prepared_source(copy, file_format=FORMAT).builder.data_dir)
 
     return prepared_first(prepare)
 

@@ -30,7 +30,7 @@ from jaxvision.data.config import resolve_data_config
 from jaxvision.data.errors import DataError
 from jaxvision.data.plan import Contents, Plan, from_config, pipelines_of, prepared_first
 from jaxvision.data.preprocess import find_bad_example, preprocessor
-from jaxvision.data.sources import Source, make_source, prepare
+from jaxvision.data.sources import Source, prepared_source
 
 # TensorFlow only feeds data: it must never take a GPU (or its memory) from JAX.
 try:
@@ -65,19 +65,13 @@ def make_pipelines(
     process of a larger run.
     """
     data = resolve_data_config(config.get("data"))
-    source = prepared_first(lambda: _prepared(data))
+    source = prepared_first(lambda: prepared_source(data))
     return from_config(_Stream(source), config, *this_process(process_index, process_count, devices))
 
 
 def build_pipelines(source: Source, data: ml_collections.ConfigDict, **kwargs) -> Pipelines:
     """The pipelines of a prepared source (keyword arguments as plan.pipelines_of)."""
     return pipelines_of(_Stream(source), data, **kwargs)
-
-
-def _prepared(data: ml_collections.ConfigDict) -> Source:
-    source = make_source(data)
-    prepare(source)
-    return source
 
 
 def add_device_axis(ds: tf.data.Dataset, local_batch: int, num_devices: int) -> tf.data.Dataset:

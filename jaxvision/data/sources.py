@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import os
 from collections.abc import Callable
 
@@ -248,6 +250,27 @@ _SOURCES = {
 def make_source(data: ml_collections.ConfigDict) -> Source:
     """The source named by `data.name` (a resolved data config)."""
     return _SOURCES[data.name](data, data.data_dir or None)
+
+
+def prepared_source(data: ml_collections.ConfigDict, file_format: str | None = None) -> Source:
+    """`make_source(data)`, its data prepared once however many processes ask at the same time
+    (the runs of a suite side by side): one prepares, the others wait, then read."""
+    with _one_at_a_time(str(make_source(data).builder.data_dir)):
+        source = make_source(data)  # made again: a builder made before the data were there would not read them
+        prepare(source, file_format)
+    return source
+
+
+@contextlib.contextmanager
+def _one_at_a_time(data_dir: str):
+    if "://" in data_dir:  # a bucket: no local lock to take
+        yield
+        return
+    parent = os.path.dirname(data_dir.rstrip("/"))
+    os.makedirs(parent, exist_ok=True)
+    with open(os.path.join(parent, ".prepare.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also when the process dies
+        yield
 
 
 def prepare(source: Source, file_format: str | None = None) -> None:

@@ -39,6 +39,7 @@ resumes: finished runs are only re-evaluated.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -55,6 +56,7 @@ from jaxvision.research import (
     results,
     runs,
     scaling_fit,
+    scheduled,
     tables,
     wall_clock,
 )
@@ -90,18 +92,27 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> tuple[str, bool]:
     and whether a signal stopped it (to be resumed)."""
     workdir = os.path.abspath(workdir)
     found = resolved_runs(config, workdir)
-    started = time.time()
+    started, count = time.time(), scheduled.processes(config)
+    stopped = scheduled.run(found, workdir, count, _say) if count else _one_after_another(found, workdir)
+    if stopped:  # SIGTERM / Ctrl-C stops the suite, not just a run
+        wall_clock.add(workdir, time.time() - started)
+        return stopped, True
+    wall_clock.add(workdir, time.time() - started)
+    with scheduled.one_core() if count else contextlib.nullcontext():
+        path = write_report(config, workdir)
+    shown = tables.claims(results.read(workdir)["claims"])
+    return f"{shown}{len(found)} runs finished in {(time.time() - started) / 60:.1f} min; the report is {path}.", False
+
+
+def _one_after_another(found: dict, workdir: str) -> str | None:
+    """Runs `found` in this process, in order; None, or the line saying where a signal stopped it."""
     for i, (name, run_config) in enumerate(found.items(), start=1):
         sub = os.path.join(workdir, name)
         _say(f"[{i}/{len(found)}] {name}: {run_config.report.row}  ({sub})")
         stopped = runs.of(run_config).run(run_config, sub)
-        if stopped:  # SIGTERM / Ctrl-C stops the suite, not just this run
-            wall_clock.add(workdir, time.time() - started)
-            return f"{stopped} The suite stopped during run {name}; it resumes from there.", True
-    wall_clock.add(workdir, time.time() - started)
-    path = write_report(config, workdir)
-    shown = tables.claims(results.read(workdir)["claims"])
-    return f"{shown}{len(found)} runs finished in {(time.time() - started) / 60:.1f} min; the report is {path}.", False
+        if stopped:
+            return f"{stopped} The suite stopped during run {name}; it resumes from there."
+    return None
 
 
 def write_report(config: ml_collections.ConfigDict, workdir: str) -> str:
