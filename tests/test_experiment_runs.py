@@ -8,6 +8,7 @@ U-Net). Every config at its real size, traced but not trained: tests/test_experi
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -20,7 +21,7 @@ import optax
 import pytest
 
 from jaxvision import configs, main, train
-from jaxvision.research import results, suite, trained
+from jaxvision.research import results, scheduled, suite, trained
 from jaxvision.train.checkpoint import Checkpoints
 from jaxvision.train.state import create_state, run_key
 from jaxvision.weights import warmstart
@@ -176,6 +177,25 @@ def test_frozen_encoder_starts_from_the_autoencoders_encoder(quickstart):
     for a, b in zip(encoder("ae_8192", "best"), trained):  # borrowed, then left alone by training
         np.testing.assert_array_equal(a, b)
     assert len(trained) == 8  # the four convolutions' kernels and biases
+
+
+def _logged(workdir: str) -> list[dict]:
+    """A run's metrics.jsonl without its clock readings."""
+    return [{k: v for k, v in r.items() if not k.endswith("seconds")} for r in trained.history(workdir)]
+
+
+def test_runs_side_by_side_log_the_numbers_of_runs_one_at_a_time(quickstart, tmp_path, monkeypatch):
+    # The fixture ran the quickstart as many at once as this machine has cores; here two of its
+    # runs go one at a time. Each computes on one core either way, so every number is the same
+    # bit for bit (that the frozen encoder waited for its autoencoder: the test above).
+    config, workdir, _ = quickstart
+    monkeypatch.setenv("JAXVISION_CACHE", str(tmp_path / "cache"))  # its codes computed again, not read
+    config = copy.deepcopy(config)
+    config.suite.order = ("ae_8192", "frozen_encoder")
+    again = str(tmp_path / "again")
+    assert scheduled.run(suite.resolved_runs(config, again), again, 1, print) is None
+    for name in config.suite.order:
+        assert _logged(os.path.join(again, name)) == _logged(os.path.join(workdir, name)), name
 
 
 TINY_OVERRIDES = [

@@ -114,7 +114,7 @@ def test_every_task_trains_logs_and_checkpoints(runs, variant):
         environment = json.load(f)
     assert environment["devices"] == jax.device_count() == 4 and environment["jax"] == jax.__version__
     # The CPU that decided the float32 rounding: its model, vector width, caches and cores.
-    assert environment["host_cpu"] and (not sys.platform.startswith("linux") or " cores" in environment["host_cpu"])
+    assert environment["host_cpu"] and (not sys.platform.startswith("linux") or " core" in environment["host_cpu"])
     assert "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution" in environment["XLA_FLAGS"].split()
     assert environment["onednn_convolutions"] is False  # JAXVISION_ONEDNN is not set in the tests
 

@@ -1,7 +1,9 @@
 """From runs to what the README says: suites, their records, claims and the published tables.
 
-  suite       several runs one after the other, then one record (results.json) and its report
+  suite       several runs (one after the other, or side by side on CPUs: scheduled.py), then one
+              record (results.json) and its report
   runs        one adapter per kind of run (trained, PCA, baselines) behind one interface
+  scheduled   a CPU suite's runs side by side, one single-core process each; worker: one such run
   trained     a trained run's record: the numbers of its reported epoch, predictions, figures
   results     results.json: the records of runs and suites, as data
   tables      markdown rendered from those records

@@ -17,7 +17,6 @@ saved, and the suite resumes where each stopped.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import importlib.metadata
 import importlib.util
 import os
@@ -31,6 +30,7 @@ import ml_collections
 import tqdm
 
 from jaxvision import supervisor
+from jaxvision.research import runs
 
 LOG = "log.txt"
 EXIT_INTERRUPTED = 75  # the worker's "stopped, checkpoint saved" (jaxvision.main's code)
@@ -67,15 +67,6 @@ def one_core():
         os.sched_setaffinity(0, cores)
 
 
-def _child_setup(core: int):
-    def setup() -> None:
-        os.sched_setaffinity(0, {core})
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: killing the suite kills its runs
-
-    return setup
-
-
 class _Running:
     def __init__(self, config, sub: str, slot: int, core: int):
         self.sub, self.slot = sub, slot
@@ -85,24 +76,27 @@ class _Running:
             log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} started on core {core}\n")
             log.flush()
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "jaxvision.research.worker", sub],
+                [sys.executable, "-m", "jaxvision.research.worker", sub, str(core)],
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=dict(os.environ, TQDM_DISABLE="1"),  # bars of several runs would overwrite each other
-                preexec_fn=_child_setup(core),
                 start_new_session=True,  # Ctrl-C reaches the suite only, which stops each run once
             )
         self.process.stdin.write(pickle.dumps(config))
         self.process.stdin.close()
-        self.planned = config.get("num_epochs") or 0
+        self.planned = config.get("num_epochs") if runs.of(config) is runs.KINDS["trained"] else None
 
-    def epochs(self) -> int:
+    def progress(self, name: str) -> str:
+        """The run's name and, for a trained run, its epochs so far (from its metrics.jsonl)."""
+        if self.planned is None:
+            return name
         try:
             with open(os.path.join(self.sub, "metrics.jsonl")) as f:
-                return sum('"split": "train"' in line for line in f)
+                epochs = sum('"split": "train"' in line for line in f)
         except OSError:
-            return 0
+            epochs = 0
+        return f"{name} {epochs}/{self.planned}"
 
     def last_line(self) -> str:
         with open(self.log_path, errors="replace") as f:
@@ -165,7 +159,9 @@ def run(found: dict[str, ml_collections.ConfigDict], workdir: str, count: int, s
                     failed = (name, r.last_line())
                     for other in running.values():
                         other.process.send_signal(signal.SIGTERM)
-            bar.set_postfix_str(", ".join(f"{n} {r.epochs()}/{r.planned}" for n, r in running.items()))
+            shown = ", ".join(r.progress(n) for n, r in running.items())
+            if shown != bar.postfix:  # redrawn when a run moves on, not twice a second into a log
+                bar.set_postfix_str(shown)
     finally:
         bar.close()
         for s, handler in previous.items():

@@ -1,10 +1,12 @@
-"""Several runs one after the other, each in its own sub-workdir, and reports people can read.
+"""Several runs, each in its own sub-workdir, and reports people can read.
 
 A suite config (experiments/quickstart.py, the `table*` variants of paper B's files) holds
 
     config.suite.title   the report's title
     config.suite.order   run names, in the order they run (a later run may start from an
                          earlier one: `config.init.workdir` may name a run of the suite)
+    config.suite.processes optional: on CPUs, run the runs side by side in single-core
+                         processes, this many at once (0: one per core; research/scheduled.py)
     config.suite.notes   lines printed at the top of report.md (scale, caveats)
     config.suite.claims  the paper's claims, checked on the runs' numbers (jaxvision/research/claims.py)
     config.suite.confusions  runs whose ten most confused class pairs and per-class accuracy

@@ -1,6 +1,9 @@
 """One run of a suite in a process of its own (jaxvision/research/scheduled.py starts it):
 
-    python -m jaxvision.research.worker SUBDIR < pickled resolved run config
+    python -m jaxvision.research.worker SUBDIR CORE < pickled resolved run config
+
+It moves itself to CORE before jax or TensorFlow start, so that their thread pools are one
+thread wide (a preexec_fn would make the suite fork, which a process running jax must not).
 
 Exit codes are jaxvision.main's: 0 done, 1 failed (its `error:` line last in the output), 75
 stopped by a signal with its checkpoint saved.
@@ -8,14 +11,21 @@ stopped by a signal with its checkpoint saved.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
 import pickle
+import signal
 import sys
 
 from jaxvision import interrupts
 from jaxvision.main import EXIT_INTERRUPTED, USER_ERRORS
 
 
-def main(sub: str) -> int:
+def main(sub: str, core: int) -> int:
+    os.sched_setaffinity(0, {core})
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: killing the suite kills its runs
     config = pickle.load(sys.stdin.buffer)
     try:
         with interrupts.stop_at_once():
@@ -35,4 +45,4 @@ def main(sub: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1], int(sys.argv[2])))

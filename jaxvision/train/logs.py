@@ -53,7 +53,8 @@ def _host_cpu() -> str:
             continue
         if kind != "Instruction" and level in ("2", "3"):
             caches.append(f"L{level} {size}")
-    cores = f"{len(os.sched_getaffinity(0))} cores" if hasattr(os, "sched_getaffinity") else ""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
+    cores = f"{count} core{'s' if count > 1 else ''}" if count else ""
     model = field.get("model name") or platform.machine()
     return ", ".join(x for x in (f"{model} ({ids})" if ids else model, widest, *caches, cores) if x)
 
