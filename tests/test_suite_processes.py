@@ -3,6 +3,7 @@ they are used, a failed run, a stop and its resume, and a dataset prepared once 
 for it at the same time. That the numbers equal those of one run at a time is checked on the
 quickstart in test_experiment_runs.py."""
 
+import json
 import os
 import signal
 import threading
@@ -95,3 +96,26 @@ def test_a_dataset_asked_for_by_two_at_once_is_prepared_once(tfds_dir):
     [t.join() for t in threads]
     assert not errors
     assert [s.builder.info.splits["train"].num_examples for s in sources] == [4, 4]
+
+
+def test_a_run_stopped_by_a_signal_of_its_own_stops_the_suite(tfds_dir, tmp_path):
+    # The frozen encoder waits for ae_8192; had the suite not stopped with it, it would wait forever.
+    workdir = str(tmp_path / "suite")
+    config = load_config(os.path.join(ROOT, "experiments", "quickstart.py"))
+    config.suite.order = ("ae_8192", "frozen_encoder")
+    for name in config.suite.order:
+        config.runs[name] = tiny(config.runs[name])
+    config.runs.ae_8192.num_epochs = 60
+    sub = os.path.join(workdir, "ae_8192")
+
+    def stop_the_run_alone():
+        metrics = os.path.join(sub, "metrics.jsonl")
+        while not (os.path.isfile(metrics) and '"split": "train"' in open(metrics).read()):
+            time.sleep(0.1)
+        with open(os.path.join(sub, "run.lock")) as f:
+            os.kill(json.load(f)["pid"], signal.SIGTERM)
+
+    threading.Thread(target=stop_the_run_alone, daemon=True).start()
+    message = scheduled.run(suite.resolved_runs(config, workdir), workdir, 2, print)
+    assert message.startswith("Stopped by SIGTERM: ae_8192 saved their checkpoints.")
+    assert not os.path.exists(os.path.join(workdir, "frozen_encoder"))  # never started

@@ -155,6 +155,8 @@ def run(found: dict[str, ml_collections.ConfigDict], workdir: str, count: int, s
                     bar.update(1)
                 elif code == EXIT_INTERRUPTED:
                     stopped_runs.append(name)
+                    if not stop:  # a signal sent to the run alone stops the suite, as it would one run at a time
+                        ask_to_stop(signal.SIGTERM, None)
                 elif failed is None:
                     failed = (name, r.last_line())
                     for other in running.values():
@@ -170,7 +172,7 @@ def run(found: dict[str, ml_collections.ConfigDict], workdir: str, count: int, s
         name, line = failed
         raise RuntimeError(
             f"Run {name} of the suite failed ({line}); its whole output is in {os.path.join(workdir, name, LOG)}. "
-            "The other runs were stopped with their checkpoints saved: the same command resumes them."
+            "Any other run in progress was stopped with its checkpoint saved: the same command resumes them."
         )
     if stop or stopped_runs:
         return (
