@@ -84,8 +84,8 @@ class _Stream:
         return shown
 
 
-def _die_with_parent() -> None:
-    """In the child: SIGKILL when the watcher dies (Linux), so that killing the watcher kills the run."""
+def die_with_parent() -> None:
+    """In a child: SIGKILL when its parent dies (Linux), so that killing the parent kills the child."""
     try:
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
@@ -110,7 +110,7 @@ def run(argv: list[str]) -> int:
         [sys.executable, "-m", "jaxvision.main", *argv],
         stderr=subprocess.PIPE,
         env=dict(os.environ, **{ENV_FLAG: "1"}),
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
     signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the child from the terminal itself

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import fcntl
 import os
@@ -255,22 +254,19 @@ def make_source(data: ml_collections.ConfigDict) -> Source:
 def prepared_source(data: ml_collections.ConfigDict, file_format: str | None = None) -> Source:
     """`make_source(data)`, its data prepared once however many processes ask at the same time
     (the runs of a suite side by side): one prepares, the others wait, then read."""
-    with _one_at_a_time(str(make_source(data).builder.data_dir)):
-        source = make_source(data)  # made again: a builder made before the data were there would not read them
+    source = make_source(data)
+    data_dir = str(source.builder.data_dir)
+    if "://" in data_dir or os.path.isdir(data_dir):  # a bucket (no local lock), or prepared already
         prepare(source, file_format)
-    return source
-
-
-@contextlib.contextmanager
-def _one_at_a_time(data_dir: str):
-    if "://" in data_dir:  # a bucket: no local lock to take
-        yield
-        return
+        return source
     parent = os.path.dirname(data_dir.rstrip("/"))
     os.makedirs(parent, exist_ok=True)
     with open(os.path.join(parent, ".prepare.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also when the process dies
-        yield
+        if os.path.isdir(data_dir):  # another process prepared it meanwhile: a builder made before would not read it
+            source = make_source(data)
+        prepare(source, file_format)
+    return source
 
 
 def prepare(source: Source, file_format: str | None = None) -> None:

@@ -1,7 +1,7 @@
 """A suite's runs as single-core processes, as many at once as the machine has cores (CPU only).
 
 On 2 cores one quickstart run uses them at 1.5x the speed of one core (its ops are small and
-many), so two runs side by side, one core each, finish 1.3x sooner than one after the other
+many), so two runs side by side, one core each, finish 1.2-1.3x sooner than one after the other
 (benchmarks/RESULTS.md "The quickstart's runs side by side"). Every run, and the report after
 them, computes on one core: XLA splits some sums by its thread count, so this is also what
 makes the suite's numbers the same however many cores, and processes, the machine has.
@@ -30,10 +30,10 @@ import ml_collections
 import tqdm
 
 from jaxvision import supervisor
+from jaxvision.main import EXIT_INTERRUPTED
 from jaxvision.research import runs
 
 LOG = "log.txt"
-EXIT_INTERRUPTED = 75  # the worker's "stopped, checkpoint saved" (jaxvision.main's code)
 
 
 def processes(config: ml_collections.ConfigDict) -> int:
@@ -85,7 +85,7 @@ class _Running:
             )
         self.process.stdin.write(pickle.dumps(config))
         self.process.stdin.close()
-        self.planned = config.get("num_epochs") if runs.of(config) is runs.KINDS["trained"] else None
+        self.planned = None if config.get("kind") in runs.UNTRAINED else config.num_epochs
 
     def progress(self, name: str) -> str:
         """The run's name and, for a trained run, its epochs so far (from its metrics.jsonl)."""
@@ -106,7 +106,8 @@ class _Running:
 
 
 def _starts_from(config, found: dict, workdir: str) -> str | None:
-    source = config.get("init", {}).get("workdir") if config.get("init") is not None else None
+    init = config.get("init")
+    source = init.get("workdir") if init is not None else None
     return next((n for n in found if source and os.path.join(workdir, n) == source), None)
 
 

@@ -96,10 +96,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> tuple[str, bool]:
     found = resolved_runs(config, workdir)
     started, count = time.time(), scheduled.processes(config)
     stopped = scheduled.run(found, workdir, count, _say) if count else _one_after_another(found, workdir)
-    if stopped:  # SIGTERM / Ctrl-C stops the suite, not just a run
-        wall_clock.add(workdir, time.time() - started)
-        return stopped, True
     wall_clock.add(workdir, time.time() - started)
+    if stopped:  # SIGTERM / Ctrl-C stops the suite, not just a run
+        return stopped, True
     with scheduled.one_core() if count else contextlib.nullcontext():
         path = write_report(config, workdir)
     shown = tables.claims(results.read(workdir)["claims"])

@@ -11,21 +11,17 @@ stopped by a signal with its checkpoint saved.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import pickle
-import signal
 import sys
 
-from jaxvision import interrupts
+from jaxvision import interrupts, supervisor
 from jaxvision.main import EXIT_INTERRUPTED, USER_ERRORS
 
 
 def main(sub: str, core: int) -> int:
     os.sched_setaffinity(0, {core})
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: killing the suite kills its runs
+    supervisor.die_with_parent()  # killing the suite kills its runs
     config = pickle.load(sys.stdin.buffer)
     try:
         with interrupts.stop_at_once():
