@@ -44,6 +44,7 @@ ABLATIONS = {
         _ONEDNN,
         ("3x3/2 max pool: nn.max_pool", {"overlapping_pool": "reduce_window"}, ""),
         ("3x3/2 max pool forward: nn.max_pool", {"overlapping_pool": "reduce_window_forward"}, ""),
+        ("3x3/2 max pool: strided selects on every platform", {"overlapping_pool": "selects"}, ""),
         ("3x3 avg pool: nn.avg_pool", {"avg_pool": "reduce_window"}, ""),
         ("pools: reduce_window forwards (both)", _POOLS_BEFORE, ""),
         ("batch norm: nn.BatchNorm, two-pass variance", {"batch_norm": "two_pass"}, ""),

@@ -66,7 +66,7 @@ CHOICES = {
     "conv": ("xla", "im2col", "onednn"),
     "upsample": ("repeat", "broadcast", "resize"),
     "maxpool": ("reduce_window", "reshape"),
-    "overlapping_pool": ("reduce_window", "reduce_window_forward"),
+    "overlapping_pool": ("reduce_window", "reduce_window_forward", "selects"),
     "avg_pool": ("reduce_window",),
     "dtype": None,
     "batch_norm": ("two_pass", "one_pass"),
@@ -114,6 +114,8 @@ def apply(variant: dict) -> dict:
         _replace("max_pool", alternatives.max_pool_reduce_window)
     if variant.get("overlapping_pool") == "reduce_window_forward":
         _replace("max_pool_forward", alternatives.max_pool_reduce_window)
+    if variant.get("overlapping_pool") == "selects":
+        _replace("max_pool", alternatives.max_pool_selects)
     if variant.get("avg_pool") == "reduce_window":
         _replace("avg_pool3", alternatives.avg_pool3_reduce_window)
     if variant.get("dropout") == "flax":

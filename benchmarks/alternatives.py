@@ -9,9 +9,13 @@ alternative) and `jaxvision.models.layers.{max_pool2, max_pool_forward, avg_pool
 
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from jaxvision.models import layers
 
 
 def max_pool2_reduce_window(x):
@@ -25,6 +29,26 @@ def max_pool_reduce_window(x, window, strides):
     by XLA's `select_and_scatter`; or for `layers.max_pool_forward` alone, the strided-select
     gradient kept."""
     return nn.max_pool(x, window, strides=strides, padding="VALID")
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
+def max_pool_selects(x, window, strides):
+    """For `layers.max_pool`: its CPU forward and strided-select gradient on every platform
+    (the models keep `reduce_window` and `select_and_scatter` off the CPU), to time them on a
+    GPU."""
+    return functools.reduce(jnp.maximum, layers.window_views(x, window, strides))
+
+
+def _max_pool_selects_fwd(x, window, strides):
+    y = max_pool_selects(x, window, strides)
+    return y, (x, y)
+
+
+def _max_pool_selects_bwd(window, strides, res, g):
+    return (layers.max_pool_grad_by_selects(window, strides, *res, g),)
+
+
+max_pool_selects.defvjp(_max_pool_selects_fwd, _max_pool_selects_bwd)
 
 
 def avg_pool3_reduce_window(x):

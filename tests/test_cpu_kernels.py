@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from jax import lax
 
+from benchmarks.alternatives import max_pool_selects
 from jaxvision.models import cpu_conv
 from jaxvision.models.layers import avg_pool3, conv3x3, max_pool, max_pool2, upsample2
 
@@ -128,22 +129,28 @@ def test_upsample2_and_its_gradient_match_repeat():
     np.testing.assert_allclose(jax.vjp(upsample2, x)[1](g)[0], jax.vjp(reference, x)[1](g)[0], rtol=1e-6, atol=1e-6)
 
 
+# the models' pool, and the benchmarks' copy of its CPU kernels for every platform
+POOLS = pytest.mark.parametrize("pool", [max_pool, max_pool_selects], ids=["models", "every_platform"])
+
+
+@POOLS
 @pytest.mark.parametrize("shape", [(2, 9, 9, 3), (1, 10, 7, 2)])
-def test_overlapping_max_pool_matches_flax(shape):
+def test_overlapping_max_pool_matches_flax(shape, pool):
     # No ties in continuous random values: the same maxima; overlapping windows add their
     # gradients in another order, so float32 rounding (1e-6).
     x = jax.random.normal(jax.random.key(9), shape)
     reference = lambda x: nn.max_pool(x, (3, 3), strides=(2, 2), padding="VALID")
-    ours = lambda x: max_pool(x, (3, 3), (2, 2))
+    ours = lambda x: pool(x, (3, 3), (2, 2))
     np.testing.assert_array_equal(ours(x), reference(x))
     g = jax.random.normal(jax.random.key(10), reference(x).shape)
     np.testing.assert_allclose(jax.vjp(ours, x)[1](g)[0], jax.vjp(reference, x)[1](g)[0], rtol=1e-6, atol=1e-6)
 
 
-def test_overlapping_max_pool_gives_a_tie_to_the_first_maximum_as_xla_does():
+@POOLS
+def test_overlapping_max_pool_gives_a_tie_to_the_first_maximum_as_xla_does(pool):
     x = jnp.zeros((1, 5, 5, 1))
-    grad = lambda pool: jax.grad(lambda x: pool(x).sum())(x)
-    ours = grad(lambda x: max_pool(x, (3, 3), (2, 2)))
+    grad = lambda f: jax.grad(lambda x: f(x).sum())(x)
+    ours = grad(lambda x: pool(x, (3, 3), (2, 2)))
     np.testing.assert_array_equal(ours, grad(lambda x: nn.max_pool(x, (3, 3), strides=(2, 2), padding="VALID")))
     assert float(ours.sum()) == 4.0
 

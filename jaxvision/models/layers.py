@@ -71,18 +71,19 @@ def max_pool(x, window: tuple[int, int], strides: tuple[int, int]):
     each window position's gradient goes to the first maximum in the window, as XLA (and
     TensorFlow) choose, through kh*kw strided selects (3-5x faster on CPU). On CPU the forward
     is the elementwise maximum of those kh*kw strided views too (3-6x XLA:CPU's `reduce_window`
-    at InceptionV3's shapes, the same values); other platforms keep `reduce_window`.
+    at InceptionV3's shapes, the same values). Other platforms keep `reduce_window` and its
+    `select_and_scatter` gradient, the program their measured runs had.
     """
     return max_pool_forward(x, window, strides)
 
 
 def max_pool_forward(x, window, strides):
-    flax_pool = lambda x: nn.max_pool(x, window, strides=strides, padding="VALID")
-    views = lambda x: functools.reduce(jnp.maximum, _window_views(x, window, strides))
+    flax_pool = lambda x: _flax_max_pool(x, window, strides)
+    views = lambda x: functools.reduce(jnp.maximum, window_views(x, window, strides))
     return lax.platform_dependent(x, cpu=views, default=flax_pool)
 
 
-def _window_views(x, window, strides):
+def window_views(x, window, strides):
     """The kh*kw strided views of `x` that a 'valid' pool's windows are made of, tap-major."""
     b, h, w, c = x.shape
     (sh, sw), (kh, kw) = strides, window
@@ -98,11 +99,22 @@ def _max_pool_fwd(x, window, strides):
 
 def _max_pool_bwd(window, strides, res, g):
     x, y = res
+    flax_grad = lambda g: jax.vjp(lambda x: _flax_max_pool(x, window, strides), x)[1](g)[0]
+    selects = lambda g: max_pool_grad_by_selects(window, strides, x, y, g)
+    return (lax.platform_dependent(g, cpu=selects, default=flax_grad),)
+
+
+def _flax_max_pool(x, window, strides):
+    return nn.max_pool(x, window, strides=strides, padding="VALID")
+
+
+def max_pool_grad_by_selects(window, strides, x, y, g):
+    """The gradient `g` of `y = max_pool(x)` sent to each window's first maximum, by selects."""
     b, h, w, c = x.shape
     (ho, wo), (sh, sw) = y.shape[1:3], strides
     taken = jnp.zeros(y.shape, bool)
     grad = jnp.zeros_like(x)
-    views = iter(_window_views(x, window, strides))
+    views = iter(window_views(x, window, strides))
     for i in range(window[0]):
         for j in range(window[1]):
             ends = (b, i + sh * (ho - 1) + 1, j + sw * (wo - 1) + 1, c)
@@ -110,7 +122,7 @@ def _max_pool_bwd(window, strides, res, g):
             taken = taken | first
             spread = ((0, 0, 0), (i, h - ends[1], sh - 1), (j, w - ends[2], sw - 1), (0, 0, 0))
             grad = grad + lax.pad(jnp.where(first, g, 0), jnp.zeros((), g.dtype), spread)
-    return (grad,)
+    return grad
 
 
 max_pool.defvjp(_max_pool_fwd, _max_pool_bwd)
