@@ -85,6 +85,24 @@ def test_a_models_gradient_goes_through_onednn_where_xla_would_and_keeps_its_val
         assert _relative(a, b) < RTOL
 
 
+@needs_onednn
+@pytest.mark.parametrize(
+    "w_shape, kernel_grad",
+    [
+        ((1, 1, 8, 16), "OnednnConvKernelGrad"),  # a 1x1's kernel gradient: oneDNN over the matmul
+        ((3, 3, 1, 128), "dot_general"),  # a first layer's: the matmul rewrite stays
+    ],
+)
+def test_which_kernel_gradients_go_to_onednn(onednn, w_shape, kernel_grad):
+    x = jax.random.normal(jax.random.key(0), (2, 9, 9, w_shape[2]))
+    w = jax.random.normal(jax.random.key(1), w_shape)
+    conv = lambda x, w: cpu_conv.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=_NHWC)
+    loss = lambda w: jnp.sum(conv(x, w) ** 2)
+    assert kernel_grad in jax.jit(jax.grad(loss)).lower(w).as_text()
+    plain = lambda w: jnp.sum(lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=_NHWC) ** 2)
+    assert _relative(jax.grad(loss)(w), jax.grad(plain)(w)) < RTOL
+
+
 def test_without_onednn_a_warning_names_the_fix_and_xlas_convolutions_run(onednn, monkeypatch):
     monkeypatch.setattr(onednn_conv, "_prefix", lambda: "/nonexistent")
     with pytest.warns(UserWarning, match=r"JAXVISION_ONEDNN is set, but oneDNN is not installed .*pip install"):

@@ -99,7 +99,7 @@ def lowering(w_shape, strides, padding) -> dict[str, str]:
 @functools.cache
 def _cpu_conv(strides, padding, precision, w_shape, onednn=False):
     """The convolution with each pass as `lowering` picks it; with `onednn`, oneDNN's kernel
-    (models/onednn_conv.py) wherever that is XLA's."""
+    (models/onednn_conv.py) wherever that is XLA's, and for 1x1 kernel gradients."""
 
     def xla(x, w):
         return lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=_NHWC, precision=precision)
@@ -113,7 +113,13 @@ def _cpu_conv(strides, padding, precision, w_shape, onednn=False):
     def onednn_forward(x, w):
         return onednn_conv.forward(x, w, strides, padding)
 
-    kinds = {p: "onednn" if onednn and k == "xla" else k for p, k in lowering(w_shape, strides, padding).items()}
+    kinds = lowering(w_shape, strides, padding)
+    if onednn:
+        # oneDNN's 1x1 backward-weights kernel reads the input in place and beats the matmul
+        # on copies (InceptionV3's step 1.05x, benchmarks/RESULTS.md "oneDNN's convolutions");
+        # the first and last layers' rewrites beat oneDNN and stay.
+        one_by_one = w_shape[:2] == (1, 1) and kinds["forward"] == "xla"
+        kinds = {p: "onednn" if k == "xla" or (p == "kernel grad" and one_by_one) else k for p, k in kinds.items()}
     if set(kinds.values()) == {"xla"}:
         return xla
     forward = {"col2im": col2im, "im2col": im2col, "xla": xla, "onednn": onednn_forward}[kinds["forward"]]

@@ -1,9 +1,10 @@
 """oneDNN's convolutions on CPU, an opt-in path: `JAXVISION_ONEDNN=1`.
 
 With it set, every convolution pass that `cpu_conv.lowering` leaves to XLA (Eigen's kernels
-under jaxvision's flags) is one oneDNN primitive instead, called as an XLA custom call
-(`jax.ffi`); cpu_conv's matmul rewrites stay where they are, because they beat oneDNN there
-too (benchmarks/RESULTS.md "oneDNN's convolutions"). oneDNN comes from the registry's CPU-only
+under jaxvision's flags), and the kernel gradient of 1x1 convolutions, is one oneDNN primitive
+instead, called as an XLA custom call (`jax.ffi`); cpu_conv's other matmul rewrites (the first
+and last layers') stay where they are, because they beat oneDNN there too
+(benchmarks/RESULTS.md "oneDNN's convolutions"). oneDNN comes from the registry's CPU-only
 wheels (`pip install -e .[onednn]`, which `launch.sh` does when the variable is set: 39 MB,
 GNU OpenMP threads); `onednn_conv.cc` is compiled with g++ on first use against them and the
 installed jaxlib's FFI headers, into `JAXVISION_CACHE` (default ~/.cache/jaxvision).
