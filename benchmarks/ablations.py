@@ -63,7 +63,7 @@ def _flax_batch_norm(one_pass: bool):
 BENCHMARK_ONLY = ("dtype", "donate", "devices")
 # every key and the values it takes (None: any value, read by the worker itself)
 CHOICES = {
-    "conv": ("xla", "im2col", "onednn"),
+    "conv": ("xla", "im2col", "onednn", "onednn_matmul_1x1"),
     "upsample": ("repeat", "broadcast", "resize"),
     "maxpool": ("reduce_window", "reshape"),
     "overlapping_pool": ("reduce_window", "reduce_window_forward", "selects"),
@@ -90,10 +90,14 @@ def apply(variant: dict) -> dict:
         from jaxvision.models import cpu_conv
 
         cpu_conv.lowering = alternatives.lowering_im2col
-    if variant.get("conv") == "onednn":
+    if variant.get("conv") in ("onednn", "onednn_matmul_1x1"):
         from jaxvision.models import onednn_conv
 
         os.environ[onednn_conv.SWITCH] = "1"  # read when the first convolution is traced
+    if variant.get("conv") == "onednn_matmul_1x1":
+        from jaxvision.models import cpu_conv
+
+        cpu_conv.onednn_passes = alternatives.onednn_passes_matmul_1x1
     if "upsample" in variant:
         _replace(
             "upsample2",

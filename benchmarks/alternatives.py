@@ -15,7 +15,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxvision.models import layers
+from jaxvision.models import cpu_conv, layers
 
 
 def max_pool2_reduce_window(x):
@@ -97,3 +97,9 @@ def lowering_im2col(w_shape, strides, padding) -> dict[str, str]:
     else:
         forward, input_grad = "xla", "xla"
     return {"forward": forward, "input grad": input_grad, "kernel grad": "matmul"}
+
+
+def onednn_passes_matmul_1x1(w_shape, strides, padding) -> dict[str, str]:
+    """For `cpu_conv.onednn_passes`: oneDNN only where `cpu_conv.lowering` picks XLA's kernel,
+    the 1x1 kernel gradients kept as matmuls (JAXVISION_ONEDNN=1 until 2026-12-07)."""
+    return {p: "onednn" if k == "xla" else k for p, k in cpu_conv.lowering(w_shape, strides, padding).items()}

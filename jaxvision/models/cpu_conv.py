@@ -96,6 +96,16 @@ def lowering(w_shape, strides, padding) -> dict[str, str]:
     }
 
 
+def onednn_passes(w_shape, strides, padding) -> dict[str, str]:
+    """`lowering` with oneDNN ('onednn') for every pass it leaves to XLA, and for the kernel
+    gradients of 1x1 convolutions: oneDNN's 1x1 backward-weights kernel reads the input in
+    place and beats the matmul (InceptionV3's step 1.05x, benchmarks/RESULTS.md "oneDNN's
+    convolutions"). The first and last layers' rewrites beat oneDNN and stay."""
+    kinds = lowering(w_shape, strides, padding)
+    one_by_one = w_shape[:2] == (1, 1) and kinds["forward"] == "xla"
+    return {p: "onednn" if k == "xla" or (p == "kernel grad" and one_by_one) else k for p, k in kinds.items()}
+
+
 @functools.cache
 def _cpu_conv(strides, padding, precision, w_shape, onednn=False):
     """The convolution with each pass as `lowering` picks it; with `onednn`, oneDNN's kernel
@@ -113,13 +123,7 @@ def _cpu_conv(strides, padding, precision, w_shape, onednn=False):
     def onednn_forward(x, w):
         return onednn_conv.forward(x, w, strides, padding)
 
-    kinds = lowering(w_shape, strides, padding)
-    if onednn:
-        # oneDNN's 1x1 backward-weights kernel reads the input in place and beats the matmul
-        # on copies (InceptionV3's step 1.05x, benchmarks/RESULTS.md "oneDNN's convolutions");
-        # the first and last layers' rewrites beat oneDNN and stay.
-        one_by_one = w_shape[:2] == (1, 1) and kinds["forward"] == "xla"
-        kinds = {p: "onednn" if k == "xla" or (p == "kernel grad" and one_by_one) else k for p, k in kinds.items()}
+    kinds = (onednn_passes if onednn else lowering)(w_shape, strides, padding)
     if set(kinds.values()) == {"xla"}:
         return xla
     forward = {"col2im": col2im, "im2col": im2col, "xla": xla, "onednn": onednn_forward}[kinds["forward"]]
