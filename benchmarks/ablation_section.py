@@ -42,7 +42,7 @@ ABLATIONS = {
         ("as is", {}, ""),
         ("XLA's convolutions", {"conv": "xla"}, ""),
         _ONEDNN,
-        ("oneDNN's convolutions, 1x1 kernel gradients as matmuls", {"conv": "onednn_matmul_1x1"}, ""),
+        ("oneDNN's convolutions with 1x1 kernel gradients as matmuls", {"conv": "onednn_matmul_1x1"}, ""),
         ("3x3/2 max pool: nn.max_pool", {"overlapping_pool": "reduce_window"}, ""),
         ("3x3/2 max pool forward: nn.max_pool", {"overlapping_pool": "reduce_window_forward"}, ""),
         ("3x3/2 max pool: strided selects on every platform", {"overlapping_pool": "selects"}, ""),
