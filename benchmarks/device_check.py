@@ -1,8 +1,10 @@
 """The checks on a GPU host in one call: runs end to end read by grain without TensorFlow,
-grain's rate on 1 core and on all, and the training steps against PyTorch's, eager and compiled.
+grain's rate on 1 core and on all, the training steps against PyTorch's, eager and compiled, and
+InceptionV3's max pool as the GPU runs it against the CPU's strided selects.
 
     bash benchmarks/device_check.sh            # there; prepare first, here: benchmarks/device_prepare.py
-    python -m benchmarks.device_check --out DIR [--budget 520] [--parts end_to_end,readers,bench,compiled] [--quick]
+    python -m benchmarks.device_check --out DIR [--budget 520] [--parts PARTS] [--quick]
+        (PARTS: comma-separated from end_to_end, readers, bench, compiled, pools; all by default)
 
 Each timed piece runs in its own process under its weight's share of --budget seconds among
 the chosen --parts (WEIGHTS), so one that runs long costs only itself; everything is printed
@@ -42,8 +44,12 @@ WEIGHTS = {
     **{f"readers/{name}/{i}": 2 for name in RUNS for i in range(len(READS))},
     **{f"bench/{models}": 14 for models in BENCH},
     **{f"compiled/{models}": w for models, w in zip(BENCH, (20, 14))},
+    "pools/inception_v3": 6,
 }
-PARTS = ("end_to_end", "readers", "bench", "compiled")
+PARTS = ("end_to_end", "readers", "bench", "compiled", "pools")
+# InceptionV3's 3x3/2 max pool: the GPU keeps XLA's reduce_window and select_and_scatter; the
+# CPU's strided selects, written for XLA:CPU, have never been timed on a GPU.
+POOL_CASES = "as is,3x3/2 max pool: strided selects"
 
 
 class Log:
@@ -140,6 +146,13 @@ def steps(log: Log, out: Path, quick: bool, compiled: bool) -> None:
         log.run(f"{title}: {models}, batch {batch}", command, f"{part}/{models}")
 
 
+def pools(log: Log, quick: bool) -> None:
+    command = [sys.executable, "-m", "benchmarks.run", "--sections", "ablations", "--ablation-models", "inception_v3"]
+    command += ["--cases", POOL_CASES, "--batch", str(8 if quick else BENCH["inception_v3"])]
+    command += ["--repeats", "1", "--steps", "1"] if quick else ["--repeats", "3", "--steps", "20"]
+    log.run("InceptionV3's 3x3/2 max pool: reduce_window against strided selects", command, "pools/inception_v3")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.environ.get("OUT", "device_check"))
@@ -170,6 +183,8 @@ def main() -> None:
     for compiled in (False, True):
         if ("compiled" if compiled else "bench") in parts:
             steps(log, out, args.quick, compiled)
+    if "pools" in parts:
+        pools(log, args.quick)
     log(f"\n{args.budget - (log.deadline - time.monotonic()):.0f} s of the {args.budget:.0f} s budget used.")
 
 
