@@ -99,7 +99,7 @@ def lowering(w_shape, strides, padding) -> dict[str, str]:
 def onednn_passes(w_shape, strides, padding) -> dict[str, str]:
     """`lowering` with oneDNN ('onednn') for every pass it leaves to XLA, and for the kernel
     gradients of 1x1 convolutions: oneDNN's 1x1 backward-weights kernel reads the input in
-    place and beats the matmul (InceptionV3's step 1.05x, benchmarks/RESULTS.md "oneDNN's
+    place and beats the matmul (InceptionV3's step 1.05-1.11x, benchmarks/RESULTS.md "oneDNN's
     convolutions"). The first and last layers' rewrites beat oneDNN and stay."""
     kinds = lowering(w_shape, strides, padding)
     one_by_one = w_shape[:2] == (1, 1) and kinds["forward"] == "xla"

@@ -72,7 +72,7 @@ def max_pool(x, window: tuple[int, int], strides: tuple[int, int]):
     TensorFlow) choose, through kh*kw strided selects (3-5x faster on CPU). On CPU the forward
     is the elementwise maximum of those kh*kw strided views too (3-6x XLA:CPU's `reduce_window`
     at InceptionV3's shapes, the same values). Other platforms keep `reduce_window` and its
-    `select_and_scatter` gradient, the program their measured runs had.
+    `select_and_scatter` gradient, the program of the H100 runs in benchmarks/RESULTS.md.
     """
     return max_pool_forward(x, window, strides)
 
