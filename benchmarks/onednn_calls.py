@@ -96,6 +96,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.side:
         return _step(args.side, args.model, args.batch, args.steps)
+    from jaxvision.models import onednn_conv
+
+    if problem := onednn_conv.missing():
+        sys.exit(f"benchmarks.onednn_calls times jaxvision's oneDNN path, which cannot run here: {problem}.")
     results = {}
     for side in SIDES:
         env = {**os.environ, "ONEDNN_VERBOSE": "1", "JAXVISION_ONEDNN": "1"}

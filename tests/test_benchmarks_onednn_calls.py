@@ -1,5 +1,7 @@
 """benchmarks/onednn_calls.py reads oneDNN's log of the logged steps only, per pass and window."""
 
+import pytest
+
 from benchmarks import onednn_calls
 
 LOG = """\
@@ -32,3 +34,11 @@ def test_the_table_gives_per_step_sums_of_both_sides():
     assert "| convolution | backward_weights | 1x1 | 1 | 2.5 | jit_1x1:avx512_core |" in text
     assert "| all oneDNN calls |  |  |  | 5.1 |  |  | 5.1 |  |" in text
     assert "| the step (wall clock) |  |  |  | 2500 |  |" in text
+
+
+def test_without_onednn_one_sentence_says_what_to_install(monkeypatch):
+    from jaxvision.models import onednn_conv
+
+    monkeypatch.setattr(onednn_conv, "_prefix", lambda: "/nonexistent")
+    with pytest.raises(SystemExit, match=r"cannot run here: oneDNN is not installed .*pip install"):
+        onednn_calls.main([])
