@@ -56,9 +56,8 @@ def parse(log: str) -> tuple[dict[tuple[str, str, str], list], float]:
             at = fields.index("exec")
             kind, kernel, phase = fields[at + 2], fields[at + 3], fields[at + 4]
             window = re.search(r"kh(\d+).*kw(\d+)", line)
-            shape = f"{window[1]}x{window[2]}" if window and kind == "convolution" else ""
-            if kind == "convolution":
-                shape = "1x1" if shape == "1x1" else "other"
+            one_by_one = window is not None and window.groups() == ("1", "1")
+            shape = ("1x1" if one_by_one else "other") if kind == "convolution" else ""
             entry = calls[(kind, phase, shape)]
             entry[0] += 1
             entry[1] += float(fields[-1])

@@ -98,6 +98,8 @@ def _max_pool_fwd(x, window, strides):
 
 
 def _max_pool_bwd(window, strides, res, g):
+    # The platform switch sits inside the custom gradient, not around it: around it, a GPU's
+    # program would also build zeros for the CPU branch's residuals (tests/test_other_platforms.py).
     x, y = res
     flax_grad = lambda g: jax.vjp(lambda x: _flax_max_pool(x, window, strides), x)[1](g)[0]
     selects = lambda g: max_pool_grad_by_selects(window, strides, x, y, g)
